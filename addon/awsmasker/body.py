@@ -1,0 +1,242 @@
+"""Mask whole request bodies (decoded text): plan the replacements, then apply the tokens.
+
+JSON bodies are scanned in one pass over a *view* of the raw text that has the same length:
+every JSON escape is replaced by characters of the same width that act like what it decodes to
+(``\\n`` → two newlines, ``\\"`` → two apostrophes, ``\\uXXXX`` → six ``\\x01``), so an ID right
+after an escape is found, and a match never contains an escape, so its raw slice is its value.
+Escapes that hide identifier characters (``\\/``, ``\\u00XX`` for ASCII) are rare: only the
+strings that hold them are decoded and scanned exactly. In the view every remaining ``"`` is a
+string delimiter, which is how signed thinking text is located (left byte-identical) and how an
+account ID written as a bare JSON number is spotted (its token is written as a string).
+Base64 payloads never match a rule, so they pass unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from awsmasker.scanner import Match, Scanner
+from awsmasker.store.base import Finding
+from awsmasker.tokens import TOKEN_RE
+
+
+class MaskingError(Exception):
+    """The body could not be masked (it must not be forwarded)."""
+
+
+_JSON_START = re.compile(r"[ \t\r\n]*[\[{]")
+_ESC_U = re.compile(r"\\u[0-9a-fA-F]{4}")
+_NEEDS_DECODE = re.compile(r"\\(?:/|u00[0-7][0-9a-fA-F])")
+_ESC_ANY = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
+_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\", "/": "/"}
+_THINK_KEY = re.compile(r'"thinking"[ \t\r\n]*:[ \t\r\n]*"')
+_THINK_BEFORE = re.compile(
+    r'"type"[ \t\r\n]*:[ \t\r\n]*"thinking"[ \t\r\n]*,[ \t\r\n]*'
+    r'(?:"signature"[ \t\r\n]*:[ \t\r\n]*"[^"]*"[ \t\r\n]*,[ \t\r\n]*)?\Z'
+)
+_THINK_AFTER = re.compile(
+    r'[ \t\r\n]*,[ \t\r\n]*(?:"signature"[ \t\r\n]*:[ \t\r\n]*"[^"]*"[ \t\r\n]*,[ \t\r\n]*)?'
+    r'"type"[ \t\r\n]*:[ \t\r\n]*"thinking"'
+)
+
+
+_VIEW_REPLACE = (
+    ("\\n", "\n\n"),
+    ('\\"', "''"),
+    ("\\t", "\t\t"),
+    ("\\r", "\r\r"),
+    ("\\/", "\x01\x01"),
+    ("\\b", "\x01\x01"),
+    ("\\f", "\x01\x01"),
+)
+
+
+def json_view(raw: str) -> tuple[str, list[int]]:
+    """Same-length scan view of raw JSON, and positions of escapes that need exact decoding."""
+    if "\\" not in raw:
+        return raw, []
+    v = raw.replace("\\\\", "\x01\x01") if "\\\\" in raw else raw
+    # the common escapes first: afterwards backslashes are rare and each `in` test is cheap
+    for esc, rep in _VIEW_REPLACE[:2]:
+        v = v.replace(esc, rep)
+    exact: list[int] = []
+    if "\\" in v:
+        if "\\/" in v or "\\u00" in v:
+            exact = [m.start() for m in _NEEDS_DECODE.finditer(v)]
+        if "\\u" in v:
+            v = _ESC_U.sub("\x01" * 6, v)
+        for esc, rep in _VIEW_REPLACE[2:]:
+            if esc in v:
+                v = v.replace(esc, rep)
+    return v, exact
+
+
+def decode_with_offsets(raw: str) -> tuple[str, list[int]]:
+    """Decode the inside of a JSON string; ``offs[i]`` is the raw offset of decoded char ``i``."""
+    parts: list[str] = []
+    offs: list[int] = []
+    pos = 0
+    for m in _ESC_ANY.finditer(raw):
+        parts.append(raw[pos : m.start()])
+        offs.extend(range(pos, m.start()))
+        g = m.group(1)
+        parts.append(chr(int(g[1:], 16)) if len(g) == 5 else _SIMPLE.get(g, g))
+        offs.append(m.start())
+        pos = m.end()
+    parts.append(raw[pos:])
+    offs.extend(range(pos, len(raw) + 1))
+    return "".join(parts), offs
+
+
+class _Parity:
+    """Is a position inside a JSON string? Positions must be asked in increasing order."""
+
+    def __init__(self, view: str) -> None:
+        self.view = view
+        self.pos = 0
+        self.count = 0
+
+    def inside(self, p: int) -> bool:
+        if p < self.pos:
+            self.pos, self.count = 0, 0
+        self.count += self.view.count('"', self.pos, p)
+        self.pos = p
+        return self.count % 2 == 1
+
+
+def _thinking_spans(view: str) -> list[tuple[int, int]]:
+    """Raw spans of the ``thinking`` strings of thinking blocks (quotes included)."""
+    spans: list[tuple[int, int]] = []
+    par = _Parity(view)
+    for m in _THINK_KEY.finditer(view):
+        k = m.start()
+        if par.inside(k):
+            continue
+        vend = view.find('"', m.end())
+        if vend < 0:
+            break
+        before = _THINK_BEFORE.search(view, max(0, k - 4096), k)
+        if before or _THINK_AFTER.match(view, vend + 1):
+            spans.append((m.end() - 1, vend + 1))
+    return spans
+
+
+def _overlaps(spans: list[tuple[int, int]], s: int, e: int) -> bool:
+    return any(a < e and s < b for a, b in spans)
+
+
+@dataclass
+class MaskPlan:
+    text: str
+    findings: list[Finding] = field(default_factory=list)
+    present_tokens: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    #: (start, end, finding index, quote): quote writes the token as a JSON string
+    edits: list[tuple[int, int, int, bool]] = field(default_factory=list, repr=False)
+
+    def apply(self, tokens: Sequence[str]) -> str:
+        """The masked text; ``tokens[i]`` replaces ``findings[i]``."""
+        if len(tokens) != len(self.findings):
+            raise MaskingError(f"expected {len(self.findings)} tokens, got {len(tokens)}")
+        if not self.edits:
+            return self.text
+        out: list[str] = []
+        pos = 0
+        text = self.text
+        for start, end, index, quote in self.edits:
+            out.append(text[pos:start])
+            tok = tokens[index]
+            out.append(f'"{tok}"' if quote else tok)
+            pos = end
+        out.append(text[pos:])
+        return "".join(out)
+
+
+class Masker:
+    def __init__(
+        self,
+        *,
+        disabled_types: Iterable[str] = (),
+        allow_values: Iterable[str] = (),
+        mask_public_ips: bool = False,
+        engine: str | None = None,
+    ) -> None:
+        self.scanner = Scanner(
+            disabled_types=disabled_types,
+            allow_values=allow_values,
+            mask_public_ips=mask_public_ips,
+            engine=engine,
+        )
+
+    def plan(self, text: str, *, is_json: bool | None = None) -> MaskPlan:
+        """Find what to replace in ``text`` (``is_json=None``: sniff)."""
+        try:
+            if is_json is None:
+                is_json = _JSON_START.match(text) is not None
+            if is_json:
+                edits = self._plan_json(text)
+            else:
+                edits = [(m, False) for m in self.scanner.scan(text)]
+        except Exception as e:
+            raise MaskingError(f"masking failed: {type(e).__name__}: {e}") from e
+        return _build_plan(text, edits)
+
+    def _plan_json(self, raw: str) -> list[tuple[Match, bool]]:
+        view, exact = json_view(raw)
+        matches = self.scanner.scan(view)
+        protected = _thinking_spans(view) if '"thinking"' in view else []
+        decoded_strings: list[tuple[int, int]] = []
+        extra: list[Match] = []
+        if exact:
+            par = _Parity(view)
+            seen_end = -1
+            for q in exact:
+                if q < seen_end:
+                    continue
+                a = view.rfind('"', 0, q)
+                b = view.find('"', q)
+                if a < 0 or b < 0 or par.inside(a):
+                    continue
+                seen_end = b
+                if _overlaps(protected, a, b + 1):
+                    continue
+                decoded_strings.append((a, b + 1))
+                extra.extend(self._scan_string(raw, a + 1, b))
+        if protected or decoded_strings:
+            skip = protected + decoded_strings
+            matches = [m for m in matches if not _overlaps(skip, m.start, m.end)]
+        if extra:
+            matches = sorted(matches + extra)
+        out: list[tuple[Match, bool]] = []
+        par = _Parity(view)
+        for m in matches:
+            quote = m.type_name == "ACCOUNT" and not par.inside(m.start)
+            out.append((m, quote))
+        return out
+
+    def _scan_string(self, raw: str, a: int, b: int) -> list[Match]:
+        """Exact scan of the decoded JSON string raw[a:b]; spans mapped back to raw offsets."""
+        decoded, offs = decode_with_offsets(raw[a:b])
+        out = []
+        for m in self.scanner.scan(decoded):
+            out.append(m._replace(start=a + offs[m.start], end=a + offs[m.end]))
+        return out
+
+
+def _build_plan(text: str, edits: list[tuple[Match, bool]]) -> MaskPlan:
+    plan = MaskPlan(text=text)
+    index: dict[tuple[str, str], int] = {}
+    counts = plan.counts
+    for m, quote in edits:
+        key = (m.type_name, m.value)
+        i = index.get(key)
+        if i is None:
+            i = index[key] = len(plan.findings)
+            plan.findings.append(Finding(m.type_name, m.value, m.reversible))
+        counts[m.type_name] = counts.get(m.type_name, 0) + 1
+        plan.edits.append((m.start, m.end, i, quote))
+    if "AWS_" in text:
+        plan.present_tokens = list(dict.fromkeys(m.group(0) for m in TOKEN_RE.finditer(text)))
+    return plan

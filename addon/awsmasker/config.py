@@ -1,0 +1,239 @@
+"""``masker.yaml`` keys: their defaults, types, allowed values, and validation.
+
+Every key is also a mitmproxy option of the same name (declared by :mod:`awsmasker.options`), so
+``--set key=value`` overrides the file and mitmweb's option editor changes it live. Validation is
+one function, :func:`validate`, used for the file and for option changes alike; errors name the key
+and say what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG_FILE = "masker.yaml"
+CONFIG_ENV = "AWS_MASKER_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    name: str
+    kind: type  # int, bool, str, float, list
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+KEYS: tuple[Key, ...] = (
+    Key("targets", list, ["api.anthropic.com"],
+        "Hosts whose traffic is masked and restored; exact names or '*.suffix'."),
+    Key("store", str, "memory", "Mapping store.", choices=("memory", "redis")),
+    Key("redis_url", str, "redis://127.0.0.1:6379/0",
+        "Redis for the store and events (redis://, rediss://, unix://)."),
+    Key("redis_namespace", str, "masker", "Prefix of every Redis key the store writes."),
+    Key("mapping_ttl", int, 604800, "Seconds a Redis mapping lives (refreshed on use).",
+        minimum=60, maximum=10 * 365 * 86400),
+    Key("on_store_error", str, "block",
+        "When the store fails: answer with an error, or fall back to an in-process store.",
+        choices=("block", "memory")),
+    Key("encryption_key", str, "",
+        "Base64 32-byte key for originals at rest in Redis; empty: $AWS_MASKER_ENCRYPTION_KEY, "
+        "then encryption_key_file."),
+    Key("encryption_key_file", str, "",
+        "Key file, created 0600 on first use; empty: aws-masker.key in mitmproxy's confdir."),
+    Key("disabled_types", list, [], "Catalogue types not to mask (e.g. PRIVATE_IP)."),
+    Key("allow_values", list, [], "Literal values never masked."),
+    Key("mask_public_ips", bool, False, "Also mask public IPv4 addresses."),
+    Key("max_request_size", int, 32 * 1024 * 1024,
+        "Bytes of a target request body that may be masked; larger bodies are blocked.",
+        minimum=1024, maximum=1024**3),
+    Key("max_response_size", int, 8 * 1024 * 1024,
+        "Bytes of one response that are restored; past it the rest passes unchanged (flagged).",
+        minimum=1024, maximum=1024**4),
+    Key("enable_event_monitoring", bool, False, "Publish masking events to Redis."),
+    Key("event_sampling_rate", float, 1.0, "Share of flows whose events are published.",
+        minimum=0.0, maximum=1.0),
+    Key("redis_event_channel", str, "masker:events", "Pub/sub channel (and stream key) of events."),
+    Key("event_batch_size", int, 1, "Events per published message.", minimum=1, maximum=100),
+    Key("event_flush_interval_ms", int, 1000, "Longest wait of a partial batch.",
+        minimum=10, maximum=60000),
+    Key("event_sink", str, "pubsub", "Where events go.", choices=("pubsub", "stream", "both")),
+    Key("event_stream_maxlen", int, 100000, "Approximate length cap of the Redis Stream.",
+        minimum=100, maximum=100_000_000),
+)
+KEYS_BY_NAME: dict[str, Key] = {k.name: k for k in KEYS}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    targets: tuple[str, ...] = ("api.anthropic.com",)
+    store: str = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_namespace: str = "masker"
+    mapping_ttl: int = 604800
+    on_store_error: str = "block"
+    encryption_key: str = ""
+    encryption_key_file: str = ""
+    disabled_types: tuple[str, ...] = ()
+    allow_values: tuple[str, ...] = ()
+    mask_public_ips: bool = False
+    max_request_size: int = 32 * 1024 * 1024
+    max_response_size: int = 8 * 1024 * 1024
+    enable_event_monitoring: bool = False
+    event_sampling_rate: float = 1.0
+    redis_event_channel: str = "masker:events"
+    event_batch_size: int = 1
+    event_flush_interval_ms: int = 1000
+    event_sink: str = "pubsub"
+    event_stream_maxlen: int = 100000
+
+
+def _field_names() -> set[str]:
+    return {f.name for f in dataclasses.fields(Settings)}
+
+
+assert _field_names() == set(KEYS_BY_NAME), "KEYS and Settings disagree"
+
+
+def _describe(key: Key) -> str:
+    if key.choices:
+        return "one of " + ", ".join(repr(c) for c in key.choices)
+    kinds = {int: "an integer", bool: "true or false", str: "a string", float: "a number",
+             list: "a list of strings"}
+    text = kinds[key.kind]
+    if key.minimum is not None and key.maximum is not None:
+        text += f" from {key.minimum:g} to {key.maximum:g}"
+    return text
+
+
+def _coerce(key: Key, value: Any) -> Any:
+    """Turn a YAML or option value into the key's type, or raise ConfigError."""
+    bad = ConfigError(f"{key.name}: expected {_describe(key)}, got {value!r}")
+    if key.kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise bad
+    if key.kind is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            out: Any = value
+        elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            out = int(value)
+        else:
+            raise bad
+    elif key.kind is float:
+        if isinstance(value, bool):
+            raise bad
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            raise bad from None
+        if math.isnan(out):
+            raise bad
+    elif key.kind is str:
+        if not isinstance(value, str):
+            raise bad
+        out = value
+    else:  # list of strings
+        if isinstance(value, str):
+            value = [v for v in (p.strip() for p in value.split(",")) if v]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise bad
+        return tuple(value)
+    if key.choices and out not in key.choices:
+        raise bad
+    if key.minimum is not None and out < key.minimum:
+        raise bad
+    if key.maximum is not None and out > key.maximum:
+        raise bad
+    return out
+
+
+def _check_host_pattern(pattern: str) -> None:
+    body = pattern[2:] if pattern.startswith("*.") else pattern
+    if not body or "*" in body or "/" in body or " " in body or ":" in body:
+        raise ConfigError(
+            f"targets: {pattern!r} is not a host name or '*.suffix' pattern"
+        )
+
+
+def validate(values: Mapping[str, Any], base: Settings | None = None) -> Settings:
+    """Validate ``values`` (a subset of keys) on top of ``base`` (defaults when None)."""
+    unknown = sorted(set(values) - set(KEYS_BY_NAME))
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(KEYS_BY_NAME))}"
+        )
+    changes = {name: _coerce(KEYS_BY_NAME[name], v) for name, v in values.items()}
+    settings = dataclasses.replace(base or Settings(), **changes)
+    for pattern in settings.targets:
+        _check_host_pattern(pattern)
+    from awsmasker.catalogue import TYPE_NAMES  # late: the catalogue is heavier to import
+
+    for t in settings.disabled_types:
+        if t not in TYPE_NAMES:
+            raise ConfigError(
+                f"disabled_types: unknown type {t!r}; allowed: {', '.join(sorted(TYPE_NAMES))}"
+            )
+    if settings.store == "redis" and not settings.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError(
+            f"redis_url: expected a redis://, rediss:// or unix:// URL, got {settings.redis_url!r}"
+        )
+    return settings
+
+
+def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a masker.yaml; an empty file is an empty mapping. Raises ConfigError."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {str(p)!r}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of keys to values at the top level")
+    return data
+
+
+def default_config_path() -> str:
+    """``$AWS_MASKER_CONFIG``, else ``masker.yaml`` in the working directory if it exists."""
+    env = os.environ.get(CONFIG_ENV, "")
+    if env:
+        return env
+    return DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).is_file() else ""
+
+
+def host_matches(host: str, patterns: Sequence[str]) -> bool:
+    """Exact or ``*.suffix`` host match, case-insensitive, ignoring a trailing dot."""
+    host = host.lower().rstrip(".")
+    for p in patterns:
+        p = p.lower().rstrip(".")
+        if p.startswith("*."):
+            if host.endswith(p[1:]) and len(host) > len(p) - 1:
+                return True
+        elif host == p:
+            return True
+    return False

@@ -1,0 +1,61 @@
+"""Error responses the proxy sends instead of forwarding a request it could not mask.
+
+The body follows the target API's own error shape, so SDKs raise their usual exception with
+a message that says what happened and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+from mitmproxy import http
+
+BLOCK_HEADER = "x-aws-masker"
+
+
+class ApiFlavor(StrEnum):
+    ANTHROPIC = "anthropic"
+    OPENAI = "openai"
+
+
+_OPENAI_PATH_PARTS = ("/chat/completions", "/completions", "/responses", "/embeddings")
+
+
+def api_flavor(host: str, path: str) -> ApiFlavor:
+    """Which error shape the client expects; Anthropic's unless the request looks OpenAI-style."""
+    if "anthropic" in host:
+        return ApiFlavor.ANTHROPIC
+    p = path.split("?", 1)[0]
+    if any(part in p for part in _OPENAI_PATH_PARTS):
+        return ApiFlavor.OPENAI
+    return ApiFlavor.ANTHROPIC
+
+
+# status → (anthropic error type, openai error type)
+_ERROR_TYPES: dict[int, tuple[str, str]] = {
+    413: ("request_too_large", "invalid_request_error"),
+    500: ("api_error", "server_error"),
+    503: ("overloaded_error", "server_error"),
+}
+
+
+def error_body(flavor: ApiFlavor, status: int, message: str, code: str) -> bytes:
+    anthropic_type, openai_type = _ERROR_TYPES.get(status, ("api_error", "server_error"))
+    if flavor is ApiFlavor.OPENAI:
+        payload: dict = {
+            "error": {"message": message, "type": openai_type, "param": None, "code": code}
+        }
+    else:
+        payload = {"type": "error", "error": {"type": anthropic_type, "message": message}}
+    return json.dumps(payload).encode()
+
+
+def block_response(flow: http.HTTPFlow, status: int, message: str, code: str) -> http.Response:
+    """A response that ends the flow here; the request never reaches upstream."""
+    flavor = api_flavor(flow.request.pretty_host, flow.request.path)
+    return http.Response.make(
+        status,
+        error_body(flavor, status, f"aws-masker: {message}", code),
+        {"content-type": "application/json", BLOCK_HEADER: f"blocked; reason={code}"},
+    )

@@ -1,0 +1,154 @@
+"""The ``RequestMasking`` addon: mask identifiers in request bodies bound for target hosts.
+
+Fail closed: whenever a target request cannot be masked, the proxy answers it with an error in
+the target API's shape and the request never goes upstream (DESIGN invariant 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from mitmproxy import ctx, http
+from mitmproxy.utils import human
+
+from awsmasker.errors import block_response
+from awsmasker.scope import is_target
+from awsmasker.state import MaskerState
+from awsmasker.store.base import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def decode_text(raw: bytes) -> tuple[str, str]:
+    """Body bytes → (text, codec). Identifiers are ASCII, so latin-1 keeps any other body exact."""
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def could_stream_request(flow: http.HTTPFlow) -> bool:
+    """Whether mitmproxy's ``stream_large_bodies`` may stream this request body raw."""
+    if flow.request.stream:
+        return True
+    if not ctx.options.stream_large_bodies:
+        return False
+    length = flow.request.headers.get("content-length")
+    if length is None:
+        # Unknown size (chunked, HTTP/2 without content-length): may cross the limit later.
+        return flow.request.method not in ("GET", "HEAD", "OPTIONS")
+    limit = human.parse_size(ctx.options.stream_large_bodies) or 0
+    return not length.isdigit() or int(length) > limit
+
+
+def looks_json(content_type: str, text: str) -> bool | None:
+    ct = content_type.lower()
+    if "json" in ct:
+        return True
+    return None  # let the masker sniff
+
+
+class RequestMasking:
+    def __init__(self, state: MaskerState) -> None:
+        self.state = state
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if not is_target(flow, self.state.settings):
+            return
+        if could_stream_request(flow):
+            # With stream_large_bodies, mitmproxy sends a large body upstream as it arrives,
+            # without the request hook, and no hook can stop it later (the size of a chunked
+            # body is only known once buffered). Killing the flow now is the only way to make
+            # sure no byte of it reaches the server. A response cannot be set here: mitmproxy
+            # refuses a response on a streamed request.
+            self.state.totals.blocked_by_reason["request_streamed"] += 1
+            flow.comment = "aws-masker: killed (stream_large_bodies would send it unmasked)"
+            flow.marked = ":no_entry:"
+            log.warning("aws-masker: refused %s %s: its body could exceed stream_large_bodies "
+                      "and would go upstream unmasked; unset stream_large_bodies",
+                      flow.request.method, flow.request.pretty_url.split("?", 1)[0])
+            self.state.emit_flow_event("blocked", flow, reason="request_streamed")
+            flow.kill()
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        state = self.state
+        if flow.response is not None or not is_target(flow, state.settings):
+            return
+        state.totals.flows_seen += 1
+        if not state.ready:
+            self._block(flow, 500, f"configuration error: {state.config_error or 'not loaded'}",
+                        "config_error")
+            return
+        try:
+            await self._mask(flow)
+        except StoreError as e:
+            state.totals.store_errors += 1
+            self._block(flow, 503, f"mapping store unavailable ({e}); the request was not sent",
+                        "store_error")
+            state.emit_flow_event("store_error", flow, reason=str(type(e).__name__))
+        except Exception as e:
+            log.exception("aws-masker: masking failed")
+            self._block(flow, 500, f"internal masking error ({type(e).__name__}); "
+                        "the request was not sent", "internal_error")
+
+    async def _mask(self, flow: http.HTTPFlow) -> None:
+        state = self.state
+        settings = state.settings
+        assert settings is not None and state.masker is not None
+        req = flow.request
+        raw_len = len(req.raw_content or b"")
+        if raw_len > settings.max_request_size:
+            self._block(flow, 413, f"request body of {raw_len} bytes exceeds max_request_size "
+                        f"({settings.max_request_size})", "request_too_large")
+            return
+        try:
+            raw = req.get_content(strict=True) or b""
+        except ValueError:
+            self._block(flow, 500, "the request body's content-encoding could not be decoded",
+                        "undecodable_body")
+            return
+        if len(raw) > settings.max_request_size:
+            self._block(flow, 413, f"decoded request body of {len(raw)} bytes exceeds "
+                        f"max_request_size ({settings.max_request_size})", "request_too_large")
+            return
+        started = time.perf_counter()
+        fs = state.flows.create(flow)
+        fs.request_bytes = len(raw)
+        if raw:
+            text, codec = decode_text(raw)
+            plan = state.masker.plan(text, is_json=looks_json(req.headers.get("content-type", ""),
+                                                               text))
+            if plan.findings or plan.present_tokens:
+                resolution = await state.store.resolve(plan.findings, plan.present_tokens)
+                if plan.findings:
+                    req.content = plan.apply(resolution.tokens).encode(codec)
+                fs.token_map.update(resolution.originals)
+                for finding, token in zip(plan.findings, resolution.tokens, strict=True):
+                    if finding.reversible:
+                        fs.token_map[token] = finding.value
+                fs.masked_counts.update(plan.counts)
+        # Ask for a reply we can rewrite while it streams.
+        req.headers["accept-encoding"] = "identity"
+        fs.mask_ms = (time.perf_counter() - started) * 1000
+        if fs.masked_counts:
+            state.totals.flows_masked += 1
+            state.totals.masked_by_type.update(fs.masked_counts)
+            summary = ", ".join(f"{t}×{n}" for t, n in sorted(fs.masked_counts.items()))
+            flow.comment = f"aws-masker: masked {summary}"
+        state.emit_flow_event(
+            "masked", flow, counts=dict(fs.masked_counts), bytes=len(raw),
+            duration_ms=fs.mask_ms, tokens=sorted(fs.token_map),
+        )
+
+    def _block(self, flow: http.HTTPFlow, status: int, message: str, reason: str) -> None:
+        if flow.request.stream:
+            flow.request.stream = False
+        flow.response = block_response(flow, status, message, reason)
+        flow.marked = ":no_entry:"
+        flow.comment = f"aws-masker: blocked ({reason})"
+        self.state.flows.discard(flow)
+        self.state.totals.blocked_by_reason[reason] += 1
+        log.warning("aws-masker: blocked %s %s: %s", flow.request.method,
+                    flow.request.pretty_url.split("?", 1)[0], message)
+        self.state.emit_flow_event("blocked", flow, reason=reason, status=status)

@@ -1,0 +1,102 @@
+"""Restore tokens in replies: sans-IO restorers chosen by content type (bytes in, bytes out).
+
+``select_restorer`` picks one per reply; ``restore_body`` runs it over a whole body;
+``stream.StreamRestore`` wraps it as mitmproxy's ``flow.response.stream`` callable.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections import Counter
+from collections.abc import Mapping
+from typing import Protocol
+
+from awsmasker.restore.body import JsonRestorer, TextRestorer
+from awsmasker.restore.sse import SSERestorer
+
+__all__ = [
+    "JsonRestorer",
+    "Restorer",
+    "SSERestorer",
+    "TextRestorer",
+    "restore_body",
+    "select_restorer",
+]
+
+
+class Restorer(Protocol):
+    restored: Counter[str]  # restored occurrences per token TYPE
+    flags: set[str]  # e.g. "event_too_large", "invalid_event", "error"
+
+    def feed(self, data: bytes) -> bytes:
+        """Restore a chunk; may return b"" when everything is held back."""
+        ...
+
+    def finish(self) -> bytes:
+        """End of input: flush every carry."""
+        ...
+
+    def abort(self) -> bytes:
+        """Give up: return the data held back before the last (failed) call, unprocessed."""
+        ...
+
+
+_JSON_TYPES = frozenset(
+    {"application/json", "application/x-ndjson", "application/jsonl", "application/json-seq"}
+)
+
+
+def _parse_content_type(content_type: str | None) -> tuple[str, dict[str, str]]:
+    if not content_type:
+        return "", {}
+    mime, _, rest = content_type.partition(";")
+    params = {}
+    for p in rest.split(";"):
+        k, eq, v = p.partition("=")
+        if eq:
+            params[k.strip().lower()] = v.strip().strip('"')
+    return mime.strip().lower(), params
+
+
+def _ascii_compatible(charset: str) -> str:
+    try:
+        name = codecs.lookup(charset).name
+    except LookupError:
+        return "utf-8"
+    try:
+        ok = "AWS_0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZ".encode(name) == (
+            b"AWS_0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        )
+    except (UnicodeError, LookupError):
+        ok = False
+    return name if ok else "utf-8"
+
+
+def select_restorer(
+    content_type: str | None, path: str, token_map: Mapping[str, str]
+) -> Restorer | None:
+    """The restorer for a reply, or None to pass it through (unknown type or empty token map).
+
+    SSE events are recognised from their JSON, so ``path`` is not needed to choose; it is kept in
+    the signature for API-specific choices.
+    """
+    if not token_map:
+        return None
+    mime, params = _parse_content_type(content_type)
+    if mime == "text/event-stream":
+        return SSERestorer(token_map)
+    if mime in _JSON_TYPES or mime.endswith("+json"):
+        return JsonRestorer(token_map)
+    if mime.startswith("text/"):
+        return TextRestorer(token_map, _ascii_compatible(params.get("charset", "utf-8")))
+    return None
+
+
+def restore_body(
+    content_type: str | None, path: str, token_map: Mapping[str, str], body: bytes
+) -> tuple[bytes, Counter[str]]:
+    """Restore a whole (non-streamed, decoded) reply body; unknown types come back unchanged."""
+    restorer = select_restorer(content_type, path, token_map)
+    if restorer is None:
+        return body, Counter()
+    return restorer.feed(body) + restorer.finish(), restorer.restored

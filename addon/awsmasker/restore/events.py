@@ -1,0 +1,414 @@
+"""Per-event restore for SSE replies of three APIs, detected from each event's JSON.
+
+* Anthropic Messages: ``text_delta`` (text) and ``input_json_delta`` (``partial_json``, pieces of a
+  JSON document: replacements are JSON-escaped) per content block; thinking, signatures and
+  redacted thinking are never touched.
+* OpenAI Chat Completions: ``choices[].delta.content`` and ``choices[].delta.tool_calls[].function
+  .arguments`` per choice and tool-call index; ``data: [DONE]``.
+* OpenAI Responses: ``response.output_text.delta`` / ``response.function_call_arguments.delta``;
+  the ``*.done``, ``response.output_item.done`` and ``response.completed`` events that repeat the
+  full text are restored whole.
+
+Each text channel holds back only a suffix that could still grow into a token; the held text is
+emitted in the channel's next delta, or as an extra delta event placed before the event that ends
+the channel. Events with nothing to change are returned byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from awsmasker.restore.core import Table, make_table, restore
+
+_ANTHROPIC = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    }
+)
+_RESPONSES_FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_RESPONSES_WHOLE = frozenset(
+    {
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    }
+)
+# Never restored: signed or encrypted model reasoning, opaque blobs.
+_SKIP_TYPES = frozenset({"thinking", "redacted_thinking", "reasoning"})
+_SKIP_KEYS = frozenset({"signature", "encrypted_content", "data", "thinking"})
+_JSON_TEXT_TYPES = frozenset({"function_call", "mcp_call"})  # their "arguments" is JSON text
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class _Shape(NamedTuple):
+    """How an event was framed, to write a changed or an extra event the same way."""
+
+    named: bool  # has an "event:" line
+    eol: bytes
+
+
+class _Channel(NamedTuple):
+    held: str
+    table: Table
+    make: Callable[[str], bytes]  # flushed text -> a complete delta event
+
+
+class EventRestorer:
+    def __init__(self, token_map: Mapping[str, str]) -> None:
+        self.raw = make_table(token_map, escape_json=False, binary=False)
+        self.js = make_table(token_map, escape_json=True, binary=False)
+        self.restored: Counter[str] = Counter()
+        self.flags: set[str] = set()
+        self._ch: dict[tuple, _Channel] = {}
+        self._final = False
+
+    # -- state for StreamRestore's rollback ----------------------------------------------------
+    def snapshot(self) -> object:
+        return dict(self._ch) if self._ch else None
+
+    def restore_snapshot(self, state: object) -> None:
+        self._ch = dict(state) if state else {}  # type: ignore[call-overload]
+
+    def has_held(self) -> bool:
+        return bool(self._ch)
+
+    # -- channels -------------------------------------------------------------------------------
+    def _feed(
+        self,
+        key: tuple,
+        text: str,
+        table: Table,
+        final: bool,
+        make: Callable[[], Callable[[str], bytes]],
+    ) -> str:
+        ch = self._ch.pop(key, None)
+        if ch is not None:
+            text = ch.held + text
+        out, held = restore(text, table, self.restored, final or self._final)
+        if held:
+            self._ch[key] = _Channel(held, table, make())
+        return out
+
+    def _flush(self, pred: Callable[[tuple], bool]) -> bytes:
+        out = []
+        for key in [k for k in self._ch if pred(k)]:
+            ch = self._ch.pop(key)
+            text, _ = restore(ch.held, ch.table, self.restored, True)
+            out.append(ch.make(text))
+        return b"".join(out)
+
+    def flush_all(self) -> bytes:
+        return self._flush(lambda k: True)
+
+    def flush_all_safe(self) -> bytes:
+        """Held text as extra events without restoring it (used after an internal error)."""
+        out = []
+        for ch in self._ch.values():
+            try:
+                out.append(ch.make(ch.held))
+            except Exception:
+                self.flags.add("error")
+        self._ch = {}
+        return b"".join(out)
+
+    # -- one event ------------------------------------------------------------------------------
+    def event(self, ev: bytes, final: bool = False) -> bytes:
+        if (
+            not self._ch
+            and b"AWS_" not in ev
+            and b'A"' not in ev
+            and b'AW"' not in ev
+            and b'AWS"' not in ev
+        ):
+            return ev  # nothing to restore, nothing held: the common case
+        self._final = final
+        try:
+            return self._event(ev)
+        except Exception:
+            self.flags.add("error")
+            return ev
+        finally:
+            self._final = False
+
+    def _event(self, ev: bytes) -> bytes:
+        lines = ev.splitlines(keepends=True)
+        data_idx = []
+        values = []
+        named = False
+        for idx, line in enumerate(lines):
+            if line.startswith(b"data:"):
+                data_idx.append(idx)
+                v = line[5:].rstrip(b"\r\n")
+                values.append(v[1:] if v.startswith(b" ") else v)
+            elif line.startswith(b"event:"):
+                named = True
+        if not data_idx:
+            return ev
+        data = values[0] if len(values) == 1 else b"\n".join(values)
+        first = lines[data_idx[0]]
+        eol = first[len(first.rstrip(b"\r\n")) :] or b"\n"
+        shape = _Shape(named, eol)
+        if data.strip() == b"[DONE]":
+            return self.flush_all() + ev
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            self.flags.add("invalid_event")
+            return ev
+        if not isinstance(obj, dict):
+            return ev
+        if "choices" in obj:
+            prefix, changed = self._chat(obj, shape)
+        else:
+            t = obj.get("type")
+            if not isinstance(t, str):
+                return ev
+            if t.startswith("response."):
+                prefix, changed = self._responses(t, obj, shape)
+            elif t in _ANTHROPIC:
+                prefix, changed = self._anthropic(t, obj, shape)
+            else:
+                return ev
+        if not changed:
+            return prefix + ev if prefix else ev
+        # Re-serialise: one data line in place of the first, other lines unchanged.
+        head = b"data: " if first.startswith(b"data: ") else b"data:"
+        parts = [prefix]
+        for idx, line in enumerate(lines):
+            if idx == data_idx[0]:
+                parts.append(head + _dumps(obj) + eol)
+            elif idx not in data_idx:
+                parts.append(line)
+        return b"".join(parts)
+
+    @staticmethod
+    def _make_event(name: str, shape: _Shape, obj: dict) -> bytes:
+        head = b"event: " + name.encode() + shape.eol if shape.named else b""
+        return head + b"data: " + _dumps(obj) + shape.eol + shape.eol
+
+    # -- whole values (final) -------------------------------------------------------------------
+    def _deep(self, v: Any) -> Any:
+        """``v`` with every known token restored; the same object when nothing changed."""
+        if isinstance(v, str):
+            if "AWS_" not in v:
+                return v
+            return restore(v, self.raw, self.restored, True)[0]
+        if isinstance(v, list):
+            new = [self._deep(x) for x in v]
+            return v if all(a is b for a, b in zip(new, v, strict=True)) else new
+        if isinstance(v, dict):
+            t = v.get("type")
+            if t in _SKIP_TYPES:
+                return v
+            out = {}
+            changed = False
+            for k, x in v.items():
+                if k in _SKIP_KEYS:
+                    y = x
+                elif k == "arguments" and t in _JSON_TEXT_TYPES and isinstance(x, str):
+                    y = restore(x, self.js, self.restored, True)[0]
+                else:
+                    y = self._deep(x)
+                changed = changed or y is not x
+                out[k] = y
+            return out if changed else v
+        return v
+
+    def _whole(self, obj: dict, key: str) -> bool:
+        if key not in obj:
+            return False
+        new = self._deep(obj[key])
+        if new is obj[key]:
+            return False
+        obj[key] = new
+        return True
+
+    # -- Anthropic Messages ---------------------------------------------------------------------
+    def _anthropic(self, t: str, obj: dict, shape: _Shape) -> tuple[bytes, bool]:
+        idx = obj.get("index")
+        if t == "content_block_delta":
+            d = obj.get("delta")
+            if not isinstance(d, dict):
+                return b"", False
+            dt = d.get("type")
+            if dt == "text_delta":
+                field, table = "text", self.raw
+            elif dt == "input_json_delta":
+                field, table = "partial_json", self.js
+            else:
+                return b"", False  # thinking_delta, signature_delta, citations_delta, ...
+            text = d.get(field)
+            if not isinstance(text, str):
+                return b"", False
+            new = self._feed(
+                ("a", idx), text, table, False, lambda: self._anthropic_maker(idx, dt, field, shape)
+            )
+            if new == text:
+                return b"", False
+            d[field] = new
+            return b"", True
+        if t == "content_block_stop":
+            return self._flush(lambda k: k == ("a", idx)), False
+        if t == "content_block_start":
+            cb = obj.get("content_block")
+            if not isinstance(cb, dict):
+                return b"", False
+            if cb.get("type") == "text" and isinstance(cb.get("text"), str) and cb["text"]:
+                text = cb["text"]
+                new = self._feed(
+                    ("a", idx),
+                    text,
+                    self.raw,
+                    False,
+                    lambda: self._anthropic_maker(idx, "text_delta", "text", shape),
+                )
+                cb["text"] = new
+                return b"", new != text
+            return b"", self._whole(obj, "content_block")
+        if t == "message_start":
+            m = obj.get("message")
+            return b"", isinstance(m, dict) and self._whole(m, "content")
+        # message_delta, message_stop: every block has ended.
+        return self._flush(lambda k: k[0] == "a"), False
+
+    def _anthropic_maker(self, idx: Any, dt: str, field: str, shape: _Shape):
+        def make(text: str) -> bytes:
+            obj = {"type": "content_block_delta", "index": idx, "delta": {"type": dt, field: text}}
+            return self._make_event("content_block_delta", shape, obj)
+
+        return make
+
+    # -- OpenAI Chat Completions ----------------------------------------------------------------
+    def _chat(self, obj: dict, shape: _Shape) -> tuple[bytes, bool]:
+        choices = obj.get("choices")
+        if not isinstance(choices, list):
+            return b"", False
+        meta = {k: v for k, v in obj.items() if k not in ("choices", "usage")}
+        prefix = []
+        changed = False
+        for n, choice in enumerate(choices):
+            if not isinstance(choice, dict):
+                continue
+            ci = choice.get("index", n)
+            fin = choice.get("finish_reason") is not None
+            d = choice.get("delta")
+            if not isinstance(d, dict):
+                d = {}
+            content = d.get("content")
+            if isinstance(content, str):
+                key = ("c", ci)
+                new = self._feed(
+                    key,
+                    content,
+                    self.raw,
+                    fin,
+                    lambda ci=ci: self._chat_maker(meta, ci, None, shape),
+                )
+                if new != content:
+                    d["content"] = new
+                    changed = True
+            calls = d.get("tool_calls")
+            for tc in calls if isinstance(calls, list) else ():
+                fn = tc.get("function") if isinstance(tc, dict) else None
+                args = fn.get("arguments") if isinstance(fn, dict) else None
+                if not isinstance(args, str):
+                    continue
+                ti = tc.get("index")
+                new = self._feed(
+                    ("t", ci, ti),
+                    args,
+                    self.js,
+                    fin,
+                    lambda ci=ci, ti=ti: self._chat_maker(meta, ci, ti, shape),
+                )
+                if new != args:
+                    fn["arguments"] = new
+                    changed = True
+            if fin:  # channels of this choice not continued in this chunk end here
+                prefix.append(self._flush(lambda k, ci=ci: k[0] in ("c", "t") and k[1] == ci))
+        return b"".join(prefix), changed
+
+    def _chat_maker(self, meta: dict, ci: Any, ti: Any, shape: _Shape):
+        def make(text: str) -> bytes:
+            if ti is None:
+                delta: dict = {"content": text}
+            else:
+                delta = {"tool_calls": [{"index": ti, "function": {"arguments": text}}]}
+            obj = dict(meta)
+            obj["choices"] = [{"index": ci, "delta": delta, "finish_reason": None}]
+            return self._make_event("", shape._replace(named=False), obj)
+
+        return make
+
+    # -- OpenAI Responses -----------------------------------------------------------------------
+    def _responses(self, t: str, obj: dict, shape: _Shape) -> tuple[bytes, bool]:
+        item = obj.get("item_id", obj.get("output_index"))
+        if t == "response.output_text.delta":
+            return self._responses_delta(
+                ("rt", item, obj.get("content_index")), obj, self.raw, t, shape
+            )
+        if t == "response.function_call_arguments.delta":
+            return self._responses_delta(("ra", item), obj, self.js, t, shape)
+        if t == "response.output_text.done":
+            prefix = self._flush(lambda k: k == ("rt", item, obj.get("content_index")))
+            return prefix, self._final_text(obj, "text", self.raw)
+        if t == "response.function_call_arguments.done":
+            prefix = self._flush(lambda k: k == ("ra", item))
+            return prefix, self._final_text(obj, "arguments", self.js)
+        if t == "response.content_part.done":
+            prefix = self._flush(lambda k: k == ("rt", item, obj.get("content_index")))
+            return prefix, self._whole(obj, "part")
+        if t == "response.output_item.done":
+            it = obj.get("item")
+            iid = it.get("id", item) if isinstance(it, dict) else item
+            prefix = self._flush(lambda k: k[0] in ("rt", "ra") and k[1] in (iid, item))
+            return prefix, self._whole(obj, "item")
+        if t in _RESPONSES_FINAL:
+            prefix = self._flush(lambda k: k[0] in ("rt", "ra"))
+            return prefix, self._whole(obj, "response")
+        if t in _RESPONSES_WHOLE:
+            return b"", any([self._whole(obj, k) for k in ("response", "item", "part")])
+        return b"", False
+
+    def _responses_delta(
+        self, key: tuple, obj: dict, table: Table, t: str, shape: _Shape
+    ) -> tuple[bytes, bool]:
+        text = obj.get("delta")
+        if not isinstance(text, str):
+            return b"", False
+
+        def maker():
+            template = dict(obj)
+
+            def make(held: str) -> bytes:
+                ev = dict(template)
+                ev["delta"] = held
+                return self._make_event(t, shape, ev)
+
+            return make
+
+        new = self._feed(key, text, table, False, maker)
+        if new == text:
+            return b"", False
+        obj["delta"] = new
+        return b"", True
+
+    def _final_text(self, obj: dict, field: str, table: Table) -> bool:
+        text = obj.get(field)
+        if not isinstance(text, str) or "AWS_" not in text:
+            return False
+        new = restore(text, table, self.restored, True)[0]
+        obj[field] = new
+        return new != text

@@ -1,0 +1,145 @@
+"""SSE framing: split a byte stream into events, hand each to the format layer.
+
+Holds at most one incomplete event. The boundary search resumes where the previous one stopped,
+so a reply fed one byte at a time costs O(bytes). An event that grows past ``max_event`` bytes
+is passed through unchanged (flag ``event_too_large``) up to its end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+
+from awsmasker.restore.events import EventRestorer
+
+# A line end (CRLF, lone CR, LF) followed by another one: the empty line that ends an event.
+_BOUNDARY = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
+MAX_EVENT = 1 << 20
+# Events without these bytes have no token and no text that could start one: with nothing held
+# they pass unchanged (text ending in "A", "AW" or "AWS" shows as A" etc. in the raw JSON).
+_INTEREST = re.compile(rb'A(?:WS_|WS"|W"|")')
+
+
+class SSERestorer:
+    """text/event-stream replies of the Anthropic Messages, OpenAI Chat and Responses APIs."""
+
+    def __init__(self, token_map: Mapping[str, str], *, max_event: int = MAX_EVENT) -> None:
+        self._events = EventRestorer(token_map)
+        self.restored: Counter[str] = self._events.restored
+        self.flags: set[str] = self._events.flags
+        self._max_event = max_event
+        self._buf = bytearray()
+        self._scan = 0  # boundary search resumes here
+        self._skipping = False  # inside an oversized event: pass through to its end
+        self._skip_tail = b""
+        self._snapshot: tuple | None = None
+        self._sep = b"\n\n"  # the stream's usual event separator, for the fast path
+        self._sep_unknown = True
+
+    def feed(self, data: bytes) -> bytes:
+        ev = self._events
+        self._snapshot = (
+            len(self._buf),
+            self._scan,
+            self._skipping,
+            self._skip_tail,
+            ev.snapshot(),
+        )
+        out: list[bytes] = []
+        if self._skipping:
+            data = self._skip(data, out)
+        buf = self._buf
+        buf += data
+        pos = 0
+        scan = self._scan
+        search = _BOUNDARY.search
+        # Bulk fast path: a run of complete events with nothing to restore and nothing held is
+        # passed on in one piece. ``ready`` ends the last event completed by this chunk.
+        sep = self._sep
+        ready = buf.rfind(sep, max(0, len(buf) - len(data) - len(sep) + 1))
+        ready = ready + len(sep) if ready >= 0 else 0
+        interest = -1  # next position that may need restoring (cached)
+        while True:
+            if pos < ready and not ev.has_held():
+                if interest < pos:
+                    hit = _INTEREST.search(buf, pos, ready)
+                    interest = hit.start() if hit else ready
+                if interest >= ready:
+                    cut = ready
+                else:
+                    cut = buf.rfind(sep, pos, interest)
+                    cut = cut + len(sep) if cut >= 0 else -1
+                if cut > pos:
+                    out.append(bytes(buf[pos:cut]))
+                    pos = scan = cut
+                    continue
+            m = search(buf, scan)
+            if m is None:
+                scan = max(pos, len(buf) - 3)
+                break
+            end = m.end()
+            if end == len(buf) and buf[end - 1] == 0x0D:
+                scan = m.start()  # a CR at the very end may be the first half of a CRLF
+                break
+            if self._sep_unknown:
+                self._sep_unknown = False
+                if m.group() == b"\r\n\r\n":
+                    self._sep = sep = m.group()
+            if end - pos > self._max_event:  # the same whatever the chunking
+                self.flags.add("event_too_large")
+                out.append(ev.flush_all())
+                out.append(bytes(buf[pos:end]))
+            else:
+                out.append(ev.event(bytes(buf[pos:end])))
+            pos = scan = end
+        # Mutate the buffer only once everything that can fail has run (see abort()).
+        if len(buf) - pos > self._max_event:
+            self.flags.add("event_too_large")
+            out.append(ev.flush_all())
+            rest = bytes(buf[pos:])
+            out.append(rest)
+            buf.clear()
+            self._scan, self._skipping, self._skip_tail = 0, True, rest[-3:]
+        else:
+            if pos:
+                del buf[:pos]
+            self._scan = scan - pos
+        self._snapshot = None
+        return b"".join(out)
+
+    def _skip(self, data: bytes, out: list[bytes]) -> bytes:
+        """Pass ``data`` through up to the end of the oversized event; return the rest."""
+        tail = self._skip_tail
+        window = tail + data
+        m = _BOUNDARY.search(window)
+        if m is None:
+            out.append(data)
+            self._skip_tail = window[-3:]
+            return b""
+        cut = m.end() - len(tail)
+        out.append(data[:cut])
+        self._skipping = False
+        self._skip_tail = b""
+        return data[cut:]
+
+    def finish(self) -> bytes:
+        ev = self._events
+        out = [ev.flush_all()]
+        if self._buf:
+            out.append(ev.event(bytes(self._buf), final=True))
+            self._buf.clear()
+        self._scan = 0
+        return b"".join(out)
+
+    def abort(self) -> bytes:
+        """Held-back data as of the end of the last completed feed(), unprocessed where possible."""
+        ev = self._events
+        if self._snapshot is not None:  # feed() failed midway: roll back to its start
+            size, self._scan, self._skipping, self._skip_tail, state = self._snapshot
+            del self._buf[size:]
+            ev.restore_snapshot(state)
+            self._snapshot = None
+        out = ev.flush_all_safe() + bytes(self._buf)
+        self._buf.clear()
+        return out

@@ -1,0 +1,107 @@
+"""The callable the addon assigns to ``flow.response.stream``.
+
+mitmproxy calls it with each raw chunk and a final ``b""``. Mid-stream it returns ``[]`` when
+nothing is ready (``b""`` would end an HTTP/1.1 chunked body). It never raises.
+
+With a decoder the output is the *decoded* body: the addon removes ``content-encoding`` (and
+``content-length``) from the response headers when it installs one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from awsmasker.restore import Restorer
+    from awsmasker.restore.decoding import StreamDecoder
+
+_RESTORE, _PASS, _RAW = "restore", "pass", "raw"
+
+
+class StreamRestore:
+    """Restore up to ``max_bytes`` of (decoded) input; pass the rest through unchanged.
+
+    Flags: ``size_cap`` (input past ``max_bytes`` passed unchanged), ``error`` (the restorer
+    failed: its held-back data and the chunk were passed through, then everything after),
+    ``decode_error`` (the body could not be decoded: raw bytes passed through from there on), plus
+    the restorer's own flags (``event_too_large``, ``invalid_event``, ...).
+    """
+
+    def __init__(
+        self, restorer: Restorer, *, max_bytes: int, decoder: StreamDecoder | None = None
+    ) -> None:
+        self.restorer = restorer
+        self.max_bytes = max_bytes
+        self.decoder = decoder
+        self._flags: set[str] = set()
+        self._mode = _RESTORE
+        self._taken = 0  # decoded bytes given to the restorer
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.finished = False
+
+    @property
+    def flags(self) -> set[str]:
+        return self._flags | self.restorer.flags
+
+    @property
+    def restored(self) -> Counter[str]:
+        return self.restorer.restored
+
+    def __call__(self, data: bytes) -> bytes | list[bytes]:
+        final = not data
+        try:
+            self.bytes_in += len(data)
+            out = self._step(data, final)
+        except Exception:  # never raise into mitmproxy: that drops the chunk
+            out = b""
+        if final:
+            self.finished = True
+        self.bytes_out += len(out)
+        if out or final:
+            return out
+        return []
+
+    def _step(self, data: bytes, final: bool) -> bytes:
+        if self._mode == _RAW:
+            return data
+        if self.decoder is not None:
+            try:
+                dec = self.decoder.decode(data) if data else self.decoder.flush()
+            except Exception:
+                self._flags.add("decode_error")
+                held = self._abort() if self._mode == _RESTORE else b""
+                self._mode = _RAW
+                return held + data
+        else:
+            dec = data
+        if self._mode == _PASS:
+            return dec
+        room = self.max_bytes - self._taken
+        head, rest = (dec, b"") if len(dec) <= room else (dec[:room], dec[room:])
+        self._taken += len(head)
+        out: list[bytes] = []
+        unsent = dec  # input not yet reflected in ``out``
+        try:
+            out.append(self.restorer.feed(head))
+            unsent = rest
+            if rest or final:
+                out.append(self.restorer.finish())
+        except Exception:
+            # The restorer rolls back to its state before the failed call: send what it held
+            # then, and the input it did not handle, unchanged.
+            self._flags.add("error")
+            self._mode = _PASS
+            return b"".join(out) + self._abort() + unsent
+        if rest:
+            self._flags.add("size_cap")
+            self._mode = _PASS
+            out.append(rest)
+        return b"".join(out)
+
+    def _abort(self) -> bytes:
+        try:
+            return self.restorer.abort()
+        except Exception:
+            return b""

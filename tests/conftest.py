@@ -1,0 +1,40 @@
+"""Shared fixtures: the stand-in LLM server and mitmdump processes running the addon."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.standin_llm import StandinConfig, StandinServer
+from tests.proxy_harness import Mitmdump
+
+
+@pytest.fixture
+def standin():
+    cfg = StandinConfig()
+    srv = StandinServer(cfg).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def proxy_factory(tmp_path):
+    started: list[Mitmdump] = []
+
+    def start(*options: str, with_addon: bool = True, env: dict[str, str] | None = None,
+              name: str = "proxy") -> Mitmdump:
+        workdir = tmp_path / f"{name}{len(started)}"
+        workdir.mkdir()
+        p = Mitmdump(workdir, options=options, with_addon=with_addon, env=env)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+@pytest.fixture
+def proxy(proxy_factory):
+    """mitmdump with the addon, targeting the stand-in server on 127.0.0.1."""
+    return proxy_factory("targets=127.0.0.1")

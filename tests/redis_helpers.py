@@ -1,0 +1,91 @@
+"""Helpers for the Redis store tests: a restartable private redis-server, consistency checks."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import port_for
+import redis
+
+REDIS_SERVER = shutil.which("redis-server") or "redis-server"
+
+
+class RedisServer:
+    """A redis-server on a free loopback port that a test may kill and restart on the same port.
+
+    Append-only file with fsync on every write, so data acknowledged before a kill survives it.
+    """
+
+    def __init__(self, datadir: Path) -> None:
+        self.datadir = datadir
+        self.port = port_for.select_random()
+        while self.port == 6379:  # never the shared server's port
+            self.port = port_for.select_random()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        assert self.proc is None
+        self.proc = subprocess.Popen(
+            [
+                REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.datadir), "--save", "", "--appendonly", "yes",
+                "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    pass
+                if redis.Redis(port=self.port, socket_timeout=1).ping():
+                    return
+            except (OSError, redis.RedisError):
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, sockets reset."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def stop(self) -> None:
+        """SIGTERM: a clean shutdown (clients see the connection close)."""
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self.proc = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5)
+
+
+def assert_consistent(pairs: Iterable[tuple[tuple[str, str], str]]) -> dict[tuple[str, str], str]:
+    """Every (type, value) has one token and no token serves two values; returns the map."""
+    tokens_of: dict[tuple[str, str], set[str]] = defaultdict(set)
+    values_of: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for key, token in pairs:
+        tokens_of[key].add(token)
+        values_of[token].add(key)
+    split = {k: v for k, v in tokens_of.items() if len(v) > 1}
+    shared = {t: v for t, v in values_of.items() if len(v) > 1}
+    assert not split, f"values with several tokens: {split}"
+    assert not shared, f"tokens shared by several values: {shared}"
+    return {k: next(iter(v)) for k, v in tokens_of.items()}

@@ -1,0 +1,127 @@
+"""Every catalogue type: a positive example in context, and look-alikes that must not match."""
+
+from __future__ import annotations
+
+import pytest
+from awsmasker.body import Masker
+from awsmasker.catalogue import CATALOGUE, TYPE_NAMES
+from awsmasker.scanner import available_engines
+from awsmasker.tokens import MAX_TYPE_LEN, is_valid_type_name
+
+ENGINES = available_engines()
+
+
+def found(text: str, engine: str = "re", **kw) -> list[tuple[str, str]]:
+    plan = Masker(engine=engine, **kw).plan(text, is_json=False)
+    return [(f.type_name, f.value) for f in plan.findings]
+
+
+def test_type_names_valid() -> None:
+    assert len(TYPE_NAMES) == len(CATALOGUE)
+    for e in CATALOGUE:
+        assert is_valid_type_name(e.type_name) and len(e.type_name) <= MAX_TYPE_LEN
+    assert {"SECRET_KEY", "SESSION_TOKEN"} == {e.type_name for e in CATALOGUE if not e.reversible}
+    assert [e.type_name for e in CATALOGUE if not e.default_enabled] == ["PUBLIC_IP"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("entry", CATALOGUE, ids=lambda e: e.type_name)
+def test_positive_example(entry, engine: str) -> None:
+    text = f"Here: {entry.example_text}\n"
+    assert (entry.type_name, entry.example) in found(text, engine, mask_public_ips=True)
+
+
+@pytest.mark.parametrize("entry", CATALOGUE, ids=lambda e: e.type_name)
+def test_disabled_type_not_masked(entry) -> None:
+    text = f"Here: {entry.example_text}\n"
+    got = found(text, disabled_types=[entry.type_name], mask_public_ips=True)
+    assert entry.type_name not in {t for t, _ in got}
+
+
+POSITIVES = [
+    ("ip-10-0-1-2.us-west-2.compute.internal", "EC2_HOST"),
+    ("ec2-54-12-3-4.compute-1.amazonaws.com", "EC2_HOST"),
+    ("ec2-54-12-3-4.us-west-2.compute.amazonaws.com", "EC2_HOST"),
+    ("arn:aws-cn:s3:::my-bucket/key.txt", "ARN"),
+    ("arn:aws-us-gov:iam::123456789012:user/bob", "ARN"),
+    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/app:latest", "ACCOUNT"),
+    ("https://sqs.eu-west-1.amazonaws.com/123456789012/jobs", "ACCOUNT"),
+    ("--account-id 123456789012", "ACCOUNT"),
+    ('"AccountId": "123456789012"', "ACCOUNT"),
+    ("AWS account ID: 123456789012", "ACCOUNT"),
+    ("https://my-bucket.s3.us-east-1.amazonaws.com/x", "S3_BUCKET"),
+    ("https://s3.us-west-2.amazonaws.com/my-bucket/x", "S3_BUCKET"),
+    ('"Bucket": "my-bucket"', "S3_BUCKET"),
+    ("aws s3api get-object --bucket my-bucket --key x", "S3_BUCKET"),
+    ("172.31.5.9", "PRIVATE_IP"),
+    ("192.168.1.0/24", "PRIVATE_IP"),
+    ("--key-id mrk-1234abcd12ab34cd56ef1234567890ab", "KMS_KEY"),
+    ("key/1234abcd-12ab-34cd-56ef-1234567890ab", "KMS_KEY"),
+    ('"HostedZoneId": "Z0123456789ABCDEFGHIJ"', "HOSTED_ZONE"),
+    ('"DistributionId": "EDFDVBD6EXAMPLE"', "CF_DISTRIBUTION"),
+    (
+        "X-Amz-Security-Token=IQoJb3JpZ2luX2VjEJr%2F%2F%2F%2F%2F%2F%2F%2F%2F%2FwEaCXVzLWVhc3QtMQ",
+        "SESSION_TOKEN",
+    ),
+    ("tgw-attach-0123456789abcdef0", "TGW_ATTACH"),
+    ("vpce-svc-0123456789abcdef0", "VPCE_SERVICE"),
+    ("tgw-rtb-0123456789abcdef0", "TGW_RTB"),
+    ("my-nlb-0123456789abcdef.elb.us-east-1.amazonaws.com", "ELB"),
+]
+
+
+@pytest.mark.parametrize(("text", "type_name"), POSITIVES)
+def test_more_positives(text: str, type_name: str) -> None:
+    assert type_name in {t for t, _ in found(f"> {text} <")}
+
+
+NEGATIVES = [
+    "commit 3f786850e387550fdab836ed7e6dc881de23001b",
+    "request 123e4567-e89b-12d3-a456-426614174000 ok",
+    "version 10.1.1.0",
+    "v10.1.1.0",
+    "release: 10.2.0.1",
+    "2024-05-01T12:00:00.123Z",
+    "call +1 (555) 123-4567 or 555.123.4567",
+    "order number 123456789012 shipped",
+    "semver 1.2.3-beta.4+build.5",
+    "the multi-deadbeef flag and anti-0123abcd",
+    "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "public 8.8.8.8 stays unless enabled",
+    "sts.us-east-1.amazonaws.com and s3.amazonaws.com are public endpoints",
+    "AKIASHORT and AKIA1234",
+    "bucket policy is strict; the secret sauce",
+    "distribution ENVIRONMENTAL hosted zone ZONEFILEZZZ",
+    "AWS_EC2_001 and AWS_ACCOUNT_002 are tokens already",
+    "Wi-Fi 10.5 percent; 1.10.0.0.1; 110.0.0.1",
+    "KeyId: not-a-uuid",
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("text", NEGATIVES)
+def test_negatives(text: str, engine: str) -> None:
+    assert found(text, engine) == []
+
+
+def test_public_ip_switch() -> None:
+    assert found("peer 54.239.28.85") == []
+    assert found("peer 54.239.28.85", mask_public_ips=True) == [("PUBLIC_IP", "54.239.28.85")]
+    assert found("loopback 127.0.0.1", mask_public_ips=True) == []
+
+
+def test_allow_values() -> None:
+    assert found("i-0123456789abcdef0", allow_values=["i-0123456789abcdef0"]) == []
+
+
+def test_boundary_rule() -> None:
+    # never right after [A-Za-z0-9_], never right before a digit
+    assert found("xi-0123456789abcdef0") == []
+    assert found("_vpc-0a1b2c3d") == []
+    assert found("10.0.0.1") == [("PRIVATE_IP", "10.0.0.1")]
+
+
+def test_account_from_arn_elsewhere() -> None:
+    text = "arn:aws:iam::123456789012:root\n123456789012   AIDAEXAMPLE0123456789"
+    got = found(text)
+    assert ("ACCOUNT", "123456789012") in got

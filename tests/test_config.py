@@ -1,0 +1,149 @@
+"""masker.yaml validation and the options addon (taddons)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from awsmasker import config
+from awsmasker.options import MaskerOptions
+from awsmasker.state import MaskerState
+from mitmproxy import exceptions, hooks
+from mitmproxy.test import taddons
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_repo_masker_yaml_is_exactly_the_embedded_defaults():
+    values = config.load_file(ROOT / "masker.yaml")
+    assert set(values) == set(config.KEYS_BY_NAME)
+    assert config.validate(values) == config.Settings()
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"store": "postgres"}, "store: expected one of 'memory', 'redis'"),
+        ({"mapping_ttl": 5}, "mapping_ttl: expected an integer from 60"),
+        ({"mapping_ttl": "a week"}, "mapping_ttl"),
+        ({"event_sampling_rate": 1.5}, "event_sampling_rate: expected a number from 0 to 1"),
+        ({"event_sampling_rate": "nan"}, "event_sampling_rate"),
+        ({"event_batch_size": 0}, "event_batch_size: expected an integer from 1 to 100"),
+        ({"event_batch_size": True}, "event_batch_size"),
+        ({"enable_event_monitoring": "yes"}, "enable_event_monitoring: expected true or false"),
+        ({"targets": "*"}, "targets: '*' is not a host name"),
+        ({"targets": [1, 2]}, "targets: expected a list of strings"),
+        ({"disabled_types": ["EC3"]}, "disabled_types: unknown type 'EC3'"),
+        ({"event_sink": "kafka"}, "event_sink: expected one of 'pubsub', 'stream', 'both'"),
+        ({"on_store_error": "ignore"}, "on_store_error: expected one of 'block', 'memory'"),
+        ({"store": "redis", "redis_url": "http://x"}, "redis_url: expected a redis://"),
+        ({"tragets": ["x"]}, "unknown key 'tragets'"),
+    ],
+)
+def test_bad_values_name_the_key_and_what_is_allowed(values, fragment):
+    with pytest.raises(config.ConfigError) as e:
+        config.validate(values)
+    assert fragment in str(e.value)
+
+
+def test_values_are_coerced_from_option_strings():
+    s = config.validate({"event_sampling_rate": "0.25", "targets": "a.com, *.b.com",
+                         "mapping_ttl": "3600", "mask_public_ips": "true"})
+    assert s.event_sampling_rate == 0.25
+    assert s.targets == ("a.com", "*.b.com")
+    assert s.mapping_ttl == 3600
+    assert s.mask_public_ips is True
+
+
+def test_load_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("targets: [unclosed\n")
+    with pytest.raises(config.ConfigError, match="not valid YAML"):
+        config.load_file(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("just text\n")
+    with pytest.raises(config.ConfigError, match="mapping"):
+        config.load_file(scalar)
+    with pytest.raises(config.ConfigError, match="cannot read"):
+        config.load_file(tmp_path / "missing.yaml")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert config.load_file(empty) == {}
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("api.anthropic.com", True),
+        ("API.Anthropic.com.", True),
+        ("evilapi.anthropic.com", False),
+        ("api.anthropic.com.evil.net", False),
+        ("x.openai.azure.com", True),
+        ("openai.azure.com", False),
+    ],
+)
+def test_host_matching_is_exact_or_suffix(host, expected):
+    assert config.host_matches(host, ["api.anthropic.com", "*.openai.azure.com"]) is expected
+
+
+def _options_addon(monkeypatch, tmp_path, yaml_text: str | None = None):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(config.CONFIG_ENV, raising=False)
+    if yaml_text is not None:
+        (tmp_path / "masker.yaml").write_text(yaml_text)
+    state = MaskerState()
+    return state, MaskerOptions(state)
+
+
+def configure_all(tctx, addon) -> None:
+    """What mitmproxy does right after loading a script: configure with every option."""
+    tctx.master.addons.invoke_addon_sync(addon, hooks.ConfigureHook(set(tctx.options.keys())))
+
+
+def test_file_values_become_option_defaults_and_set_overrides(monkeypatch, tmp_path):
+    state, addon = _options_addon(monkeypatch, tmp_path,
+                                  "targets: [llm.internal]\nevent_batch_size: 7\n")
+    with taddons.context(addon) as tctx:
+        configure_all(tctx, addon)
+        assert tctx.options.targets == ["llm.internal"]
+        assert state.settings.targets == ("llm.internal",)
+        assert state.settings.event_batch_size == 7
+        tctx.configure(addon, event_batch_size=9)  # like --set or a mitmweb edit
+        assert state.settings.event_batch_size == 9
+
+
+def test_live_change_is_validated_and_rolled_back(monkeypatch, tmp_path):
+    state, addon = _options_addon(monkeypatch, tmp_path)
+    with taddons.context(addon) as tctx:
+        configure_all(tctx, addon)
+        with pytest.raises(exceptions.OptionsError, match="event_sampling_rate"):
+            tctx.configure(addon, event_sampling_rate="2")
+        assert tctx.options.event_sampling_rate == "1.0"
+        assert state.settings.event_sampling_rate == 1.0
+        tctx.configure(addon, event_sampling_rate="0.1")
+        assert state.settings.event_sampling_rate == 0.1
+
+
+def test_bad_file_refuses_to_configure(monkeypatch, tmp_path):
+    state, addon = _options_addon(monkeypatch, tmp_path, "store: mongo\n")
+    with taddons.context(addon) as tctx:
+        with pytest.raises(exceptions.OptionsError, match="store: expected one of"):
+            configure_all(tctx, addon)
+        assert state.settings is None and not state.ready
+
+
+def test_masker_config_option_loads_another_file(monkeypatch, tmp_path):
+    state, addon = _options_addon(monkeypatch, tmp_path)
+    other = tmp_path / "team.yaml"
+    other.write_text("targets: ['*.example.net']\nallow_values: ['10.0.0.1']\n")
+    with taddons.context(addon) as tctx:
+        configure_all(tctx, addon)
+        tctx.configure(addon, masker_config=str(other))
+        assert state.settings.targets == ("*.example.net",)
+        assert state.settings.allow_values == ("10.0.0.1",)
+        # keys set in the same update win over the file
+        third = tmp_path / "third.yaml"
+        third.write_text("event_batch_size: 50\nmapping_ttl: 120\n")
+        tctx.configure(addon, masker_config=str(third), event_batch_size=3)
+        assert state.settings.event_batch_size == 3
+        assert state.settings.mapping_ttl == 120

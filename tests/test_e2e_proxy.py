@@ -1,0 +1,214 @@
+"""End to end: real mitmdump + the addon + a stand-in LLM server + the official SDKs."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from scripts.standin_llm import TOKEN_RE
+from tests.clients import anthropic_client, openai_client
+from tests.proxy_harness import run_mitmdump_expecting_exit
+from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
+
+pytestmark = pytest.mark.e2e
+
+
+def upstream_saw(standin) -> str:
+    return "\n".join(r.body.decode("utf-8", "replace") for r in standin.cfg.requests)
+
+
+def assert_nothing_leaked(standin, extra: tuple[str, ...] = ()) -> None:
+    seen = upstream_saw(standin)
+    assert seen, "the stand-in server received nothing"
+    for value in (*ORIGINALS, *extra):
+        assert value not in seen, f"{value} reached the upstream server"
+        assert value.replace("/", "\\/") not in seen
+
+
+def messages_request() -> dict:
+    return dict(
+        model="claude-test",
+        max_tokens=100,
+        system=f"You manage account 123456789012. Context: {PROMPT}",
+        messages=[
+            {"role": "user", "content": PROMPT},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "bash",
+                 "input": {"command": "aws ec2 describe-instances --instance-ids "
+                                      "i-0a1b2c3d4e5f67890"}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1",
+                 "content": json.dumps({"Reservations": [{"Instances": [
+                     {"InstanceId": "i-0a1b2c3d4e5f67890", "PrivateIpAddress": "10.20.30.40",
+                      "VpcId": "vpc-0123abcd"}]}]}, indent=2)},
+                {"type": "text", "text": "What is wrong?"}]},
+        ],
+    )
+
+
+def test_anthropic_create_masks_request_and_restores_reply(proxy, standin):
+    client = anthropic_client(proxy, standin)
+    msg = client.messages.create(**messages_request())
+    assert_nothing_leaked(standin)
+    sent_tokens = set(TOKEN_RE.findall(upstream_saw(standin)))
+    assert len(sent_tokens) >= len(ORIGINALS)
+    text = msg.content[0].text
+    tool = msg.content[1]
+    for value in ORIGINALS:
+        assert value in text
+        assert value in tool.input["ids"]
+    assert not TOKEN_RE.search(text), "a token came back unrestored"
+
+
+def test_anthropic_stream_text_and_tool_use_restored(proxy, standin):
+    client = anthropic_client(proxy, standin)
+    with client.messages.stream(**messages_request()) as stream:
+        deltas = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert_nothing_leaked(standin)
+    text = final.content[0].text
+    assert deltas == text
+    assert not TOKEN_RE.search(text)
+    for value in ORIGINALS:
+        assert value in text
+    tool = final.content[1]
+    assert tool.type == "tool_use"
+    assert set(ORIGINALS) <= set(tool.input["ids"])
+    assert "i-0a1b2c3d4e5f67890" in tool.input["command"]
+
+
+def test_resent_conversation_masks_byte_identically(proxy, standin):
+    client = anthropic_client(proxy, standin)
+    client.messages.create(**messages_request())
+    client.messages.create(**messages_request())
+    first, second = standin.cfg.requests
+    assert first.body == second.body
+
+
+def test_count_tokens_is_masked(proxy, standin):
+    client = anthropic_client(proxy, standin)
+    client.messages.count_tokens(model="claude-test", messages=[{"role": "user",
+                                                                 "content": PROMPT}])
+    assert standin.cfg.requests[-1].path.endswith("/v1/messages/count_tokens")
+    assert_nothing_leaked(standin)
+
+
+def test_secret_is_replaced_and_never_restored(proxy, standin):
+    client = anthropic_client(proxy, standin)
+    msg = client.messages.create(model="claude-test", max_tokens=10, messages=[
+        {"role": "user", "content": f"my config:\n{SECRET_LINE}\nvpc vpc-0123abcd"}])
+    assert SECRET not in upstream_saw(standin)
+    text = msg.content[0].text
+    assert SECRET not in text
+    assert "vpc-0123abcd" in text
+
+
+def test_openai_chat_stream_with_tool_calls(proxy, standin):
+    client = openai_client(proxy, standin)
+    stream = client.chat.completions.create(
+        model="gpt-test", stream=True,
+        messages=[{"role": "system", "content": "You are an AWS assistant."},
+                  {"role": "user", "content": PROMPT}],
+    )
+    text, args = "", ""
+    for chunk in stream:
+        delta = chunk.choices[0].delta if chunk.choices else None
+        if delta and delta.content:
+            text += delta.content
+        if delta and delta.tool_calls:
+            args += delta.tool_calls[0].function.arguments or ""
+    assert_nothing_leaked(standin)
+    for value in ORIGINALS:
+        assert value in text
+    assert set(ORIGINALS) <= set(json.loads(args)["ids"])
+
+
+def test_openai_responses_stream(proxy, standin):
+    client = openai_client(proxy, standin)
+    with client.responses.stream(model="gpt-test", input=PROMPT) as stream:
+        deltas = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    assert_nothing_leaked(standin)
+    assert deltas == final.output_text
+    for value in ORIGINALS:
+        assert value in final.output_text
+    call = next(o for o in final.output if o.type == "function_call")
+    assert set(ORIGINALS) <= set(json.loads(call.arguments)["ids"])
+
+
+def test_non_target_hosts_are_untouched(proxy_factory, standin):
+    proxy = proxy_factory()  # default targets: api.anthropic.com only
+    client = anthropic_client(proxy, standin)
+    msg = client.messages.create(model="claude-test", max_tokens=10,
+                                 messages=[{"role": "user", "content": PROMPT}])
+    assert PROMPT in upstream_saw(standin).replace("\\n", "\n").replace("\\t", "\t")
+    assert msg.content[0].text.startswith("Found: .")  # no tokens were sent, none came back
+
+
+def test_gzip_request_body_is_masked(proxy, standin):
+    import gzip
+
+    body = json.dumps({"model": "m", "max_tokens": 5,
+                       "messages": [{"role": "user", "content": PROMPT}]}).encode()
+    with httpx.Client(proxy=proxy.url, timeout=30) as c:
+        r = c.post(f"http://127.0.0.1:{standin.port}/v1/messages", content=gzip.compress(body),
+                   headers={"content-type": "application/json", "content-encoding": "gzip"})
+    assert r.status_code == 200
+    seen = gzip.decompress(standin.cfg.requests[-1].body).decode()
+    for value in ORIGINALS:
+        assert value not in seen
+    assert "i-0a1b2c3d4e5f67890" in r.json()["content"][0]["text"]
+
+
+def test_stream_large_bodies_cannot_send_a_target_body_unmasked(proxy_factory, standin):
+    proxy = proxy_factory("targets=127.0.0.1", "stream_large_bodies=1k")
+    body = json.dumps({"messages": [{"role": "user", "content": PROMPT * 20}]}).encode()
+    with httpx.Client(proxy=proxy.url, timeout=10) as c:
+        with pytest.raises(httpx.HTTPError):
+            c.post(f"http://127.0.0.1:{standin.port}/v1/messages", content=body,
+                   headers={"content-type": "application/json"})
+
+        def chunks():
+            for i in range(0, len(body), 500):
+                yield body[i:i + 500]
+
+        try:
+            r = c.post(f"http://127.0.0.1:{standin.port}/v1/messages", content=chunks(),
+                       headers={"content-type": "application/json"})
+            assert r.status_code >= 400
+        except httpx.HTTPError:
+            pass
+    assert standin.cfg.requests == [], "a streamed target body reached the server"
+    assert proxy.wait_for("stream_large_bodies")
+
+
+def test_small_bodies_still_pass_with_stream_large_bodies(proxy_factory, standin):
+    proxy = proxy_factory("targets=127.0.0.1", "stream_large_bodies=1m")
+    client = anthropic_client(proxy, standin)
+    msg = client.messages.create(model="m", max_tokens=5,
+                                 messages=[{"role": "user", "content": PROMPT}])
+    assert_nothing_leaked(standin)
+    assert "vpc-0123abcd" in msg.content[0].text
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (["store=mongo"], "store"),
+        (["event_sampling_rate=3"], "event_sampling_rate: expected a number from 0 to 1"),
+        (["disabled_types=NOPE"], "disabled_types: unknown type 'NOPE'"),
+    ],
+)
+def test_bad_option_stops_the_proxy_at_start(tmp_path, options, fragment):
+    code, output = run_mitmdump_expecting_exit(tmp_path, options)
+    assert code != 0
+    assert fragment in output
+
+
+def test_bad_masker_yaml_stops_the_proxy_at_start(tmp_path):
+    (tmp_path / "masker.yaml").write_text("targets: [api.anthropic.com]\nmapping_ttl: -1\n")
+    code, output = run_mitmdump_expecting_exit(tmp_path, [])
+    assert code != 0
+    assert "mapping_ttl: expected an integer from 60" in output

@@ -1,0 +1,103 @@
+"""JSON and text body restorers, selection and restore_body (no proxy)."""
+
+from __future__ import annotations
+
+import json
+
+from awsmasker.restore import JsonRestorer, TextRestorer, restore_body, select_restorer
+from awsmasker.restore.sse import SSERestorer
+
+from tests.restore_helpers import TOKEN_MAP, byte_cuts, feed_all, mask
+
+ORIGINAL = {
+    "id": "msg_1",
+    "content": [
+        {"type": "thinking", "thinking": "about AWS_EC2_001", "signature": "c2ln"},
+        {"type": "text", "text": "Instance i-0123456789abcdef0\n\"in\" vpc-0a1b2c3d — é"},
+        {"type": "tool_use", "id": "t", "name": "run",
+         "input": {"role": 'arn:aws:iam::123456789012:role/"quoted"\\back', "ip": "10.0.1.2"}},
+    ],
+}
+
+
+def masked_body(obj: dict) -> bytes:
+    def walk(v: object) -> object:
+        if isinstance(v, str):
+            return mask(v)
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        return v
+
+    return json.dumps(walk(obj), ensure_ascii=False).encode()
+
+
+def test_select_restorer() -> None:
+    assert isinstance(select_restorer("text/event-stream", "/v1/messages", TOKEN_MAP), SSERestorer)
+    assert isinstance(select_restorer("application/json; charset=utf-8", "/", TOKEN_MAP),
+                      JsonRestorer)
+    assert isinstance(select_restorer("application/problem+json", "/", TOKEN_MAP), JsonRestorer)
+    assert isinstance(select_restorer("text/plain", "/", TOKEN_MAP), TextRestorer)
+    assert select_restorer("image/png", "/", TOKEN_MAP) is None
+    assert select_restorer(None, "/", TOKEN_MAP) is None
+    assert select_restorer("application/json", "/", {}) is None
+
+
+def test_json_body_every_byte_offset() -> None:
+    body = masked_body(ORIGINAL)
+    expected = json.loads(json.dumps(ORIGINAL))
+    expected["content"][0]["thinking"] = "about AWS_EC2_001"  # thinking is never restored
+    for cut in byte_cuts(body):
+        r = JsonRestorer(TOKEN_MAP)
+        out = feed_all(r, cut)
+        assert json.loads(out) == expected
+    assert dict(r.restored) == {"EC2": 1, "VPC": 1, "ARN": 1, "PRIVATE_IP": 1}
+
+
+def test_json_thinking_skip_survives_escapes_and_splits() -> None:
+    body = (b'{"type":"thinking","thinking":"a \\" AWS_EC2_001 \\\\","signature":"s"}\n'
+            b'{"type": "thinking", "thinking": "AWS_VPC_002"}{"text":"AWS_VPC_002"}')
+    for cut in byte_cuts(body):
+        out = feed_all(JsonRestorer(TOKEN_MAP), cut)
+        assert out == body.replace(b'"text":"AWS_VPC_002"', b'"text":"vpc-0a1b2c3d"')
+
+
+def test_json_unknown_tokens_and_no_token_body_identical() -> None:
+    body = b'{"a":"AWS_EC2_0011 AWS_EC2_002 AWS_","b":[1,2,null],"c":"AWS"}'
+    assert restore_body("application/json", "/", TOKEN_MAP, body) == (body, {})
+    body = b'{"a":"AWS_AWS_EC2_001"}'
+    assert restore_body("application/json", "/", TOKEN_MAP, body)[0] == (
+        b'{"a":"AWS_i-0123456789abcdef0"}')
+
+
+def test_text_body_every_byte_offset() -> None:
+    original = "ssh ec2-user@10.0.1.2 # i-0123456789abcdef0, données-bucket-é\n"
+    body = mask(original).encode()
+    for cut in byte_cuts(body):
+        assert feed_all(TextRestorer(TOKEN_MAP), cut) == original.encode()
+    out, counts = restore_body("text/plain; charset=utf-8", "/", TOKEN_MAP, body)
+    assert out == original.encode() and counts == {"PRIVATE_IP": 1, "EC2": 1, "S3_BUCKET": 1}
+
+
+def test_text_body_in_another_charset() -> None:
+    out, _ = restore_body("text/plain; charset=iso-8859-1", "/", TOKEN_MAP,
+                          b"b=AWS_S3_BUCKET_003 \xe9")
+    assert out == "b=données-bucket-é é".encode("iso-8859-1")
+
+
+def test_restore_body_sse_and_unknown_type() -> None:
+    body = (b'data: {"choices":[{"index":0,"delta":{"content":"AWS_EC2_001"},'
+            b'"finish_reason":null}]}\n\ndata: [DONE]\n\n')
+    out, counts = restore_body("text/event-stream", "/v1/chat/completions", TOKEN_MAP, body)
+    assert b"i-0123456789abcdef0" in out and counts == {"EC2": 1}
+    assert restore_body("application/octet-stream", "/", TOKEN_MAP, b"AWS_EC2_001") == (
+        b"AWS_EC2_001", {})
+
+
+def test_json_held_back_is_bounded() -> None:
+    r = JsonRestorer(TOKEN_MAP)
+    chunk = b'"x AWS_EC2_00' + b"1 " * 1000
+    for _ in range(100):
+        r.feed(chunk)
+        assert len(r._held) <= 40 and len(r._tail) <= 64

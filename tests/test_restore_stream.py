@@ -1,0 +1,161 @@
+"""StreamRestore (the flow.response.stream callable) and the incremental decoders."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import brotli
+import pytest
+from awsmasker.restore import select_restorer
+from awsmasker.restore.decoding import stream_decoder
+from awsmasker.restore.stream import StreamRestore
+
+from tests.restore_helpers import TOKEN_MAP, anthropic_channels, anthropic_stream, mask
+
+TEXT = "Instance i-0123456789abcdef0 in vpc-0a1b2c3d at 10.0.1.2. " * 3
+STREAM = anthropic_stream([("text", [mask(TEXT)[i : i + 4] for i in range(0, 200, 4)])])
+
+
+
+
+def run(sr: StreamRestore, data: bytes, size: int) -> bytes:
+    out = []
+    for i in range(0, len(data), size):
+        r = sr(data[i : i + size])
+        assert r != b""
+        out.append(r if isinstance(r, bytes) else b"".join(r))
+    last = sr(b"")
+    out.append(last if isinstance(last, bytes) else b"".join(last))
+    return b"".join(out)
+
+
+def sse_restore(**kw: object) -> StreamRestore:
+    r = select_restorer("text/event-stream", "/v1/messages", TOKEN_MAP)
+    assert r is not None
+    return StreamRestore(r, max_bytes=kw.pop("max_bytes", 1 << 30), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 64, 1 << 16])
+def test_restores_and_never_returns_empty_bytes_mid_stream(size: int) -> None:
+    sr = sse_restore()
+    out = run(sr, STREAM, size)
+    assert anthropic_channels(out)[(0, "text")].startswith(TEXT[:150])
+    assert sr.bytes_in == len(STREAM) and sr.bytes_out == len(out)
+    assert sr.restored["EC2"] >= 2 and sr.flags == set()
+
+
+def test_max_bytes_passes_the_rest_unchanged() -> None:
+    for cap in (0, 1, 100, 777, len(STREAM) // 2, len(STREAM) - 1):
+        for size in (1, 50, 1 << 16):
+            sr = sse_restore(max_bytes=cap)
+            out = run(sr, STREAM, size)
+            assert "size_cap" in sr.flags
+            assert out.endswith(STREAM[cap:])  # bytes past the cap identical to the input
+            head = out[: len(out) - (len(STREAM) - cap)]
+            assert b"AWS_EC2_001" not in head  # before the cap every token was restored
+    sr = sse_restore(max_bytes=len(STREAM))
+    run(sr, STREAM, 100)
+    assert "size_cap" not in sr.flags
+
+
+class Boom(Exception):
+    pass
+
+
+def test_injected_exception_loses_no_bytes() -> None:
+    for fail_at in (1, 3, 10, 30):
+        sr = sse_restore()
+        events = sr.restorer._events  # type: ignore[attr-defined]
+        real = events._event
+        calls = {"n": 0}
+
+        def flaky(ev: bytes, real=real, calls=calls, fail_at=fail_at) -> bytes:
+            calls["n"] += 1
+            if calls["n"] == fail_at:
+                raise Boom
+            return real(ev)
+
+        events._event = flaky
+        out = run(sr, STREAM, 50)
+        assert "error" in sr.flags
+        # The failing event is passed through unchanged; everything parses, nothing is lost.
+        assert len(anthropic_channels(out)[(0, "text")]) >= 150
+
+
+def test_exception_in_feed_passes_held_and_chunk_through() -> None:
+    sr = sse_restore()
+    first = sr(STREAM[:100])  # an incomplete event is held back
+    first_b = first if isinstance(first, bytes) else b"".join(first)
+    sr.restorer._events.event = lambda *a, **k: (_ for _ in ()).throw(Boom)  # type: ignore
+    rest = sr(STREAM[100:])
+    rest_b = rest if isinstance(rest, bytes) else b"".join(rest)
+    assert "error" in sr.flags
+    assert rest_b.endswith(STREAM[100:])
+    assert first_b + rest_b == STREAM[: len(first_b + rest_b) - len(STREAM[100:])] + STREAM[100:]
+    assert sr(b"more") == b"more" and sr(b"") == b""
+
+
+def test_restorer_that_always_raises() -> None:
+    class Broken:
+        def __init__(self) -> None:
+            self.restored: dict = {}
+            self.flags: set = set()
+
+        def feed(self, data: bytes) -> bytes:
+            raise Boom
+
+        def finish(self) -> bytes:
+            raise Boom
+
+        def abort(self) -> bytes:
+            raise Boom
+
+    sr = StreamRestore(Broken(), max_bytes=10)  # type: ignore[arg-type]
+    assert sr(b"abc") == b"abc" and sr(b"def") == b"def" and sr(b"") == b""
+    assert "error" in sr.flags
+
+
+def _compress(kind: str, data: bytes) -> bytes:
+    if kind == "gzip":
+        return gzip.compress(data[:300]) + gzip.compress(data[300:])  # two members
+    if kind == "deflate":
+        return zlib.compress(data)
+    if kind == "br":
+        return brotli.compress(data)
+    from awsmasker.restore.decoding import zstd
+
+    return zstd.compress(data)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "deflate", "br", "zstd"])
+@pytest.mark.parametrize("size", [1, 13, 1 << 16])
+def test_decoding_path(kind: str, size: int) -> None:
+    plain = STREAM
+    expected = run(sse_restore(), plain, 1 << 20)
+    decoder = stream_decoder(kind)
+    assert decoder is not None
+    sr = sse_restore(decoder=decoder)
+    assert run(sr, _compress(kind, plain), size) == expected
+
+
+def test_raw_deflate_and_identity_and_unknown() -> None:
+    co = zlib.compressobj(wbits=-15)
+    raw = co.compress(b"x AWS_EC2_001 y") + co.flush()
+    d = stream_decoder("deflate")
+    assert d is not None
+    assert b"".join(d.decode(raw[i : i + 1]) for i in range(len(raw))) + d.flush() == (
+        b"x AWS_EC2_001 y")
+    assert stream_decoder("identity") is None and stream_decoder("") is None
+    with pytest.raises(ValueError):
+        stream_decoder("compress")
+    d = stream_decoder("gzip, br")
+    assert d is not None
+    assert d.decode(brotli.compress(gzip.compress(b"hello"))) + d.flush() == b"hello"
+
+
+def test_corrupt_compressed_data_is_flagged() -> None:
+    sr = sse_restore(decoder=stream_decoder("gzip"))
+    good = gzip.compress(STREAM)
+    out = run(sr, good[:200] + b"\x00garbage" * 10, 64)
+    assert "decode_error" in sr.flags and out.endswith(b"\x00garbage")
