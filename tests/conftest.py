@@ -7,6 +7,8 @@ import pytest
 from scripts.standin_llm import StandinConfig, StandinServer
 from tests.proxy_harness import Mitmdump
 
+pytest_plugins = ["tests.report_plugin"]
+
 
 @pytest.fixture
 def standin():

@@ -34,7 +34,9 @@ class Mitmdump:
         confdir = workdir / "confdir"
         confdir.mkdir(parents=True, exist_ok=True)
         cmd = [str(MITMDUMP), "--listen-host", "127.0.0.1", "--listen-port", str(self.port),
-               "--set", f"confdir={confdir}", "--set", "flow_detail=0"]
+               "--set", f"confdir={confdir}"]
+        if not any(o.startswith("flow_detail=") for o in options):
+            cmd += ["--set", "flow_detail=0"]
         if with_addon:
             cmd += ["-s", str(ENTRY)]
         for opt in options:

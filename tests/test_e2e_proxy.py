@@ -212,3 +212,22 @@ def test_bad_masker_yaml_stops_the_proxy_at_start(tmp_path):
     code, output = run_mitmdump_expecting_exit(tmp_path, [])
     assert code != 0
     assert "mapping_ttl: expected an integer from 60" in output
+
+
+def test_logs_carry_no_original_values(proxy_factory, standin):
+    """DESIGN invariants 3 and 4: nothing the proxy logs contains an original or a secret."""
+    proxy = proxy_factory("targets=127.0.0.1", "termlog_verbosity=debug", "flow_detail=3")
+    client = anthropic_client(proxy, standin)
+    content = f"{PROMPT}\n{SECRET_LINE}"
+    with client.messages.stream(model="m", max_tokens=5,
+                                messages=[{"role": "user", "content": content}]) as s:
+        s.get_final_message()
+    client.messages.create(model="m", max_tokens=5,
+                           messages=[{"role": "user", "content": content}])
+    proxy.stop()
+    log = proxy.output()
+    assert "aws-masker ready" in log
+    for value in (*ORIGINALS, SECRET):
+        # flow_detail=3 makes mitmdump itself print bodies: requests are printed masked; the
+        # restored replies are streamed and not stored, so no original can appear.
+        assert value not in log, f"{value} appeared in the proxy's output"

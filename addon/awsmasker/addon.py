@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from awsmasker.contentview import MaskerContentview
 from awsmasker.event_monitoring import EventMonitoring
 from awsmasker.options import MaskerOptions
 from awsmasker.request_masking import RequestMasking
@@ -17,5 +18,6 @@ def make_addons(state: MaskerState | None = None) -> list[object]:
         RequestMasking(state),
         ResponseRestoring(state),
         EventMonitoring(state),
+        MaskerContentview(),
         MaskerStats(state),  # last: its done() closes the shared Redis client
     ]

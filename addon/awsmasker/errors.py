@@ -23,13 +23,14 @@ _OPENAI_PATH_PARTS = ("/chat/completions", "/completions", "/responses", "/embed
 
 
 def api_flavor(host: str, path: str) -> ApiFlavor:
-    """Which error shape the client expects; Anthropic's unless the request looks OpenAI-style."""
-    if "anthropic" in host:
-        return ApiFlavor.ANTHROPIC
+    """Which error shape the client expects. The path decides first: Anthropic also serves an
+    OpenAI-compatible ``/v1/chat/completions``, whose clients are OpenAI SDKs."""
     p = path.split("?", 1)[0]
     if any(part in p for part in _OPENAI_PATH_PARTS):
         return ApiFlavor.OPENAI
-    return ApiFlavor.ANTHROPIC
+    if "anthropic" in host or "/messages" in p:
+        return ApiFlavor.ANTHROPIC
+    return ApiFlavor.OPENAI if "openai" in host else ApiFlavor.ANTHROPIC
 
 
 # status → (anthropic error type, openai error type)

@@ -1,0 +1,309 @@
+"""The addon's hooks with mitmproxy's taddons/tflow: scope, masking, fail-closed paths, restore."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Optional
+
+import pytest
+from awsmasker.addon import make_addons
+from awsmasker.request_masking import RequestMasking
+from awsmasker.response_restoring import ResponseRestoring
+from awsmasker.state import MaskerState
+from awsmasker.store.base import StoreError
+from awsmasker.tokens import TOKEN_RE
+from mitmproxy import hooks
+from mitmproxy.test import taddons, tflow, tutils
+
+from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """A configured addon chain (no masker.yaml: embedded defaults) and its state."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWS_MASKER_CONFIG", raising=False)
+    state = MaskerState()
+    addons = make_addons(state)
+    with taddons.context(*addons) as tctx:
+        for a in addons:
+            tctx.master.addons.invoke_addon_sync(a, hooks.ConfigureHook(set(tctx.options.keys())))
+        yield tctx, state, {type(a).__name__: a for a in addons}
+
+
+def anthropic_flow(body: dict | bytes, host: str = "api.anthropic.com",
+                   path: str = "/v1/messages", headers: dict | None = None) -> tflow.HTTPFlow:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = tutils.treq(host=host, port=443, scheme=b"https", path=path.encode(), method=b"POST",
+                      content=content)
+    req.headers["content-type"] = "application/json"
+    for k, v in (headers or {}).items():
+        req.headers[k] = v
+    return tflow.tflow(req=req)
+
+
+def messages(text: str = PROMPT) -> dict:
+    return {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": text}]}
+
+
+async def test_target_request_is_masked_and_token_map_kept(env):
+    _tctx, state, a = env
+    f = anthropic_flow(messages())
+    await a["RequestMasking"].request(f)
+    sent = f.request.get_text()
+    assert f.response is None
+    for value in ORIGINALS:
+        assert value not in sent
+    json.loads(sent)  # still valid JSON
+    fs = state.flows.get(f)
+    assert set(fs.token_map.values()) >= set(ORIGINALS)
+    assert {m.group(0) for m in TOKEN_RE.finditer(sent)} <= set(fs.token_map)
+    assert f.request.headers["accept-encoding"] == "identity"
+    assert "EC2" in f.comment and "masked" in f.comment
+
+
+async def test_same_value_same_token_across_requests(env):
+    _, _, a = env
+    f1, f2 = anthropic_flow(messages()), anthropic_flow(messages())
+    await a["RequestMasking"].request(f1)
+    await a["RequestMasking"].request(f2)
+    assert f1.request.content == f2.request.content
+
+
+async def test_non_target_flow_is_not_touched(env):
+    _, state, a = env
+    f = anthropic_flow(messages(), host="example.com")
+    before = f.request.copy()
+    a["RequestMasking"].requestheaders(f)
+    await a["RequestMasking"].request(f)
+    assert f.request.content == before.content
+    assert f.request.headers == before.headers
+    assert state.flows.get(f) is None and f.response is None
+
+
+async def test_host_suffix_is_not_a_substring_match(env):
+    _, _, a = env
+    f = anthropic_flow(messages(), host="api.anthropic.com.evil.example")
+    await a["RequestMasking"].request(f)
+    assert "i-0a1b2c3d4e5f67890" in f.request.get_text()
+
+
+async def test_gzip_request_is_masked_and_stays_gzip(env):
+    _, _, a = env
+    f = anthropic_flow(gzip.compress(json.dumps(messages()).encode()),
+                       headers={"content-encoding": "gzip"})
+    await a["RequestMasking"].request(f)
+    assert f.request.headers["content-encoding"] == "gzip"
+    text = gzip.decompress(f.request.raw_content).decode()
+    assert "vpc-0123abcd" not in text and "AWS_VPC_" in text
+
+
+async def test_secret_is_masked_but_not_restorable(env):
+    _, state, a = env
+    f = anthropic_flow(messages(SECRET_LINE))
+    await a["RequestMasking"].request(f)
+    assert SECRET not in f.request.get_text()
+    assert SECRET not in state.flows.get(f).token_map.values()
+
+
+def assert_blocked(f: tflow.HTTPFlow, status: int, shape: str = "anthropic") -> dict:
+    assert f.response is not None, "the flow was not blocked"
+    assert f.response.status_code == status
+    body = json.loads(f.response.content)
+    if shape == "anthropic":
+        assert body["type"] == "error" and body["error"]["message"].startswith("aws-masker:")
+    else:
+        assert body["error"]["message"].startswith("aws-masker:")
+    assert f.response.headers["x-aws-masker"].startswith("blocked")
+    return body
+
+
+class FailingStore:
+    name = "failing"
+
+    async def resolve(self, findings, present_tokens=()):
+        raise StoreError("connection refused")
+
+    async def close(self):
+        pass
+
+
+async def test_store_failure_blocks_with_503(env):
+    _, state, a = env
+    state.store = FailingStore()
+    f = anthropic_flow(messages())
+    await a["RequestMasking"].request(f)
+    body = assert_blocked(f, 503)
+    assert "mapping store unavailable" in body["error"]["message"]
+    assert state.totals.blocked_by_reason["store_error"] == 1
+
+
+async def test_internal_error_blocks_with_500(env, monkeypatch):
+    _, state, a = env
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(state.masker, "plan", boom)
+    f = anthropic_flow(messages())
+    await a["RequestMasking"].request(f)
+    assert_blocked(f, 500)
+
+
+async def test_openai_paths_get_openai_error_shape(env):
+    _, state, a = env
+    state.store = FailingStore()
+    f = anthropic_flow({"model": "m", "messages": [{"role": "user", "content": PROMPT}]},
+                       path="/v1/chat/completions")
+    await a["RequestMasking"].request(f)
+    body = assert_blocked(f, 503, shape="openai")
+    assert body["error"]["type"] == "server_error"
+
+
+async def test_undecodable_body_blocks(env):
+    _, _, a = env
+    f = anthropic_flow(b"not gzip at all", headers={"content-encoding": "gzip"})
+    await a["RequestMasking"].request(f)
+    assert_blocked(f, 500)
+
+
+async def test_oversized_body_blocks_with_413(env):
+    tctx, _state, a = env
+    tctx.options.update(max_request_size=2048)
+    f = anthropic_flow(messages(PROMPT * 10))
+    await a["RequestMasking"].request(f)
+    assert_blocked(f, 413)
+
+
+async def test_broken_configuration_blocks_target_flows():
+    state = MaskerState()
+    state.config_error = "store: expected one of 'memory', 'redis'"
+    rm = RequestMasking(state)
+    with taddons.context(rm):
+        f = anthropic_flow(messages())
+        await rm.request(f)
+        body = assert_blocked(f, 500)
+        assert "configuration error" in body["error"]["message"]
+
+
+def test_stream_large_bodies_kills_target_flow(env):
+    tctx, _, a = env
+    # stream_large_bodies belongs to mitmproxy's proxyserver addon, absent from taddons
+    tctx.options.add_option("stream_large_bodies", Optional[str], None, "")  # noqa: UP045
+    tctx.options.update(stream_large_bodies="1k")
+    f = anthropic_flow(messages(PROMPT * 20))
+    f.request.stream = True  # what mitmproxy does for a body over the limit
+    a["RequestMasking"].requestheaders(f)
+    assert f.error is not None and "killed" in f.error.msg.lower()
+    # chunked (size unknown) is refused as well
+    g = anthropic_flow(messages())
+    del g.request.headers["content-length"]
+    a["RequestMasking"].requestheaders(g)
+    assert g.error is not None and "killed" in g.error.msg.lower()
+    # a small body with a known length is fine
+    h = anthropic_flow(messages())
+    a["RequestMasking"].requestheaders(h)
+    assert h.error is None
+
+
+def sse(events: list[dict]) -> bytes:
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+async def test_streamed_reply_is_restored_and_reported(env):
+    _, state, a = env
+    f = anthropic_flow(messages())
+    await a["RequestMasking"].request(f)
+    fs = state.flows.get(f)
+    token = next(t for t, v in fs.token_map.items() if v == "vpc-0123abcd")
+    reply = sse([
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "text_delta", "text": f"see {token[:6]}"}},
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "text_delta", "text": f"{token[6:]} now"}},
+        {"type": "content_block_stop", "index": 0},
+    ])
+    f.response = tutils.tresp(content=b"")
+    f.response.headers["content-type"] = "text/event-stream"
+    f.response.headers["content-length"] = str(len(reply))
+    a["ResponseRestoring"].responseheaders(f)
+    assert callable(f.response.stream)
+    assert "content-length" not in f.response.headers
+    out = b""
+    for i in range(0, len(reply), 7):
+        got = f.response.stream(reply[i:i + 7])
+        assert got != b"", "b'' mid-stream would end a chunked reply"
+        out += got if isinstance(got, bytes) else b"".join(got)
+    tail = f.response.stream(b"")
+    out += tail if isinstance(tail, bytes) else b"".join(tail)
+    texts = [json.loads(line[6:])["delta"]["text"] for line in out.decode().splitlines()
+             if line.startswith("data: ") and "text_delta" in line]
+    assert "".join(texts) == "see vpc-0123abcd now"
+    a["ResponseRestoring"].response(f)
+    assert "restored VPC×1" in f.comment
+    assert state.totals.restored_by_type["VPC"] == 1
+    assert state.flows.get(f) is None
+
+
+async def test_unstreamed_reply_fallback_restores_json(env):
+    _, state, a = env
+    f = anthropic_flow(messages())
+    await a["RequestMasking"].request(f)
+    token = next(t for t, v in state.flows.get(f).token_map.items() if v == "10.20.30.40")
+    f.response = tutils.tresp(content=json.dumps({"content": [{"type": "text",
+                                                               "text": f"ip {token}"}]}).encode())
+    f.response.headers["content-type"] = "application/json"
+    a["ResponseRestoring"].response(f)
+    assert json.loads(f.response.content)["content"][0]["text"] == "ip 10.20.30.40"
+
+
+async def test_unknown_token_and_other_flows_tokens_are_not_restored(env):
+    _, state, a = env
+    f1 = anthropic_flow(messages("only vpc-0123abcd here"))
+    f2 = anthropic_flow(messages("only 10.20.30.40 here"))
+    await a["RequestMasking"].request(f1)
+    await a["RequestMasking"].request(f2)
+    foreign = next(iter(state.flows.get(f1).token_map))
+    f2.response = tutils.tresp(content=f"{foreign} AWS_EC2_999".encode())
+    f2.response.headers["content-type"] = "text/plain"
+    ResponseRestoring.response(a["ResponseRestoring"], f2)
+    assert f2.response.content == f"{foreign} AWS_EC2_999".encode()
+
+
+async def test_masker_stats_command_reports_totals_without_values(env):
+    tctx, _state, a = env
+    f = anthropic_flow(messages())
+    await a["RequestMasking"].request(f)
+    out = json.loads(tctx.command(a["MaskerStats"].stats))
+    assert out["flows_masked"] == 1 and out["masked_by_type"]["EC2"] >= 1
+    assert out["store"] == "memory"
+    for value in ORIGINALS:
+        assert value not in json.dumps(out)
+
+
+async def test_content_view_marks_tokens_of_a_masked_body(env):
+    from mitmproxy import contentviews
+
+    _, _, a = env
+    f = anthropic_flow(messages())
+    await a["RequestMasking"].request(f)
+    view = contentviews.registry["aws-masker"]
+    meta = contentviews.Metadata(flow=f, http_message=f.request, content_type="application/json")
+    assert view.render_priority(f.request.content, meta) > 1  # chosen over the JSON view
+    shown = view.prettify(f.request.content, meta)
+    assert shown.startswith("# aws-masker: ")
+    assert "⟦AWS_EC2_001⟧" in shown and "EC2×" in shown.splitlines()[0]
+    for value in ORIGINALS:
+        assert value not in shown
+    plain = b'{"text": "nothing to see"}'
+    assert view.render_priority(plain, meta) < 0
+
+
+async def test_blocked_and_flagged_flows_are_marked(env):
+    _, state, a = env
+    state.store = FailingStore()
+    f = anthropic_flow(messages())
+    await a["RequestMasking"].request(f)
+    assert f.marked and "blocked (store_error)" in f.comment
