@@ -6,6 +6,7 @@ glance what the addon replaced. It shows tokens only, never originals.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 
@@ -37,10 +38,8 @@ class MaskedBodyContentview(contentviews.Contentview):
 
     def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
         text = data.decode("utf-8", "replace")
-        try:
+        with contextlib.suppress(ValueError):
             text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
         marked, counts = mark_tokens(text)
         if counts:
             summary = ", ".join(f"{t}×{n}" for t, n in sorted(counts.items()))

@@ -10,6 +10,9 @@ import asyncio
 import logging
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,11 @@ class SharedRedis:
                 socket_timeout=SOCKET_TIMEOUT,
                 socket_connect_timeout=SOCKET_TIMEOUT,
                 health_check_interval=30,
+                # After a Redis restart, pooled sockets are dead: one immediate retry on a
+                # fresh connection, or every request would fail once per pooled socket.
+                # Safe: the store's commands are idempotent lookup-or-create scripts.
+                retry=Retry(NoBackoff(), 1),
+                retry_on_error=[RedisConnectionError],
             )
             self._client = aioredis.Redis(connection_pool=pool)
             self._loop = loop

@@ -1,0 +1,168 @@
+"""The realistic path: HTTPS through mitmdump (TLS interception) to a TLS upstream.
+
+The stand-in LLM server serves TLS on 127.0.0.1 with a self-signed certificate for ``localhost``;
+mitmdump accepts it (``ssl_insecure``) and targets ``localhost``; the SDK clients trust
+mitmproxy's CA from the proxy's confdir.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import ssl
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+from awsmasker.tokens import TOKEN_RE
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from scripts.standin_llm import StandinConfig, StandinServer
+from tests.samples import ORIGINALS, PROMPT
+
+pytestmark = pytest.mark.e2e
+
+
+def self_signed_localhost(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "upstream-cert.pem", directory / "upstream-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_standin(tmp_path):
+    """The stand-in LLM server, speaking only TLS (so every recorded request came over TLS)."""
+    cert, key = self_signed_localhost(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv = StandinServer(StandinConfig())
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def tls_proxy(proxy_factory):
+    proxy = proxy_factory("targets=localhost", "ssl_insecure=true")
+    assert proxy.ca_cert.exists()
+    return proxy
+
+
+def client_ssl(proxy) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(proxy.ca_cert))
+
+
+def upstream_saw(standin) -> str:
+    return "\n".join(r.body.decode("utf-8", "replace") for r in standin.cfg.requests)
+
+
+def assert_masked(standin) -> None:
+    seen = upstream_saw(standin)
+    assert seen
+    assert all(r.headers.get("Host") == f"localhost:{standin.port}" for r in standin.cfg.requests)
+    for value in ORIGINALS:
+        assert value not in seen, f"{value} reached the upstream server"
+    assert len(set(TOKEN_RE.findall(seen))) >= len(ORIGINALS)
+
+
+def test_https_anthropic_stream_masked_and_restored(tls_proxy, tls_standin):
+    client = anthropic.Anthropic(
+        api_key="sk-test",
+        base_url=f"https://localhost:{tls_standin.port}",
+        max_retries=0,
+        http_client=anthropic.DefaultHttpxClient(
+            proxy=tls_proxy.url, verify=client_ssl(tls_proxy), timeout=30
+        ),
+    )
+    with client.messages.stream(
+        model="claude-test",
+        max_tokens=100,
+        system="You manage account 123456789012.",
+        messages=[{"role": "user", "content": PROMPT}],
+    ) as stream:
+        deltas = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert_masked(tls_standin)
+    text = final.content[0].text
+    assert deltas == text
+    assert not TOKEN_RE.search(text)
+    for value in ORIGINALS:
+        assert value in text
+    tool = final.content[1]
+    assert tool.type == "tool_use"
+    assert set(ORIGINALS) <= set(tool.input["ids"])
+    assert "i-0a1b2c3d4e5f67890" in tool.input["command"]
+
+
+def test_https_openai_chat_stream_with_tool_calls(tls_proxy, tls_standin):
+    client = openai.OpenAI(
+        api_key="sk-test",
+        base_url=f"https://localhost:{tls_standin.port}/v1",
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(
+            proxy=tls_proxy.url, verify=client_ssl(tls_proxy), timeout=30
+        ),
+    )
+    stream = client.chat.completions.create(
+        model="gpt-test", stream=True, messages=[{"role": "user", "content": PROMPT}]
+    )
+    text, args = "", ""
+    for chunk in stream:
+        delta = chunk.choices[0].delta if chunk.choices else None
+        if delta and delta.content:
+            text += delta.content
+        if delta and delta.tool_calls:
+            args += delta.tool_calls[0].function.arguments or ""
+    assert_masked(tls_standin)
+    assert not TOKEN_RE.search(text)
+    for value in ORIGINALS:
+        assert value in text
+    assert set(ORIGINALS) <= set(json.loads(args)["ids"])
+
+
+def test_https_client_rejects_a_proxy_it_does_not_trust(tls_proxy, tls_standin):
+    """Guards the setup: the client really verifies, so the CA file is what makes it work."""
+    client = anthropic.Anthropic(
+        api_key="sk-test",
+        base_url=f"https://localhost:{tls_standin.port}",
+        max_retries=0,
+        http_client=anthropic.DefaultHttpxClient(proxy=tls_proxy.url, timeout=30),
+    )
+    with pytest.raises(anthropic.APIConnectionError):
+        client.messages.create(
+            model="m", max_tokens=5, messages=[{"role": "user", "content": PROMPT}]
+        )
+    assert tls_standin.cfg.requests == []
