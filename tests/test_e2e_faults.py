@@ -338,13 +338,7 @@ def malformed_streams(toks: list[str]) -> dict[str, bytes]:
     }
 
 
-# Known bug (reported): a restored last event with no line end at all gets a "\n" appended.
-MALFORMED = [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="SSERestorer.finish appends "
-                                               "a newline to a restored unterminated event"))
-    if name == "no final newline" else name
-    for name in malformed_streams(["AWS_EC2_001", "AWS_VPC_001"])
-]
+MALFORMED = list(malformed_streams(["AWS_EC2_001", "AWS_VPC_001"]))
 
 
 @pytest.mark.parametrize("name", MALFORMED)

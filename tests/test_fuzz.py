@@ -283,8 +283,6 @@ def test_restorer_split_invariance_and_no_loss(kind: str, data: bytes, points: l
         assert unrestore(whole, kind) == unrestore(data, kind)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: SSERestorer.finish appends a newline to a restored "
-                   "last event that has no line end")
 def test_sse_unterminated_last_event_unchanged() -> None:
     data = (b'data: {"type":"content_block_delta","index":0,'
             b'"delta":{"type":"text_delta","text":"AWS_EC2_001"}}')

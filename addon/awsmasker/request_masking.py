@@ -42,11 +42,9 @@ def could_stream_request(flow: http.HTTPFlow) -> bool:
     return not length.isdigit() or int(length) > limit
 
 
-def looks_json(content_type: str, text: str) -> bool | None:
-    ct = content_type.lower()
-    if "json" in ct:
-        return True
-    return None  # let the masker sniff
+def declared_json(content_type: str) -> bool | None:
+    """True for a JSON content type; None lets the masker sniff the body."""
+    return True if "json" in content_type.lower() else None
 
 
 class RequestMasking:
@@ -117,8 +115,9 @@ class RequestMasking:
         fs.request_bytes = len(raw)
         if raw:
             text, codec = decode_text(raw)
-            plan = state.masker.plan(text, is_json=looks_json(req.headers.get("content-type", ""),
-                                                               text))
+            plan = state.masker.plan(
+                text, is_json=declared_json(req.headers.get("content-type", ""))
+            )
             if plan.findings or plan.present_tokens:
                 resolution = await state.store.resolve(plan.findings, plan.present_tokens)
                 if plan.findings:

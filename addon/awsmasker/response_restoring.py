@@ -88,7 +88,7 @@ class ResponseRestoring:
         assert fs is not None
         s = fs.stream
         duration = (time.perf_counter() - fs.restore_started) * 1000
-        self._report(flow, s.restored, set(s.flags), s.bytes_in, duration)
+        self._report(flow, s.restored, set(s.flags), s.bytes_decoded, duration)
 
     def _report(self, flow: http.HTTPFlow, counts, flags: set[str], nbytes: int,
                 duration_ms: float) -> None:

@@ -13,11 +13,13 @@ sequences never contain ASCII bytes, so no decoding is needed).
 
 from __future__ import annotations
 
-import json
 import re
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from json.encoder import encode_basestring
 from typing import Any
 
 from awsmasker.tokens import MAX_TOKEN_LEN, TOKEN_RE, TOKEN_RE_BYTES
@@ -32,12 +34,27 @@ class Table:
     token_re: re.Pattern
     map: Mapping[Any, Any]  # token -> replacement
     types: Mapping[Any, str]  # token -> token TYPE (for counts)
-    prefixes: frozenset  # every non-empty prefix of every known token
+    keys: tuple  # the known tokens, sorted (for ``could_grow``)
+
+    def could_grow(self, s: Any) -> bool:
+        """Whether ``s`` (non-empty) is a prefix of a known token."""
+        keys = self.keys
+        i = bisect_left(keys, s)
+        return i < len(keys) and keys[i].startswith(s)
 
 
 def json_escape(value: str) -> str:
     """``value`` escaped for the inside of a JSON string (no surrounding quotes)."""
-    return json.dumps(value, ensure_ascii=False)[1:-1]
+    return encode_basestring(value)[1:-1]
+
+
+@lru_cache(maxsize=4096)
+def _token_type(token: str) -> str | None:
+    """The TYPE of a token that can be matched, or None (tokens repeat across flows: cached)."""
+    m = TOKEN_RE.fullmatch(token)
+    if m is None or len(token) > MAX_TOKEN_LEN:
+        return None
+    return m.group("type")
 
 
 def make_table(
@@ -46,8 +63,8 @@ def make_table(
     mapping: dict[Any, Any] = {}
     types: dict[Any, str] = {}
     for token, original in token_map.items():
-        m = TOKEN_RE.fullmatch(token)
-        if m is None or len(token) > MAX_TOKEN_LEN:
+        type_name = _token_type(token)
+        if type_name is None:
             continue  # can never be matched: not token-shaped
         rep = json_escape(original) if escape_json else original
         if binary:
@@ -59,26 +76,25 @@ def make_table(
         else:
             key, value = token, rep
         mapping[key] = value
-        types[key] = m.group("type")
-    prefixes = frozenset(t[:k] for t in mapping for k in range(1, len(t) + 1))
+        types[key] = type_name
+    keys = tuple(sorted(mapping))
     if binary:
-        return Table(b"AWS_", b"", TOKEN_RE_BYTES, mapping, types, prefixes)
-    return Table("AWS_", "", TOKEN_RE, mapping, types, prefixes)
+        return Table(b"AWS_", b"", TOKEN_RE_BYTES, mapping, types, keys)
+    return Table("AWS_", "", TOKEN_RE, mapping, types, keys)
+
+
+_PARTIALS = ("A", "AW", "AWS")
+_PARTIALS_B = (b"A", b"AW", b"AWS")
 
 
 def _partial_len(s: Any, binary: bool) -> int:
     """Length of a suffix of ``s`` that is a proper prefix of ``AWS_``."""
-    if binary:
-        if s.endswith(b"AWS"):
-            return 3
-        if s.endswith(b"AW"):
-            return 2
-        return 1 if s.endswith(b"A") else 0
-    if s.endswith("AWS"):
+    partials = _PARTIALS_B if binary else _PARTIALS
+    if not s.endswith(partials):  # the common case, in one call
+        return 0
+    if s.endswith(partials[2]):
         return 3
-    if s.endswith("AW"):
-        return 2
-    return 1 if s.endswith("A") else 0
+    return 2 if s.endswith(partials[1]) else 1
 
 
 def restore(s: Any, table: Table, counts: Counter[str], final: bool) -> tuple[Any, Any]:
@@ -99,9 +115,8 @@ def restore(s: Any, table: Table, counts: Counter[str], final: bool) -> tuple[An
     pos = 0
     parts = []
     match = table.token_re.match
-    prefixes = table.prefixes
     while i >= 0:
-        if not final and n - i <= MAX_TOKEN_LEN and s[i:] in prefixes:
+        if not final and n - i <= MAX_TOKEN_LEN and table.could_grow(s[i:]):
             # The text from i to the end may still become a known token: hold it.
             parts.append(s[pos:i])
             return table.empty.join(parts), s[i:]

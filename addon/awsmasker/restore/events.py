@@ -17,8 +17,10 @@ the channel. Events with nothing to change are returned byte-identical.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
 from awsmasker.restore.core import Table, make_table, restore
@@ -46,6 +48,37 @@ _RESPONSES_WHOLE = frozenset(
 _SKIP_TYPES = frozenset({"thinking", "redacted_thinking", "reasoning"})
 _SKIP_KEYS = frozenset({"signature", "encrypted_content", "data", "thinking"})
 _JSON_TEXT_TYPES = frozenset({"function_call", "mcp_call"})  # their "arguments" is JSON text
+
+
+# An Anthropic text or tool-input delta as the API writes it (compact, or with a space after ":" and
+# ","): an optional "event:" line, one data line, the blank line. Such an event is restored by
+# splicing the new string into the raw bytes; any other spelling takes the general (parsing) path.
+# The string allows no raw control character (invalid JSON); its escapes are checked on decoding.
+_EOL = rb"(?:\r\n|\r(?!\n)|\n)"
+_ANTHROPIC_DELTA = re.compile(
+    rb"(event:[^\r\n]*" + _EOL + rb")?"
+    rb'data: ?\{"type": ?"content_block_delta", ?"index": ?(0|[1-9][0-9]{0,8}), ?'
+    rb'"delta": ?\{"type": ?"(?:(text)_delta", ?"text|input_json_delta", ?"partial_json)": ?"'
+    rb'([^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*)"\}\}'
+    rb"(" + _EOL + rb")" + _EOL
+)
+
+
+_PARTIAL_ENDS = ("A", "AW", "AWS")  # text ending so may be the start of a token
+
+
+def _decode_string(raw: bytes) -> str | None:
+    """The text of a raw JSON string body (no quotes); None when it is not valid JSON."""
+    if b"\\" not in raw:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    try:
+        text = json.loads(b'"' + raw + b'"')
+    except ValueError:
+        return None
+    return text if isinstance(text, str) else None
 
 
 def _dumps(obj: Any) -> bytes:
@@ -142,7 +175,41 @@ class EventRestorer:
         finally:
             self._final = False
 
+    def _anthropic_splice(self, ev: bytes, m: re.Match[bytes]) -> bytes | None:
+        """Restore a matched Anthropic delta by splicing its new string into the raw bytes.
+
+        The same channel step as ``_anthropic`` on the parsed event; None (nothing changed yet)
+        when the string is not valid JSON, so the general path handles (and flags) it.
+        """
+        event_line, index, is_text, raw, eol = m.groups()
+        text = _decode_string(raw)
+        if text is None:
+            return None
+        idx = int(index)
+        key = ("a", idx)
+        table = self.raw if is_text else self.js
+        held = self._ch.get(key)
+        if held is None and "AWS_" not in text and not text.endswith(_PARTIAL_ENDS):
+            return ev  # nothing held on this channel and nothing that could start a token
+        dt, field = ("text_delta", "text") if is_text else ("input_json_delta", "partial_json")
+        new = self._feed(
+            key,
+            text,
+            table,
+            False,
+            lambda: self._anthropic_maker(idx, dt, field, _Shape(event_line is not None, eol)),
+        )
+        if new == text:
+            return ev
+        start, end = m.span(4)
+        return b"".join((ev[:start], encode_basestring(new)[1:-1].encode("utf-8"), ev[end:]))
+
     def _event(self, ev: bytes) -> bytes:
+        m = _ANTHROPIC_DELTA.fullmatch(ev)
+        if m is not None:
+            out = self._anthropic_splice(ev, m)
+            if out is not None:
+                return out
         lines = ev.splitlines(keepends=True)
         data_idx = []
         values = []
@@ -184,8 +251,15 @@ class EventRestorer:
         if not changed:
             return prefix + ev if prefix else ev
         # Re-serialise: one data line in place of the first, other lines unchanged.
+        # An event cut off at the end of the stream (no line end after its last line) stays so:
+        # the new data line gets no line end when nothing follows it.
         head = b"data: " if first.startswith(b"data: ") else b"data:"
         parts = [prefix]
+        last = len(lines) - 1
+        if not lines[last].endswith((b"\n", b"\r")) and all(
+            idx in data_idx for idx in range(data_idx[0], last + 1)
+        ):
+            eol = b""
         for idx, line in enumerate(lines):
             if idx == data_idx[0]:
                 parts.append(head + _dumps(obj) + eol)

@@ -22,6 +22,10 @@ _RESTORE, _PASS, _RAW = "restore", "pass", "raw"
 class StreamRestore:
     """Restore up to ``max_bytes`` of (decoded) input; pass the rest through unchanged.
 
+    Sizes: ``bytes_in`` counts the raw input (compressed, with a decoder), ``bytes_decoded`` the
+    decoded bytes the size cap is measured in (the same as ``bytes_in`` without a decoder; after a
+    ``decode_error`` the raw rest is not counted), ``bytes_out`` what was returned.
+
     Flags: ``size_cap`` (input past ``max_bytes`` passed unchanged), ``error`` (the restorer
     failed: its held-back data and the chunk were passed through, then everything after),
     ``decode_error`` (the body could not be decoded: raw bytes passed through from there on), plus
@@ -38,6 +42,7 @@ class StreamRestore:
         self._mode = _RESTORE
         self._taken = 0  # decoded bytes given to the restorer
         self.bytes_in = 0
+        self.bytes_decoded = 0
         self.bytes_out = 0
         self.finished = False
 
@@ -76,6 +81,7 @@ class StreamRestore:
                 return held + data
         else:
             dec = data
+        self.bytes_decoded += len(dec)
         if self._mode == _PASS:
             return dec
         room = self.max_bytes - self._taken
