@@ -159,3 +159,20 @@ def test_corrupt_compressed_data_is_flagged() -> None:
     good = gzip.compress(STREAM)
     out = run(sr, good[:200] + b"\x00garbage" * 10, 64)
     assert "decode_error" in sr.flags and out.endswith(b"\x00garbage")
+
+
+def test_a_bug_outside_the_restorer_passes_the_chunk_through(monkeypatch) -> None:
+    from awsmasker.restore import select_restorer
+    from awsmasker.restore.stream import StreamRestore
+
+    r = select_restorer("text/plain", "/", {"AWS_EC2_001": "i-0123456789abcdef0"})
+    s = StreamRestore(r, max_bytes=1 << 20)
+
+    def broken(data: bytes, final: bool) -> bytes:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(s, "_step", broken)
+    assert s(b"chunk with AWS_EC2_001") == b"chunk with AWS_EC2_001"
+    assert "error" in s.flags
+    monkeypatch.undo()
+    assert s(b" more") == b" more"  # raw pass-through from then on

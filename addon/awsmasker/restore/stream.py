@@ -60,7 +60,10 @@ class StreamRestore:
             self.bytes_in += len(data)
             out = self._step(data, final)
         except Exception:  # never raise into mitmproxy: that drops the chunk
-            out = b""
+            # A bug outside the restorer's own rollback: stop rewriting, lose nothing new.
+            self._flags.add("error")
+            self._mode = _RAW
+            out = data
         if final:
             self.finished = True
         self.bytes_out += len(out)
