@@ -51,26 +51,54 @@ _VIEW_REPLACE = (
     ("\\b", "\x01\x01"),
     ("\\f", "\x01\x01"),
 )
+_RARE_VIEW = {esc[1]: rep for esc, rep in _VIEW_REPLACE[2:]}
 
 
 def json_view(raw: str) -> tuple[str, list[int]]:
     """Same-length scan view of raw JSON, and positions of escapes that need exact decoding."""
+    view, exact, _ = _json_view(raw)
+    return view, exact
+
+
+def _json_view(raw: str) -> tuple[str, list[int], bool]:
+    """:func:`json_view`, and whether the view holds the raw text's tokens at the same spans
+    (false when a ``\\uXXXX`` escape was blanked: its hex digits could start or end one)."""
     if "\\" not in raw:
-        return raw, []
-    v = raw.replace("\\\\", "\x01\x01") if "\\\\" in raw else raw
-    # the common escapes first: afterwards backslashes are rare and each `in` test is cheap
-    for esc, rep in _VIEW_REPLACE[:2]:
-        v = v.replace(esc, rep)
-    exact: list[int] = []
+        return raw, [], True
+    # Fast path: most bodies hold only ``\n`` and ``\"``. Searching for a one-character needle is
+    # memchr-fast while every two-character search costs a full pass, so replace those two first
+    # and check for a leftover backslash; an escaped backslash always leaves one (its first half
+    # is never followed by ``n`` or ``"``), so no leftover means the view is complete and exact.
+    v = raw.replace("\\n", "\n\n")
     if "\\" in v:
-        if "\\/" in v or "\\u00" in v:
-            exact = [m.start() for m in _NEEDS_DECODE.finditer(v)]
-        if "\\u" in v:
-            v = _ESC_U.sub("\x01" * 6, v)
+        v = v.replace('\\"', "''")
+    if "\\" not in v:
+        return v, [], True
+    if "\\\\" in raw:  # escaped backslashes go first, so start again from the raw text
+        v = raw.replace("\\\\", "\x01\x01")
+        for esc, rep in _VIEW_REPLACE[:2]:
+            v = v.replace(esc, rep)
+    # only backslashes that each start an escape are left (escaped backslashes went first)
+    exact = [m.start() for m in _NEEDS_DECODE.finditer(v)]
+    has_u = "\\u" in v
+    if has_u:
+        v = _ESC_U.sub("\x01" * 6, v)
+    # the rare escapes, kind by kind as found: each kind costs one replace pass
+    i = v.find("\\")
+    skipped = 0
+    while i >= 0 and skipped < 64:
+        rep = _RARE_VIEW.get(v[i + 1 : i + 2])
+        if rep is None:  # not a valid escape (invalid JSON): leave it
+            skipped += 1
+            i = v.find("\\", i + 1)
+        else:
+            v = v.replace(v[i : i + 2], rep)
+            i = v.find("\\", i)
+    if i >= 0:  # many invalid escapes: finish with one test per kind
         for esc, rep in _VIEW_REPLACE[2:]:
             if esc in v:
                 v = v.replace(esc, rep)
-    return v, exact
+    return v, exact, not has_u
 
 
 def decode_with_offsets(raw: str) -> tuple[str, list[int]]:
@@ -176,17 +204,21 @@ class Masker:
             if is_json is None:
                 is_json = _JSON_START.match(text) is not None
             if is_json:
-                edits = self._plan_json(text)
+                edits, tokens = self._plan_json(text)
             else:
-                edits = [(m, False) for m in self.scanner.scan(text)]
+                res = self.scanner.scan_full(text)
+                edits, tokens = [(m, False) for m in res.matches], res.tokens
         except Exception as e:
             raise MaskingError(f"masking failed: {type(e).__name__}: {e}") from e
-        return _build_plan(text, edits)
+        return _build_plan(text, edits, tokens)
 
-    def _plan_json(self, raw: str) -> list[tuple[Match, bool]]:
-        view, exact = json_view(raw)
-        matches = self.scanner.scan(view)
-        protected = _thinking_spans(view) if '"thinking"' in view else []
+    def _plan_json(self, raw: str) -> tuple[list[tuple[Match, bool]], list[tuple[int, int]] | None]:
+        """Edits, and the spans of the tokens in ``raw`` if the scan of the view gave them."""
+        view, exact, same_tokens = _json_view(raw)
+        matches, tokens, thinking = self.scanner.scan_full(view)
+        if thinking is None:
+            thinking = '"thinking"' in view
+        protected = _thinking_spans(view) if thinking else []
         decoded_strings: list[tuple[int, int]] = []
         extra: list[Match] = []
         if exact:
@@ -214,7 +246,7 @@ class Masker:
         for m in matches:
             quote = m.type_name == "ACCOUNT" and not par.inside(m.start)
             out.append((m, quote))
-        return out
+        return out, tokens if same_tokens else None
 
     def _scan_string(self, raw: str, a: int, b: int) -> list[Match]:
         """Exact scan of the decoded JSON string raw[a:b]; spans mapped back to raw offsets."""
@@ -225,18 +257,25 @@ class Masker:
         return out
 
 
-def _build_plan(text: str, edits: list[tuple[Match, bool]]) -> MaskPlan:
+def _build_plan(
+    text: str, edits: list[tuple[Match, bool]], tokens: list[tuple[int, int]] | None
+) -> MaskPlan:
+    """The plan; ``tokens`` are the spans of the tokens in ``text`` (``None``: find them)."""
     plan = MaskPlan(text=text)
     index: dict[tuple[str, str], int] = {}
     counts = plan.counts
-    for m, quote in edits:
-        key = (m.type_name, m.value)
+    findings = plan.findings
+    out = plan.edits
+    for (start, end, type_name, value, reversible), quote in edits:
+        key = (type_name, value)
         i = index.get(key)
         if i is None:
-            i = index[key] = len(plan.findings)
-            plan.findings.append(Finding(m.type_name, m.value, m.reversible))
-        counts[m.type_name] = counts.get(m.type_name, 0) + 1
-        plan.edits.append((m.start, m.end, i, quote))
-    if "AWS_" in text:
-        plan.present_tokens = list(dict.fromkeys(m.group(0) for m in TOKEN_RE.finditer(text)))
+            i = index[key] = len(findings)
+            findings.append(Finding(type_name, value, reversible))
+        counts[type_name] = counts.get(type_name, 0) + 1
+        out.append((start, end, i, quote))
+    if tokens is None:
+        tokens = [m.span() for m in TOKEN_RE.finditer(text)]
+    if tokens:
+        plan.present_tokens = list(dict.fromkeys(text[s:e] for s, e in tokens))
     return plan

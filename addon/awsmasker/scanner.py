@@ -4,9 +4,10 @@ Two stages:
 
 1. **Triggers.** Each rule has short literal triggers (``arn:``, ``AKIA``, ``amazonaws.com``,
    ``account`` …) or one fixed-width trigger regex (``-[0-9a-f]{8}`` for EC2-family IDs). A
-   trigger engine finds where they occur: hyperscan (one pass for all rules) when installed, else
-   Python ``re`` (one literal-led pass per rule). Caseless triggers are searched in an
-   ASCII-lowercased copy, so both engines see the same bytes.
+   trigger engine finds where they occur: hyperscan (one pass for all rules, with tighter
+   patterns that skip positions the verification would reject) when installed, else Python
+   ``re`` (literal-led passes, each starting at a less common character of its literal; caseless
+   ones in an ASCII-lowercased copy; runs of 12 digits only when an account was found).
 2. **Verification.** At each trigger, a Python ``re`` pattern anchored there decides whether an
    identifier is present and where its value lies. A trigger engine only decides *where to look*;
    every result comes from the same verification code, so all engines give identical matches
@@ -20,12 +21,13 @@ from __future__ import annotations
 
 import bisect
 import re
+import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from awsmasker.catalogue import BY_NAME, EC2_PREFIXES, TYPE_NAMES
-from awsmasker.tokens import TOKEN_RE
+from awsmasker.tokens import TOKEN_PREFIX, TOKEN_RE
 
 A = re.ASCII
 
@@ -42,8 +44,36 @@ Cand = tuple[int, int, str]  # start, end, type name
 Verify = Callable[[str, int], list[Cand]]
 
 
+class HsTrigger(NamedTuple):
+    """A hyperscan trigger: the position is ``from + k`` (``som``) or ``to - k``."""
+
+    pattern: str
+    k: int
+    som: bool = False
+
+
+class RePass(NamedTuple):
+    """A pure-``re`` trigger pass: the position is ``match.start() - offset``."""
+
+    pattern: str
+    lower: bool = False  # search the ASCII-lowercased copy
+    offset: int = 0
+    literal: bool = False  # a plain ``bytes.find`` loop (faster than sre for long literals)
+    not_after: str = ""  # drop finds right after one of these characters (a lookbehind would
+    # cost sre its fast literal search)
+
+
 @dataclass(frozen=True)
 class Rule:
+    """One verification and the triggers that say where to run it.
+
+    ``literals``/``caseless``/``regex`` are the canonical triggers: the verification can only
+    succeed where one of them starts. An engine may report more positions (each one costs a
+    verification) but never fewer of those where the verification succeeds; ``hs`` and
+    ``re_passes`` are cheaper engine-specific ways to find them (tests check they cover the
+    canonical triggers).
+    """
+
     name: str
     types: tuple[str, ...]
     verify: Verify
@@ -51,6 +81,9 @@ class Rule:
     caseless: tuple[str, ...] = ()  # ASCII-caseless triggers (given in lower case)
     regex: str = ""  # fixed-width trigger regex (instead of literals)
     width: int = 0
+    hs: tuple[HsTrigger, ...] = ()  # hyperscan triggers instead of the canonical ones
+    re_passes: tuple[RePass, ...] = ()  # pure-re passes instead of the canonical ones
+    digit_run: int = 0  # pure re: runs of exactly this many ASCII digits (instead of passes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,8 +163,21 @@ _VERSION_CTX = re.compile(
 )
 
 
+_VERSION_WORDS = (
+    "version", "release", "tag", "ver", "build", "firmware", "chrome", "firefox", "safari"
+)  # fmt: skip
+_VERSION_SEP = " \t:=\"'\x01/"
+
+
 def _version_context(view: str, s: int) -> bool:
-    return bool(_VERSION_CTX.search(view, max(0, s - 24), s))
+    """Does version wording end right before ``s`` (``_VERSION_CTX`` over the 24 characters)?"""
+    lo = max(0, s - 24)
+    # A word ends in a letter, so the separators after it are the whole trailing run: strip them
+    # and compare the end (ASCII only; anything else goes to the regex).
+    w = view[lo:s].rstrip(_VERSION_SEP)
+    if w.isascii():
+        return w.lower().endswith(_VERSION_WORDS)
+    return bool(_VERSION_CTX.search(view, lo, s))
 
 
 def _verify_private_ip(view: str, h: int) -> list[Cand]:
@@ -304,13 +350,64 @@ def _verify_bare12(view: str, h: int) -> list[Cand]:
 
 
 # --- the rule list -------------------------------------------------------------------------------
+# Engine-specific triggers. They skip positions whose find would be dropped anyway, so fewer
+# positions need a Python call: an EC2 prefix glued to [A-Za-z0-9_-] (the verification rejects
+# it), a private IP right after [A-Za-z0-9_.] (the verification or the boundary rule of
+# Scanner._resolve rejects it; every IP-shaped trigger inside such a find would be rejected too,
+# so skipping it changes no later verification), a digit run that is not exactly 12 long, hex
+# that is not an EC2 ID's 8 or 17 digits, a dotted number that is not IPv4-shaped. Pure ``re``
+# searches each literal from a less common character (sre only uses its fast search for a
+# pattern that starts with a literal, and its cost follows how often that first character
+# occurs) and merges literals that share a prefix.
+_NOT_EC2_BEFORE = r"[^A-Za-z0-9_-]"
+_EC2_HS = tuple(
+    HsTrigger(rf"(?:^|{_NOT_EC2_BEFORE}){re.escape(p)}-[0-9a-f]{{8}}", 9) for p in EC2_PREFIXES
+)
+_PRIV_SHAPE = (
+    r"(?:10\.[0-9]{1,3}\.[0-9]{1,3}|172\.(?:1[6-9]|2[0-9]|3[01])\.[0-9]{1,3}"
+    r"|192\.168\.[0-9]{1,3})\.[0-9]"
+)
+_NOT_BEFORE_IP = string.ascii_letters + string.digits + "_."
+_PRIV_HS = (
+    HsTrigger(rf"[^A-Za-z0-9_.]{_PRIV_SHAPE}", 1, som=True),
+    HsTrigger(rf"^{_PRIV_SHAPE}", 0, som=True),
+)
+
 RULES: tuple[Rule, ...] = (
-    Rule("arn", ("ARN",), _verify_arn, literals=("arn:",)),
-    Rule("ec2", tuple(EC2_PREFIXES.values()), _verify_ec2, regex="-[0-9a-f]{8}", width=9),
+    Rule("arn", ("ARN",), _verify_arn, literals=("arn:",), re_passes=(RePass("rn:", False, 1),)),
+    Rule(
+        "ec2",
+        tuple(EC2_PREFIXES.values()),
+        _verify_ec2,
+        regex="-[0-9a-f]{8}",
+        width=9,
+        hs=_EC2_HS,
+        re_passes=(RePass(_EC2_HEX.pattern),),  # the hex part whole: UUIDs cost nothing
+    ),
     Rule("akid", ("ACCESS_KEY", "IAM_ID"), _verify_akid, literals=_KEY_PREFIXES + _IAM_PREFIXES),
-    Rule("private_ip", ("PRIVATE_IP",), _verify_private_ip, literals=("192.168.", "172.", "10.")),
-    Rule("account", ("ACCOUNT",), _verify_account, caseless=("account", "owner", "acct")),
-    Rule("secret", ("SECRET_KEY",), _verify_secret, caseless=("secret",)),
+    Rule(
+        "private_ip",
+        ("PRIVATE_IP",),
+        _verify_private_ip,
+        literals=("192.168.", "172.", "10."),
+        hs=_PRIV_HS,
+        # the whole shape, so that version numbers like "10.2" cost no verification
+        re_passes=(RePass(_PRIV_SHAPE, not_after=_NOT_BEFORE_IP),),
+    ),
+    Rule(
+        "account",
+        ("ACCOUNT",),
+        _verify_account,
+        caseless=("account", "owner", "acct"),
+        re_passes=(RePass("cc(?:ount|t)", True, 1), RePass("wner", True, 1)),
+    ),
+    Rule(
+        "secret",
+        ("SECRET_KEY",),
+        _verify_secret,
+        caseless=("secret",),
+        re_passes=(),  # see _SHARED_RE_PASSES
+    ),
     Rule(
         "session",
         ("SESSION_TOKEN",),
@@ -323,23 +420,44 @@ RULES: tuple[Rule, ...] = (
             "security-token",
             "securitytoken",
         ),
+        re_passes=(),  # see _SHARED_RE_PASSES
     ),
-    Rule("s3url", ("S3_BUCKET",), _verify_s3url, literals=("s3a://", "s3n://", "s3://")),
-    Rule("bucket_key", ("S3_BUCKET",), _verify_bucket_key, caseless=("bucket",)),
+    Rule(
+        "s3url",
+        ("S3_BUCKET",),
+        _verify_s3url,
+        literals=("s3a://", "s3n://", "s3://"),
+        re_passes=(RePass("3[an]?://", False, 1),),
+    ),
+    Rule(
+        "bucket_key",
+        ("S3_BUCKET",),
+        _verify_bucket_key,
+        caseless=("bucket",),
+        re_passes=(),  # see _SHARED_RE_PASSES
+    ),
     Rule(
         "kms",
         ("KMS_KEY",),
         _verify_kms,
         literals=("key/",),
         caseless=("key_id", "key-id", "keyid", "kms"),
+        re_passes=(),  # see _SHARED_RE_PASSES
     ),
     Rule(
         "zone",
         ("HOSTED_ZONE",),
         _verify_zone,
         caseless=("hostedzone", "hosted_zone", "hosted-zone", "hosted zone"),
+        re_passes=(RePass("hosted[ _-]?zone", True),),
     ),
-    Rule("distribution", ("CF_DISTRIBUTION",), _verify_distribution, caseless=("distribution",)),
+    Rule(
+        "distribution",
+        ("CF_DISTRIBUTION",),
+        _verify_distribution,
+        caseless=("distribution",),
+        re_passes=(RePass("distribution", True, 0, literal=True),),
+    ),
     Rule(
         "host",
         (
@@ -363,10 +481,31 @@ RULES: tuple[Rule, ...] = (
             ".cloudfront.net",
             ".on.aws",
         ),
+        re_passes=(
+            RePass(r"zonaws\.com", False, 3),
+            RePass(r"\.(?:compute\.internal|ec2\.internal|cloudfront\.net|on\.aws)"),
+        ),
     ),
-    Rule("bare_account", ("ACCOUNT",), _verify_bare12, regex="[0-9]{12}", width=12),
+    Rule(
+        "bare_account",
+        ("ACCOUNT",),
+        _verify_bare12,
+        regex="[0-9]{12}",
+        width=12,
+        hs=(HsTrigger("[^0-9][0-9]{12}", 12), HsTrigger("^[0-9]{12}", 12)),
+        digit_run=12,
+    ),
 )
 _BARE = len(RULES) - 1
+_RULE_INDEX = {r.name: i for i, r in enumerate(RULES)}
+
+#: Pure-``re`` passes shared by rules: every position found goes to each listed rule (with its
+#: offset), whose verification rejects the other rule's finds. One pass instead of two.
+_SHARED_RE_PASSES: tuple[tuple[RePass, tuple[tuple[str, int], ...]], ...] = (
+    (RePass("se(?:cret|ssion[_-]?token|curity[_-]?token)", True), (("secret", 0), ("session", 0))),
+    # "key/" searched caselessly too: the verification rejects "KEY/"
+    (RePass("k(?:et|ey(?:[-_]?id|/)|ms)", True), (("bucket_key", 3), ("kms", 0))),
+)
 
 _PUBLIC_RX = re.compile(
     rf"(?<![A-Za-z0-9_.])({_OCT}\.{_OCT}\.{_OCT}\.{_OCT}{_CIDR})(?![0-9]|\.[0-9])", A
@@ -386,56 +525,177 @@ def _is_public(ip: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# trigger engines: view → {rule index: sorted trigger start positions}
+# trigger engines: view bytes → {rule index: trigger start positions (any order, maybe repeated)}
+
+#: Keys of marker positions in an engine's result, when it reports markers: ``AWS_`` (token
+#: starts) and ``"thinking"`` (a JSON key the body masker looks for).
+TOKEN_KEY = -1
+THINKING_KEY = -2
+MARKERS = {TOKEN_KEY: TOKEN_PREFIX, THINKING_KEY: '"thinking"'}
+Hits = dict[int, list[int]]
 
 
-def _encode(view: str) -> tuple[bytes, bytes]:
-    """One byte per character (non-Latin-1 characters become ``?``), and its ASCII lower case."""
-    b = view.encode("latin-1", "replace")
-    return b, b.lower()
+def _encode(view: str) -> bytes:
+    """One byte per character (non-Latin-1 characters become ``?``)."""
+    return view.encode("latin-1", "replace")
 
 
 def _alternation(items: Iterable[str]) -> bytes:
     return b"|".join(re.escape(x).encode() for x in sorted(items, key=lambda x: (-len(x), x)))
 
 
+def _canonical_passes(rules: tuple[Rule, ...]) -> list[tuple[int, bytes, bool]]:
+    """(rule index, pattern, search the lowercased copy) for each rule's canonical triggers."""
+    out: list[tuple[int, bytes, bool]] = []
+    for i, r in enumerate(rules):
+        if r.regex:
+            out.append((i, r.regex.encode(), False))
+        if r.literals:
+            out.append((i, _alternation(r.literals), False))
+        if r.caseless:
+            out.append((i, _alternation(r.caseless), True))
+    return out
+
+
+_DIGIT_CLASS = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+
+
+def digit_runs(b: bytes, n: int) -> list[int]:
+    """Starts of the runs of exactly ``n`` ASCII digits in ``b``.
+
+    sre has no fast search for ``[0-9]{12}`` (it tries every position), so the bytes are mapped
+    to ``0`` (digit) and space first; a run of ``n`` zeros is then a plain substring search.
+    """
+    t = b.translate(_DIGIT_CLASS)
+    needle = b"0" * n
+    find = t.find
+    size = len(t)
+    out: list[int] = []
+    i = find(needle)
+    while i >= 0:
+        j = i + n
+        if (j == size or t[j] != 48) and (i == 0 or t[i - 1] != 48):
+            out.append(i)
+        j = find(b" ", j)  # the end of this run
+        if j < 0:
+            break
+        i = find(needle, j)
+    return out
+
+
+Search = Callable[[bytes], list[int]]
+
+
+def _literal_search(lit: str) -> Search:
+    needle = lit.encode()
+
+    def search(data: bytes) -> list[int]:
+        out: list[int] = []
+        find = data.find
+        i = find(needle)
+        while i >= 0:
+            out.append(i)
+            i = find(needle, i + 1)
+        return out
+
+    return search
+
+
+def _not_after(search: Search, chars: str) -> Search:
+    bad = frozenset(chars.encode())
+
+    def filtered(data: bytes) -> list[int]:
+        return [h for h in search(data) if h == 0 or data[h - 1] not in bad]
+
+    return filtered
+
+
+def _regex_search(pattern: str) -> Search:
+    finditer = re.compile(pattern.encode()).finditer
+    return lambda data: [m.start() for m in finditer(data)]
+
+
 class ReEngine:
-    """Pure-``re`` triggers: one literal-led pass per rule (and per case mode)."""
+    """Pure-``re`` triggers: literal-led passes (sre's fast literal search), digit runs lazily."""
 
     name = "re"
+    needs_lower = True
+    reports_markers = False
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
-        self._passes: list[tuple[int, re.Pattern[bytes], bool]] = []
-        for i, r in enumerate(rules):
-            if r.regex:
-                self._passes.append((i, re.compile(r.regex.encode()), False))
-            if r.literals:
-                self._passes.append((i, re.compile(_alternation(r.literals)), False))
-            if r.caseless:
-                self._passes.append((i, re.compile(_alternation(r.caseless)), True))
+        #: (search, in the lowercased copy?, ((rule index, offset), …))
+        self._passes: list[tuple[Search, bool, tuple[tuple[int, int], ...]]] = []
+        #: rule index → digit count; searched only when the scanner asks (bare account numbers)
+        self.lazy: dict[int, int] = {}
 
-    def find(self, b: bytes, lb: bytes) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
-        for i, rx, low in self._passes:
-            starts = [m.start() for m in rx.finditer(lb if low else b)]
-            if starts:
-                out.setdefault(i, []).extend(starts)
+        def add(p: RePass | tuple[bytes, bool], targets: tuple[tuple[int, int], ...]) -> None:
+            if isinstance(p, RePass):
+                search = _literal_search(p.pattern) if p.literal else _regex_search(p.pattern)
+                if p.not_after:
+                    search = _not_after(search, p.not_after)
+                self._passes.append((search, p.lower, targets))
+            else:
+                self._passes.append((_regex_search(p[0].decode()), p[1], targets))
+
+        done: set[int] = set()
+        if rules is RULES:
+            for p, names in _SHARED_RE_PASSES:
+                targets = tuple((_RULE_INDEX[n], off) for n, off in names)
+                add(p, targets)
+                done.update(i for i, _ in targets)
+        for i, r in enumerate(rules):
+            if r.digit_run:
+                self.lazy[i] = r.digit_run
+                done.add(i)
+            elif r.re_passes:
+                for p in r.re_passes:
+                    add(p, ((i, p.offset),))
+                done.add(i)
+        for i, pattern, low in _canonical_passes(rules):
+            if i not in done:
+                add((pattern, low), ((i, 0),))
+
+    def find(self, b: bytes, lb: bytes) -> Hits:
+        out: Hits = {}
+        for search, low, targets in self._passes:
+            starts = search(lb if low else b)
+            if not starts:
+                continue
+            for i, off in targets:
+                hs = starts
+                if off:
+                    hs = [h - off for h in starts]
+                    if hs[0] < 0:
+                        hs = [h for h in hs if h >= 0]
+                out.setdefault(i, []).extend(hs)
+        return out
+
+    def find_lazy(self, i: int, b: bytes, values: set[str]) -> list[int]:
+        """Where rule ``i`` (a digit run) may match, given that only ``values`` are of use: a
+        few values are searched for directly (a long needle is a fast search)."""
+        if len(values) > 8:
+            return digit_runs(b, self.lazy[i])
+        out: list[int] = []
+        for v in values:
+            out.extend(_literal_search(v)(b))
         return out
 
 
-class Re2Engine(ReEngine):
+class Re2Engine:
     """google-re2: an ``re2.Set`` skips absent rules, then one RE2 pass per present rule."""
 
     name = "re2"
+    needs_lower = True
+    reports_markers = False
+    lazy: dict[int, int] = {}  # noqa: RUF012 (never mutated)
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         import re2
 
-        super().__init__(rules)
         opts = re2.Options()
         opts.encoding = re2.Options.Encoding.LATIN1
         self._re2_passes = [
-            (i, re2.compile(rx.pattern, options=opts), low) for i, rx, low in self._passes
+            (i, re2.compile(p, options=opts), low) for i, p, low in _canonical_passes(rules)
         ]
         self._sets = []
         for low in (False, True):
@@ -448,8 +708,8 @@ class Re2Engine(ReEngine):
             st.Compile()
             self._sets.append((st, idx, low))
 
-    def find(self, b: bytes, lb: bytes) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
+    def find(self, b: bytes, lb: bytes) -> Hits:
+        out: Hits = {}
         for st, idx, low in self._sets:
             data = lb if low else b
             for k in st.Match(data) or ():
@@ -461,47 +721,61 @@ class Re2Engine(ReEngine):
 
 
 class HyperscanEngine:
-    """hyperscan: every trigger of every rule in one pass over the bytes."""
+    """hyperscan: every trigger of every rule, and token starts, in one pass over the bytes."""
 
     name = "hyperscan"
+    needs_lower = False
+    reports_markers = True
+    lazy: dict[int, int] = {}  # noqa: RUF012 (never mutated)
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         import hyperscan
 
         exprs: list[bytes] = []
         flags: list[int] = []
-        self._meta: list[tuple[int, int]] = []  # (rule index, trigger width)
+        self._meta: list[tuple[int, int, bool]] = []  # (rule index, k, som): see HsTrigger
+
+        def add(i: int, pattern: str, flag: int, k: int, som: bool = False) -> None:
+            exprs.append(pattern.encode())
+            flags.append(flag | (hyperscan.HS_FLAG_SOM_LEFTMOST if som else 0))
+            self._meta.append((i, k, som))
+
         for i, r in enumerate(rules):
+            if r.hs:
+                for t in r.hs:
+                    add(i, t.pattern, 0, t.k, t.som)
+                continue
             if r.regex:
-                exprs.append(r.regex.encode())
-                flags.append(0)
-                self._meta.append((i, r.width))
+                add(i, r.regex, 0, r.width)
             for lit in r.literals:
-                exprs.append(re.escape(lit).encode())
-                flags.append(0)
-                self._meta.append((i, len(lit)))
+                add(i, re.escape(lit), 0, len(lit))
             for lit in r.caseless:
-                exprs.append(re.escape(lit).encode())
-                flags.append(hyperscan.HS_FLAG_CASELESS)
-                self._meta.append((i, len(lit)))
+                add(i, re.escape(lit), hyperscan.HS_FLAG_CASELESS, len(lit))
+        for key, lit in MARKERS.items():
+            add(key, re.escape(lit), 0, len(lit))
         self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self._db.compile(
             expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags
         )
 
-    def find(self, b: bytes, lb: bytes) -> dict[int, list[int]]:
-        hits: list[tuple[int, int]] = []
+    def find(self, b: bytes, lb: bytes) -> Hits:
+        hits: list[tuple[int, int, int]] = []
         add = hits.append
 
-        def on_match(pid: int, _frm: int, to: int, _flags: int, _ctx: object) -> None:
-            add((pid, to))
+        def on_match(pid: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
+            add((pid, frm, to))
 
         self._db.scan(b, match_event_handler=on_match)
-        out: dict[int, list[int]] = {}
+        out: Hits = {}
         meta = self._meta
-        for pid, to in hits:
-            i, w = meta[pid]
-            out.setdefault(i, []).append(to - w)
+        for pid, frm, to in hits:
+            i, k, som = meta[pid]
+            h = frm + k if som else to - k
+            lst = out.get(i)
+            if lst is None:
+                out[i] = [h]
+            else:
+                lst.append(h)
         return out
 
 
@@ -520,7 +794,7 @@ def available_engines() -> list[str]:
     return out
 
 
-def get_engine(name: str | None = None) -> ReEngine | HyperscanEngine:
+def get_engine(name: str | None = None) -> ReEngine | Re2Engine | HyperscanEngine:
     """The named engine, or the best one installed (hyperscan, else ``re``)."""
     if name is None:
         try:
@@ -534,6 +808,14 @@ def get_engine(name: str | None = None) -> ReEngine | HyperscanEngine:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+class ScanResult(NamedTuple):
+    matches: list[Match]
+    #: spans of the tokens already in the view, as ``TOKEN_RE.finditer`` finds them
+    tokens: list[tuple[int, int]]
+    #: whether ``"thinking"`` occurs in the view (``None``: the engine did not look)
+    thinking: bool | None
 
 
 class Scanner:
@@ -555,27 +837,27 @@ class Scanner:
         self.allow = frozenset(allow_values)
         self.mask_public_ips = mask_public_ips and "PUBLIC_IP" not in self.disabled
         self.engine = get_engine(engine)
-        self._active = [
-            i for i, r in enumerate(RULES) if any(t not in self.disabled for t in r.types)
-        ]
+        active = [i for i, r in enumerate(RULES) if any(t not in self.disabled for t in r.types)]
+        self._bare = _BARE in active
+        self._active = [(i, RULES[i].verify) for i in active if i != _BARE]
 
     def scan(self, view: str) -> list[Match]:
         """Sorted, non-overlapping matches in ``view``."""
+        return self.scan_full(view).matches
+
+    def scan_full(self, view: str) -> ScanResult:
+        """:meth:`scan`, the spans of the tokens already in ``view``, and whether it holds
+        ``"thinking"`` if the engine saw that in passing."""
         if not view:
-            return []
-        b, lb = _encode(view)
-        hits = self.engine.find(b, lb)
+            return ScanResult([], [], False)
+        eng = self.engine
+        b = _encode(view)
+        hits = eng.find(b, b.lower() if eng.needs_lower else b)
         cands: list[Cand] = []
-        bare: list[Cand] = []
-        for i in self._active:
+        for i, verify in self._active:
             starts = hits.get(i)
             if not starts:
                 continue
-            if i == _BARE:
-                for h in sorted(set(starts)):
-                    bare.extend(_verify_bare12(view, h))
-                continue
-            verify = RULES[i].verify
             done = -1
             for h in sorted(set(starts)):
                 if h < done:
@@ -583,23 +865,36 @@ class Scanner:
                 found = verify(view, h)
                 if found:
                     cands.extend(found)
-                    done = max(e for _, e, _ in found)
+                    done = found[-1][1]  # verifications list their finds left to right
         if self.mask_public_ips:
             for m in _PUBLIC_RX.finditer(view):
                 if _is_public(m.group(1)) and not _version_context(view, m.start()):
                     cands.append((m.start(1), m.end(1), "PUBLIC_IP"))
-        if bare:
-            cands.extend(_known_accounts(view, cands, bare))
-        return self._resolve(view, cands)
+        if self._bare:
+            known = _known_accounts(view, cands)
+            if known:  # only then are bare 12-digit numbers worth finding
+                lazy = _BARE in eng.lazy
+                starts = eng.find_lazy(_BARE, b, known) if lazy else hits.get(_BARE)
+                for h in sorted(set(starts or ())):
+                    if view[h : h + 12] in known:
+                        cands.extend(_verify_bare12(view, h))
+        thinking: bool | None = None
+        if eng.reports_markers:
+            tokens = _tokens_at(view, hits[TOKEN_KEY]) if TOKEN_KEY in hits else []
+            thinking = THINKING_KEY in hits
+        else:
+            tokens = [m.span() for m in TOKEN_RE.finditer(view)]
+        return ScanResult(self._resolve(view, cands, tokens), tokens, thinking)
 
-    def _resolve(self, view: str, cands: list[Cand]) -> list[Match]:
+    def _resolve(self, view: str, cands: list[Cand], tokens: list[tuple[int, int]]) -> list[Match]:
         n = len(view)
-        tokens = [(m.start(), m.end()) for m in TOKEN_RE.finditer(view)] if "AWS_" in view else []
         tok_starts = [s for s, _ in tokens]
         out: list[Match] = []
         last = 0
+        disabled = self.disabled
+        allow = self.allow
         for s, e, t in sorted(set(cands), key=lambda c: (c[0], -c[1], c[2])):
-            if s < last or t in self.disabled:
+            if s < last or t in disabled:
                 continue
             if s > 0 and view[s - 1] in _WORDCH:
                 continue
@@ -610,15 +905,30 @@ class Scanner:
                 if k > 0 and tokens[k - 1][1] > s:
                     continue  # overlaps a token already in the text
             value = view[s:e]
-            if value in self.allow:
+            if value in allow:
                 continue
             out.append(Match(s, e, t, value, BY_NAME[t].reversible))
             last = e
         return out
 
 
-def _known_accounts(view: str, cands: list[Cand], bare: list[Cand]) -> list[Cand]:
-    """Bare 12-digit numbers equal to an account already found (in context or inside an ARN)."""
+def _tokens_at(view: str, starts: list[int]) -> list[tuple[int, int]]:
+    """Token spans from the positions of ``AWS_``, exactly as ``TOKEN_RE.finditer`` finds them."""
+    out: list[tuple[int, int]] = []
+    end = -1
+    for h in sorted(starts):
+        if h < end:
+            continue
+        m = TOKEN_RE.match(view, h)
+        if m:
+            out.append(m.span())
+            end = m.end()
+    return out
+
+
+def _known_accounts(view: str, cands: list[Cand]) -> set[str]:
+    """Accounts already found (in context or inside an ARN): bare 12-digit numbers equal to one
+    of them are accounts too."""
     known: set[str] = set()
     for s, e, t in cands:
         if t == "ACCOUNT":
@@ -627,4 +937,4 @@ def _known_accounts(view: str, cands: list[Cand], bare: list[Cand]) -> list[Cand
             m = _ARN_ACCOUNT.match(view, s, e)
             if m:
                 known.add(m.group(1))
-    return [c for c in bare if view[c[0] : c[1]] in known]
+    return known
