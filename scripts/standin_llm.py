@@ -199,6 +199,7 @@ def responses_stream(tokens: list[str], rng: random.Random, cfg: StandinConfig) 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small writes on kept-alive connections must not wait 40 ms
     server: StandinServer
 
     def log_message(self, format: str, *args) -> None:  # quiet

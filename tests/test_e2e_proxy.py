@@ -231,3 +231,26 @@ def test_logs_carry_no_original_values(proxy_factory, standin):
         # flow_detail=3 makes mitmdump itself print bodies: requests are printed masked; the
         # restored replies are streamed and not stored, so no original can appear.
         assert value not in log, f"{value} appeared in the proxy's output"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_restored_replies_keep_the_client_connection_alive(proxy, standin, stream):
+    """A restored reply changes length; on HTTP/1.1 it must be sent chunked, not ended by
+    closing the connection (which would cost every request a new connection)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=30)
+    body = json.dumps({"model": "m", "max_tokens": 5, "stream": stream,
+                       "messages": [{"role": "user", "content": PROMPT}]})
+    url = f"http://127.0.0.1:{standin.port}/v1/messages"
+    try:
+        for _ in range(3):  # the same socket every time
+            conn.request("POST", url, body=body, headers={"content-type": "application/json"})
+            resp = conn.getresponse()
+            data = resp.read().decode()
+            assert resp.status == 200
+            assert resp.getheader("transfer-encoding") == "chunked"
+            assert "vpc-0123abcd" in data and "AWS_VPC_" not in data
+            assert not resp.will_close
+    finally:
+        conn.close()

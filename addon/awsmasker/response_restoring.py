@@ -29,6 +29,8 @@ class ResponseRestoring:
         resp = flow.response
         if fs is None or not fs.token_map or resp is None or self.state.settings is None:
             return
+        if flow.request.method == "HEAD" or resp.status_code in (204, 304):
+            return  # no body
         restorer = select_restorer(resp.headers.get("content-type"), flow.request.path,
                                    fs.token_map)
         if restorer is None:
@@ -45,11 +47,23 @@ class ResponseRestoring:
                 self._flag(flow, "unsupported_encoding")
                 return
             del resp.headers["content-encoding"]
-        resp.headers.pop("content-length", None)
+        self._drop_length(flow)
         fs.stream = StreamRestore(restorer, max_bytes=self.state.settings.max_response_size,
                                   decoder=decoder)
         fs.restore_started = time.perf_counter()
         resp.stream = fs.stream
+
+    @staticmethod
+    def _drop_length(flow: http.HTTPFlow) -> None:
+        """Restoring changes the length. On HTTP/1.1 the reply is then sent chunked: without a
+        length or chunked framing its end could only be signalled by closing the connection,
+        and every request would pay for a new one."""
+        resp = flow.response
+        assert resp is not None
+        resp.headers.pop("content-length", None)
+        te = resp.headers.get("transfer-encoding", "").lower()
+        if flow.request.http_version == "HTTP/1.1" and "chunked" not in te:
+            resp.headers["transfer-encoding"] = "chunked"
 
     def response(self, flow: http.HTTPFlow) -> None:
         fs = self.state.flows.get(flow)
