@@ -2,8 +2,9 @@
 
 Builds one mixed body (prose, AWS CLI JSON and tables, CloudTrail, Terraform, logs; about 1% of
 the characters are identifiers) both as an Anthropic Messages JSON request (text blocks,
-tool_use inputs, tool_result contents, so plenty of ``\\n``/``\\"`` escapes) and as plain text,
-then times every installed trigger engine side by side, interleaved. Runs in well under 60 s.
+tool_use inputs, tool_result contents, so plenty of ``\\n``/``\\"`` escapes), again with tabs and
+``\\u2002`` escapes (the JSON path for rarer escapes), and as plain text, then times every
+installed trigger engine side by side, interleaved. Runs in well under 60 s.
 
     .venv/bin/python scripts/bench_scan.py [--size 1000000] [--repeats 7]
 """
@@ -104,7 +105,9 @@ def main() -> None:
     args = ap.parse_args()
     text, pieces = build_text(args.size)
     body = build_json(pieces)
-    inputs = {"json": (body, True), "text": (text, False)}
+    # the same with tab-separated tables and non-ASCII escaped: escapes other than \n and \"
+    rare = build_json([p.replace("  ", "\t").replace(". ", ".\u2002") for p in pieces])
+    inputs = {"json": (body, True), "text": (text, False), "json_rare": (rare, True)}
     engines = available_engines()
     maskers = {e: Masker(engine=e) for e in engines}
     store = MemoryStore()
@@ -132,14 +135,18 @@ def main() -> None:
                 times[(e, k)].append(time.perf_counter() - t0)
         if time.monotonic() > deadline:
             break
-    print(f"{'engine':<10} {'JSON MB/s (best / median)':>27} {'text MB/s (best / median)':>27}")
+    rare_head = "JSON \\t \\u MB/s (best / median)"
+    print(
+        f"{'engine':<10} {'JSON MB/s (best / median)':>27} {'text MB/s (best / median)':>27}"
+        f" {rare_head:>30}"
+    )
     for e in engines:
         cols = []
         for k, (t, _j) in inputs.items():
             ts = times[(e, k)]
             mb = len(t.encode()) / 1e6
             cols.append(f"{mb / min(ts):9.0f} / {mb / statistics.median(ts):6.0f}")
-        print(f"{e:<10} {cols[0]:>27} {cols[1]:>27}")
+        print(f"{e:<10} {cols[0]:>27} {cols[1]:>27} {cols[2]:>30}")
     asyncio.run(store.close())
 
 

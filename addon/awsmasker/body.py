@@ -9,6 +9,11 @@ strings that hold them are decoded and scanned exactly. In the view every remain
 string delimiter, which is how signed thinking text is located (left byte-identical) and how an
 account ID written as a bare JSON number is spotted (its token is written as a string).
 Base64 payloads never match a rule, so they pass unchanged.
+
+With hyperscan the view is cheaper: the triggers are found in the raw text with only ``\\n``
+replaced (:meth:`Scanner.json_triggers`); when ``\\"`` is the only other escape, as in most
+bodies, the view verified reads it as ``""`` (one one-character replacement instead of a second
+pass; same matches and same quote parity), else the JSON view is made and verified.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from awsmasker.scanner import Match, Scanner
+from awsmasker.scanner import ESCAPE_KEY, Match, Scanner
 from awsmasker.store.base import Finding
 from awsmasker.tokens import TOKEN_RE
 
@@ -60,16 +65,23 @@ def json_view(raw: str) -> tuple[str, list[int]]:
     return view, exact
 
 
-def _json_view(raw: str) -> tuple[str, list[int], bool]:
+def _json_view(raw: str, given: list[str] | None = None) -> tuple[str, list[int], bool]:
     """:func:`json_view`, and whether the view holds the raw text's tokens at the same spans
-    (false when a ``\\uXXXX`` escape was blanked: its hex digits could start or end one)."""
+    (false when a ``\\uXXXX`` escape was blanked: its hex digits could start or end one).
+
+    ``given``: a list holding ``raw`` with ``\\n`` replaced, if already made. It is taken out of
+    the list so that the only reference is here: each replacement below then frees the text
+    before it, whose memory the next one reuses (a megabyte more held costs its page faults).
+    """
+    v = given.pop() if given else None
     if "\\" not in raw:
         return raw, [], True
     # Fast path: most bodies hold only ``\n`` and ``\"``. Searching for a one-character needle is
     # memchr-fast while every two-character search costs a full pass, so replace those two first
     # and check for a leftover backslash; an escaped backslash always leaves one (its first half
     # is never followed by ``n`` or ``"``), so no leftover means the view is complete and exact.
-    v = raw.replace("\\n", "\n\n")
+    if v is None:
+        v = raw.replace("\\n", "\n\n")
     if "\\" in v:
         v = v.replace('\\"', "''")
     if "\\" not in v:
@@ -214,10 +226,30 @@ class Masker:
 
     def _plan_json(self, raw: str) -> tuple[list[tuple[Match, bool]], list[tuple[int, int]] | None]:
         """Edits, and the spans of the tokens in ``raw`` if the scan of the view gave them."""
-        view, exact, same_tokens = _json_view(raw)
-        matches, tokens, thinking = self.scanner.scan_full(view)
-        if thinking is None:
-            thinking = '"thinking"' in view
+        v = raw.replace("\\n", "\n\n") if "\\" in raw else raw
+        # The scanner can find the triggers in ``v`` (no second pass first); the usual body
+        # holds only ``\\n`` and ``\\"``, and then a one-character replacement makes a view
+        # that reads ``\\"`` as ``""``: the same matches as the JSON view (no pattern tells ``"``
+        # from ``'`` and no match holds either) and the same quote parity outside the pair.
+        hits = self.scanner.json_triggers(v) if "\\" in v else None
+        if hits is not None and ESCAPE_KEY not in hits:
+            view, exact, same_tokens = v.replace("\\", '"'), [], True
+            matches, tokens, thinking = self.scanner.scan_hits(view, hits)
+            if thinking:  # maybe only here (an escaped quote before it): look in the JSON view
+                del view  # first, so that the JSON view can reuse its memory
+                view = v.replace('\\"', "''")
+                thinking = '"thinking"' in view
+            del v
+        else:
+            given = [v]
+            del v
+            view, exact, same_tokens = _json_view(raw, given)
+            if hits is not None:
+                matches, tokens, thinking = self.scanner.scan_hits(view, hits)
+            else:
+                matches, tokens, thinking = self.scanner.scan_full(view)
+            if thinking is not False:
+                thinking = '"thinking"' in view
         protected = _thinking_spans(view) if thinking else []
         decoded_strings: list[tuple[int, int]] = []
         extra: list[Match] = []

@@ -20,6 +20,7 @@ that replaces one can be found again exactly (see :data:`awsmasker.tokens.TOKEN_
 from __future__ import annotations
 
 import bisect
+import contextlib
 import re
 import string
 from collections.abc import Callable, Iterable
@@ -82,6 +83,10 @@ class Rule:
     regex: str = ""  # fixed-width trigger regex (instead of literals)
     width: int = 0
     hs: tuple[HsTrigger, ...] = ()  # hyperscan triggers instead of the canonical ones
+    #: hyperscan triggers after a JSON escape (``\\t``, ``\\u00e9`` …) in a view where it is not
+    #: yet replaced, for the ``hs`` triggers that look at the character before (see
+    #: :meth:`Scanner.json_triggers`)
+    hs_esc: tuple[HsTrigger, ...] = ()
     re_passes: tuple[RePass, ...] = ()  # pure-re passes instead of the canonical ones
     digit_run: int = 0  # pure re: runs of exactly this many ASCII digits (instead of passes)
 
@@ -372,6 +377,17 @@ _PRIV_HS = (
     HsTrigger(rf"[^A-Za-z0-9_.]{_PRIV_SHAPE}", 1, som=True),
     HsTrigger(rf"^{_PRIV_SHAPE}", 0, som=True),
 )
+# An escape other than \" and \\ (a letter or \uXXXX): in the JSON view its last character is
+# replaced by one that no [A-Za-z0-9_.-] class holds, so a trigger may follow it there.
+_ESC1 = r'\\[^"]'
+_ESC6 = r"\\u[0-9a-fA-F]{4}"
+_EC2_HS_ESC = tuple(
+    HsTrigger(rf"(?:{_ESC1}|{_ESC6}){re.escape(p)}-[0-9a-f]{{8}}", 9) for p in EC2_PREFIXES
+)
+_PRIV_HS_ESC = (
+    HsTrigger(rf"{_ESC1}{_PRIV_SHAPE}", 2, som=True),
+    HsTrigger(rf"{_ESC6}{_PRIV_SHAPE}", 6, som=True),
+)
 
 RULES: tuple[Rule, ...] = (
     Rule("arn", ("ARN",), _verify_arn, literals=("arn:",), re_passes=(RePass("rn:", False, 1),)),
@@ -382,6 +398,7 @@ RULES: tuple[Rule, ...] = (
         regex="-[0-9a-f]{8}",
         width=9,
         hs=_EC2_HS,
+        hs_esc=_EC2_HS_ESC,
         re_passes=(RePass(_EC2_HEX.pattern),),  # the hex part whole: UUIDs cost nothing
     ),
     Rule("akid", ("ACCESS_KEY", "IAM_ID"), _verify_akid, literals=_KEY_PREFIXES + _IAM_PREFIXES),
@@ -391,6 +408,7 @@ RULES: tuple[Rule, ...] = (
         _verify_private_ip,
         literals=("192.168.", "172.", "10."),
         hs=_PRIV_HS,
+        hs_esc=_PRIV_HS_ESC,
         # the whole shape, so that version numbers like "10.2" cost no verification
         re_passes=(RePass(_PRIV_SHAPE, not_after=_NOT_BEFORE_IP),),
     ),
@@ -493,6 +511,7 @@ RULES: tuple[Rule, ...] = (
         regex="[0-9]{12}",
         width=12,
         hs=(HsTrigger("[^0-9][0-9]{12}", 12), HsTrigger("^[0-9]{12}", 12)),
+        hs_esc=(HsTrigger(rf"{_ESC6}[0-9]{{12}}", 12),),  # after \\uXXXX: 12+ digits here
         digit_run=12,
     ),
 )
@@ -532,6 +551,12 @@ def _is_public(ip: str) -> bool:
 TOKEN_KEY = -1
 THINKING_KEY = -2
 MARKERS = {TOKEN_KEY: TOKEN_PREFIX, THINKING_KEY: '"thinking"'}
+#: Keys of the positions, in :meth:`Scanner.json_triggers`, of escapes other than ``\\"``, and of
+#: a backslash before a backslash or a newline (then the scan stops: see there).
+ESCAPE_KEY = -3
+BAD_ESCAPE_KEY = -4
+_ESCAPE_HS = r'\\[^"\\\n]'
+_BAD_ESCAPE_HS = r"\\[\\\n]"
 Hits = dict[int, list[int]]
 
 
@@ -753,19 +778,48 @@ class HyperscanEngine:
                 add(i, re.escape(lit), hyperscan.HS_FLAG_CASELESS, len(lit))
         for key, lit in MARKERS.items():
             add(key, re.escape(lit), 0, len(lit))
-        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self._db.compile(
-            expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags
-        )
 
-    def find(self, b: bytes, lb: bytes) -> Hits:
+        def compile_db() -> hyperscan.Database:
+            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            db.compile(
+                expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags
+            )
+            return db
+
+        self._db = compile_db()
+        # The same, the escapes and the triggers right after them, for a JSON body with only
+        # its ``\n`` escapes replaced (plain text may hold many backslashes: only JSON views are
+        # scanned with this one).
+        for i, r in enumerate(rules):
+            for t in r.hs_esc:
+                add(i, t.pattern, 0, t.k, t.som)
+        add(ESCAPE_KEY, _ESCAPE_HS, hyperscan.HS_FLAG_SINGLEMATCH, 2)  # whether, not where
+        self._bad_pid = len(exprs)
+        add(BAD_ESCAPE_KEY, _BAD_ESCAPE_HS, 0, 2)
+        self._db_escapes = compile_db()
+        self._terminated = hyperscan.ScanTerminated
+
+    def find(self, b: bytes, lb: bytes, *, escapes: bool = False) -> Hits:
+        """Trigger positions. With ``escapes``, also :data:`ESCAPE_KEY` positions and the
+        ``hs_esc`` triggers; the scan stops at the first :data:`BAD_ESCAPE_KEY` position (the
+        result is then incomplete)."""
         hits: list[tuple[int, int, int]] = []
         add = hits.append
+        if not escapes:
 
-        def on_match(pid: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
-            add((pid, frm, to))
+            def on_match(pid: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
+                add((pid, frm, to))
 
-        self._db.scan(b, match_event_handler=on_match)
+            self._db.scan(b, match_event_handler=on_match)
+        else:
+            bad = self._bad_pid
+
+            def on_match_esc(pid: int, frm: int, to: int, _flags: int, _ctx: object) -> bool:
+                add((pid, frm, to))
+                return pid == bad  # true stops the scan
+
+            with contextlib.suppress(self._terminated):
+                self._db_escapes.scan(b, match_event_handler=on_match_esc)
         out: Hits = {}
         meta = self._meta
         for pid, frm, to in hits:
@@ -852,7 +906,38 @@ class Scanner:
             return ScanResult([], [], False)
         eng = self.engine
         b = _encode(view)
-        hits = eng.find(b, b.lower() if eng.needs_lower else b)
+        return self._scan_hits(view, b, eng.find(b, b.lower() if eng.needs_lower else b))
+
+    def json_triggers(self, v: str) -> Hits | None:
+        """Trigger positions for the JSON view of a body, found in ``v``: the raw body with its
+        ``\\n`` escapes replaced by two newlines, the others not yet (same length).
+
+        Every trigger of the JSON view is found in ``v`` at the same position (the triggers
+        that look at the character before one also match after a remaining escape: ``hs_esc``),
+        plus maybe some that verification rejects. The result holds :data:`ESCAPE_KEY` when
+        escapes other than ``\\"`` remain. ``None`` if the engine cannot do this (only
+        hyperscan can, in the same pass), or ``v`` holds an escaped backslash (then a ``\\n``
+        may have been replaced wrongly) or a backslash before a newline or at the end.
+        """
+        eng = self.engine
+        if not isinstance(eng, HyperscanEngine) or not v or v[-1] == "\\":
+            return None
+        b = _encode(v)
+        hits = eng.find(b, b, escapes=True)
+        # Free the bytes before the caller makes the view: the allocator then reuses their
+        # memory instead of growing the heap (a page fault per 4 KB) on every call.
+        del b
+        return None if BAD_ESCAPE_KEY in hits else hits
+
+    def scan_hits(self, view: str, hits: Hits) -> ScanResult:
+        """:meth:`scan_full` of ``view`` with the trigger positions ``hits`` already found (by
+        :meth:`json_triggers`): in ``view``, those of every trigger and maybe more."""
+        return self._scan_hits(view, None, hits)
+
+    def _scan_hits(self, view: str, b: bytes | None, hits: Hits) -> ScanResult:
+        """Verify the engine's trigger positions ``hits`` in ``view`` (``b``: its bytes, or
+        ``None`` to encode them again if a lazy rule needs them)."""
+        eng = self.engine
         cands: list[Cand] = []
         for i, verify in self._active:
             starts = hits.get(i)
@@ -874,6 +959,8 @@ class Scanner:
             known = _known_accounts(view, cands)
             if known:  # only then are bare 12-digit numbers worth finding
                 lazy = _BARE in eng.lazy
+                if lazy and b is None:
+                    b = _encode(view)
                 starts = eng.find_lazy(_BARE, b, known) if lazy else hits.get(_BARE)
                 for h in sorted(set(starts or ())):
                     if view[h : h + 12] in known:
