@@ -307,3 +307,141 @@ async def test_blocked_and_flagged_flows_are_marked(env):
     f = anthropic_flow(messages())
     await a["RequestMasking"].request(f)
     assert f.marked and "blocked (store_error)" in f.comment
+
+
+def json_reply(flow: tflow.HTTPFlow, value: str) -> bytes:
+    token = next(t for t, v in flow_states(flow).token_map.items() if v == value)
+    return json.dumps({"content": [{"type": "text", "text": f"see {token} now"}]}).encode()
+
+
+def flow_states(flow):
+    return flow._test_state.flows.get(flow)
+
+
+async def masked_flow(state, a) -> tflow.HTTPFlow:
+    f = anthropic_flow(messages())
+    await a["RequestMasking"].request(f)
+    f._test_state = state
+    return f
+
+
+def reply_headers(f: tflow.HTTPFlow, body: bytes, **headers: str) -> None:
+    """A reply as mitmproxy has it at ``responseheaders``: headers, no body yet."""
+    f.response = tutils.tresp(content=b"")
+    f.response.headers["content-type"] = "application/json"
+    f.response.headers["content-length"] = str(len(body))
+    for k, v in headers.items():
+        f.response.headers[k.replace("_", "-")] = v
+
+
+async def test_small_json_reply_is_buffered_and_restored_whole(env):
+    _, state, a = env
+    f = await masked_flow(state, a)
+    body = json_reply(f, "vpc-0123abcd")
+    reply_headers(f, body)
+    a["ResponseRestoring"].responseheaders(f)
+    assert not f.response.stream  # mitmproxy buffers it: no chunked framing, no callable
+    assert flow_states(f).restore_whole
+    f.response.set_content(body)  # mitmproxy read the whole body
+    a["ResponseRestoring"].response(f)
+    out = f.response.content
+    assert json.loads(out)["content"][0]["text"] == "see vpc-0123abcd now"
+    assert f.response.headers["content-length"] == str(len(out)) != str(len(body))
+    assert "transfer-encoding" not in f.response.headers
+    assert "restored VPC×1" in f.comment
+    assert state.totals.restored_by_type["VPC"] == 1
+    assert state.flows.get(f) is None
+
+
+@pytest.mark.parametrize("case", ["sse", "chunked", "gzip", "over_limit", "over_cap"])
+async def test_replies_that_cannot_be_buffered_are_streamed(env, case):
+    tctx, state, a = env
+    from awsmasker.response_restoring import BUFFER_LIMIT
+
+    f = await masked_flow(state, a)
+    body = json_reply(f, "vpc-0123abcd")
+    reply_headers(f, body)
+    h = f.response.headers
+    if case == "sse":
+        h["content-type"] = "text/event-stream"
+        token = next(t for t, v in flow_states(f).token_map.items() if v == "vpc-0123abcd")
+        body = sse([{"type": "content_block_delta", "index": 0,
+                     "delta": {"type": "text_delta", "text": f"see {token} now"}}])
+    elif case == "chunked":
+        del h["content-length"]
+        h["transfer-encoding"] = "chunked"
+    elif case == "gzip":
+        h["content-encoding"] = "gzip"
+    elif case == "over_limit":
+        h["content-length"] = str(BUFFER_LIMIT + 1)
+    else:  # the declared length is over max_response_size (the minimum, 1 KiB)
+        tctx.options.update(max_response_size=1024)
+        h["content-length"] = "1025"
+    a["ResponseRestoring"].responseheaders(f)
+    assert callable(f.response.stream)
+    assert not flow_states(f).restore_whole
+    assert "content-length" not in f.response.headers
+    if case == "gzip":
+        body = gzip.compress(body)
+    out = f.response.stream(body)
+    out = (out if isinstance(out, bytes) else b"".join(out)) + f.response.stream(b"")
+    assert b"vpc-0123abcd" in out
+
+
+@pytest.mark.parametrize("keeper", ["flow_detail", "view", "save_stream_file"])
+async def test_replies_stream_when_mitmproxy_keeps_bodies(env, keeper):
+    """A buffered reply would hold the originals in the flow, where mitmdump's flow_detail 3,
+    mitmweb's view or a flow file would show or store them (DESIGN invariant 4)."""
+    tctx, state, a = env
+    if keeper == "view":
+        from mitmproxy.addons.view import View
+
+        tctx.master.addons.add(View())
+    elif keeper == "flow_detail":
+        tctx.options.add_option("flow_detail", int, 1, "")
+        tctx.options.update(flow_detail=3)
+    else:
+        tctx.options.add_option("save_stream_file", Optional[str], None, "")  # noqa: UP045
+        tctx.options.update(save_stream_file="flows.mitm")
+    a["ResponseRestoring"].configure({keeper})
+    f = await masked_flow(state, a)
+    reply_headers(f, json_reply(f, "vpc-0123abcd"))
+    a["ResponseRestoring"].responseheaders(f)
+    assert callable(f.response.stream)
+
+
+async def test_whole_reply_restore_failure_passes_the_reply_unchanged(env, monkeypatch):
+    import awsmasker.response_restoring as rr
+
+    class Broken:
+        def __init__(self) -> None:
+            self.restored: dict = {}
+            self.flags: set = set()
+
+        def feed(self, data: bytes) -> bytes:
+            raise RuntimeError("bug")
+
+        finish = abort = lambda self: b""
+
+    _, state, a = env
+    monkeypatch.setattr(rr, "select_restorer", lambda *args: Broken())
+    f = await masked_flow(state, a)
+    body = json_reply(f, "vpc-0123abcd")
+    reply_headers(f, body)
+    a["ResponseRestoring"].responseheaders(f)
+    f.response.set_content(body)
+    a["ResponseRestoring"].response(f)
+    assert f.response.content == body
+    assert f.marked and "aws-masker: error" in f.comment
+    assert state.totals.flagged_by_reason["error"] == 1
+
+
+async def test_masked_request_gets_new_length_and_identity_encoding(env):
+    _, _state, a = env
+    f = anthropic_flow(messages(), headers={"accept-encoding": "gzip, br"})
+    f.request.headers.add("accept-encoding", "identity")  # a repeated field is replaced too
+    before = f.request.raw_content
+    await a["RequestMasking"].request(f)
+    assert f.request.raw_content != before
+    assert f.request.headers["content-length"] == str(len(f.request.raw_content))
+    assert f.request.headers.get_all("accept-encoding") == ["identity"]

@@ -20,6 +20,8 @@ class FlowState:
     mask_ms: float = 0.0
     #: the installed stream restorer (awsmasker.restore.stream.StreamRestore), if any
     stream: Any = None
+    #: the reply is small with a known length: mitmproxy buffers it, ``response`` restores it
+    restore_whole: bool = False
     restore_started: float = 0.0
 
 

@@ -42,6 +42,33 @@ def could_stream_request(flow: http.HTTPFlow) -> bool:
     return not length.isdigit() or int(length) > limit
 
 
+class RequestHead:
+    """The request headers the masking step reads, from one pass over the raw fields
+    (mitmproxy's ``Headers.get`` scans and lower-cases every field on each call)."""
+
+    __slots__ = ("accept_identity", "content_type", "plain_body")
+
+    def __init__(self, req: http.Request) -> None:
+        self.content_type = ""
+        self.accept_identity = False
+        #: no content-encoding and no transfer-encoding: raw_content is the body and
+        #: content-length its framing
+        self.plain_body = True
+        seen_accept = False
+        for name, value in req.headers.fields:
+            name = name.lower()
+            if name == b"content-type":
+                self.content_type = value.decode("latin-1")
+            elif name == b"accept-encoding":  # identity only if every such field says so
+                self.accept_identity = value == b"identity" and (
+                    self.accept_identity or not seen_accept)
+                seen_accept = True
+            elif name == b"transfer-encoding" or (
+                name == b"content-encoding" and value.strip().lower() not in (b"", b"identity")
+            ):
+                self.plain_body = False
+
+
 def declared_json(content_type: str) -> bool | None:
     """True for a JSON content type; None lets the masker sniff the body."""
     return True if "json" in content_type.lower() else None
@@ -100,8 +127,9 @@ class RequestMasking:
             self._block(flow, 413, f"request body of {raw_len} bytes exceeds max_request_size "
                         f"({settings.max_request_size})", "request_too_large")
             return
+        head = RequestHead(req)
         try:
-            raw = req.get_content(strict=True) or b""
+            raw = (req.raw_content if head.plain_body else req.get_content(strict=True)) or b""
         except ValueError:
             self._block(flow, 500, "the request body's content-encoding could not be decoded",
                         "undecodable_body")
@@ -115,30 +143,35 @@ class RequestMasking:
         fs.request_bytes = len(raw)
         if raw:
             text, codec = decode_text(raw)
-            plan = state.masker.plan(
-                text, is_json=declared_json(req.headers.get("content-type", ""))
-            )
+            plan = state.masker.plan(text, is_json=declared_json(head.content_type))
             if plan.findings or plan.present_tokens:
                 resolution = await state.store.resolve(plan.findings, plan.present_tokens)
                 if plan.findings:
-                    req.content = plan.apply(resolution.tokens).encode(codec)
+                    masked = plan.apply(resolution.tokens).encode(codec)
+                    if head.plain_body:  # what set_content does here, minus header lookups
+                        req.raw_content = masked
+                        req.headers["content-length"] = str(len(masked))
+                    else:
+                        req.content = masked  # encodes again
                 fs.token_map.update(resolution.originals)
                 for finding, token in zip(plan.findings, resolution.tokens, strict=True):
                     if finding.reversible:
                         fs.token_map[token] = finding.value
                 fs.masked_counts.update(plan.counts)
-        # Ask for a reply we can rewrite while it streams.
-        req.headers["accept-encoding"] = "identity"
+        # Ask for a reply we can rewrite as it comes.
+        if not head.accept_identity:
+            req.headers["accept-encoding"] = "identity"
         fs.mask_ms = (time.perf_counter() - started) * 1000
         if fs.masked_counts:
             state.totals.flows_masked += 1
             state.totals.masked_by_type.update(fs.masked_counts)
             summary = ", ".join(f"{t}×{n}" for t, n in sorted(fs.masked_counts.items()))
             flow.comment = f"aws-masker: masked {summary}"
-        state.emit_flow_event(
-            "masked", flow, counts=dict(fs.masked_counts), bytes=len(raw),
-            duration_ms=fs.mask_ms, tokens=sorted(fs.token_map),
-        )
+        if state.events_enabled:  # its fields cost a sort of the token map per flow
+            state.emit_flow_event(
+                "masked", flow, counts=dict(fs.masked_counts), bytes=len(raw),
+                duration_ms=fs.mask_ms, tokens=sorted(fs.token_map),
+            )
 
     def _block(self, flow: http.HTTPFlow, status: int, message: str, reason: str) -> None:
         if flow.request.stream:

@@ -1,8 +1,17 @@
 """The ``ResponseRestoring`` addon: put the originals back into replies from target hosts.
 
 Only the flow's own token map is used (DESIGN: restore is exact and scoped), so the response
-path never waits on the store. Replies are always streamed through a sans-IO restorer, which
-keeps memory bounded whatever the reply size.
+path never waits on the store. Two ways, one result:
+
+- a reply with a known, small length (``content-length`` ≤ :data:`BUFFER_LIMIT`, no
+  ``content-encoding``, not SSE) is left for mitmproxy to buffer and is restored whole in the
+  ``response`` hook; mitmproxy then sends it with its new ``content-length``. This costs the
+  same as plain mitmdump per reply (one body write, no chunked framing, no per-chunk calls, no
+  "Streaming response" log line) and memory stays bounded by that constant (DESIGN invariant 5).
+  Only when nothing in the process keeps or prints reply bodies (:func:`bodies_kept`): a
+  buffered reply holds the originals in the flow, a streamed one is never stored (invariant 4);
+- every other reply (SSE, chunked or unknown length, large, compressed) is streamed through a
+  sans-IO restorer, which keeps memory bounded whatever the reply size.
 """
 
 from __future__ import annotations
@@ -10,27 +19,79 @@ from __future__ import annotations
 import logging
 import time
 
-from mitmproxy import http
+from mitmproxy import ctx, http
 
-from awsmasker.restore import restore_body, select_restorer
+from awsmasker.flowstate import FlowState
+from awsmasker.restore import select_restorer
 from awsmasker.restore.decoding import stream_decoder
 from awsmasker.restore.stream import StreamRestore
 from awsmasker.state import MaskerState
 
 log = logging.getLogger(__name__)
 
+#: Largest reply (bytes, by its content-length) restored whole instead of streamed.
+BUFFER_LIMIT = 1 << 20
+
+
+def buffered_length(resp: http.Response) -> int | None:
+    """The reply's length if mitmproxy can buffer it unchanged and we may restore it whole.
+
+    One pass over the raw header fields: mitmproxy's ``Headers.get`` scans and lower-cases every
+    field on each call, and this runs for every reply.
+    """
+    length = b""
+    for name, value in resp.headers.fields:
+        name = name.lower()
+        if name == b"content-length":
+            length = value
+        elif name == b"transfer-encoding":
+            return None
+        elif name == b"content-encoding":
+            if value.strip().lower() not in (b"", b"identity"):
+                return None
+        elif name == b"content-type" and b"text/event-stream" in value.lower():
+            return None  # events go to the client as they come
+    return int(length) if length.isdigit() else None
+
+
+def bodies_kept() -> bool:
+    """Whether this mitmproxy keeps or prints reply bodies: mitmweb's or the console's flow view,
+    mitmdump's ``flow_detail`` ≥ 3, a flow file (``save_stream_file``) or a HAR dump."""
+    opts = ctx.options
+    if ctx.master.addons.get("view") is not None:
+        return True
+    if "flow_detail" in opts and opts.flow_detail >= 3:
+        return True
+    return any(k in opts and getattr(opts, k) for k in ("save_stream_file", "hardump"))
+
 
 class ResponseRestoring:
     def __init__(self, state: MaskerState) -> None:
         self.state = state
+        self._may_buffer: bool | None = None  # decided on the first reply after a configure
+
+    def configure(self, updated: set[str]) -> None:
+        self._may_buffer = None
+
+    def may_buffer(self) -> bool:
+        """Whether small replies may be restored whole (see the module docstring)."""
+        if self._may_buffer is None:
+            self._may_buffer = not bodies_kept()
+        return self._may_buffer
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         fs = self.state.flows.get(flow)
         resp = flow.response
-        if fs is None or not fs.token_map or resp is None or self.state.settings is None:
+        settings = self.state.settings
+        if fs is None or not fs.token_map or resp is None or settings is None:
             return
         if flow.request.method == "HEAD" or resp.status_code in (204, 304):
             return  # no body
+        if not resp.stream and self.may_buffer():  # stream_large_bodies may have set it
+            length = buffered_length(resp)
+            if length is not None and length <= min(BUFFER_LIMIT, settings.max_response_size):
+                fs.restore_whole = True
+                return  # mitmproxy buffers it; ``response`` restores it
         restorer = select_restorer(resp.headers.get("content-type"), flow.request.path,
                                    fs.token_map)
         if restorer is None:
@@ -48,7 +109,7 @@ class ResponseRestoring:
                 return
             del resp.headers["content-encoding"]
         self._drop_length(flow)
-        fs.stream = StreamRestore(restorer, max_bytes=self.state.settings.max_response_size,
+        fs.stream = StreamRestore(restorer, max_bytes=settings.max_response_size,
                                   decoder=decoder)
         fs.restore_started = time.perf_counter()
         resp.stream = fs.stream
@@ -71,35 +132,49 @@ class ResponseRestoring:
             return
         try:
             if fs.stream is not None:
-                self._finish_stream(flow)
+                self._finish_stream(flow, fs)
             elif fs.token_map and not flow.response.stream and flow.response.raw_content:
-                self._restore_whole(flow)
+                # Buffered by choice (fs.restore_whole) or because something else buffered it.
+                self._restore_whole(flow, fs)
         finally:
             self.state.flows.discard(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
         self.state.flows.discard(flow)
 
-    def _restore_whole(self, flow: http.HTTPFlow) -> None:
-        """Fallback for a reply that was not streamed (e.g. another addon buffered it)."""
-        fs = self.state.flows.get(flow)
+    def _restore_whole(self, flow: http.HTTPFlow, fs: FlowState) -> None:
+        """Restore a buffered reply in one pass, with the streaming path's guarantees (never
+        raises; ``error`` or ``size_cap`` flag and the rest passed unchanged)."""
         resp = flow.response
-        assert fs is not None and resp is not None
+        settings = self.state.settings
+        assert resp is not None
         started = time.perf_counter()
-        try:
-            body = resp.get_content(strict=True) or b""
-        except ValueError:
-            self._flag(flow, "undecodable_response")
-            return
-        restored, counts = restore_body(resp.headers.get("content-type"), flow.request.path,
-                                        fs.token_map, body)
+        if fs.restore_whole:  # identity, no transfer-encoding: see buffered_length
+            body = resp.raw_content or b""
+        else:
+            try:
+                body = resp.get_content(strict=True) or b""
+            except ValueError:
+                self._flag(flow, "undecodable_response")
+                return
+        restorer = select_restorer(resp.headers.get("content-type"), flow.request.path,
+                                   fs.token_map)
+        if restorer is None:
+            return  # a content type we do not rewrite: bytes pass unchanged
+        cap = settings.max_response_size if settings is not None else len(body)
+        s = StreamRestore(restorer, max_bytes=cap)
+        head = s(body)
+        restored = (head if isinstance(head, bytes) else b"") + s(b"")
         if restored != body:
-            resp.content = restored
-        self._report(flow, counts, set(), len(body), (time.perf_counter() - started) * 1000)
+            if fs.restore_whole:  # what set_content does here, without its header lookups
+                resp.raw_content = restored
+                resp.headers["content-length"] = str(len(restored))
+            else:
+                resp.content = restored  # encodes again, sets the new content-length
+        self._report(flow, s.restored, set(s.flags), len(body),
+                     (time.perf_counter() - started) * 1000)
 
-    def _finish_stream(self, flow: http.HTTPFlow) -> None:
-        fs = self.state.flows.get(flow)
-        assert fs is not None
+    def _finish_stream(self, flow: http.HTTPFlow, fs: FlowState) -> None:
         s = fs.stream
         duration = (time.perf_counter() - fs.restore_started) * 1000
         self._report(flow, s.restored, set(s.flags), s.bytes_decoded, duration)
@@ -107,12 +182,14 @@ class ResponseRestoring:
     def _report(self, flow: http.HTTPFlow, counts, flags: set[str], nbytes: int,
                 duration_ms: float) -> None:
         state = self.state
-        state.totals.restored_by_type.update(counts)
         for f in flags:
             self._flag(flow, f)
         if counts:
+            state.totals.restored_by_type.update(counts)
             summary = ", ".join(f"{t}×{n}" for t, n in sorted(counts.items()))
             flow.comment = (flow.comment + "; " if flow.comment else "") + f"restored {summary}"
+        if not state.events_enabled:
+            return
         if "size_cap" in flags:
             state.emit_flow_event("restore_skipped", flow, counts=dict(counts), bytes=nbytes,
                                   duration_ms=duration_ms, reason="size_cap")

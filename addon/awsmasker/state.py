@@ -88,6 +88,13 @@ class MaskerState:
         self.settings = new
         self.config_error = None
 
+    @property
+    def events_enabled(self) -> bool:
+        """Whether events are published at all: callers skip building an event's fields when
+        not (the work would be thrown away on every flow)."""
+        pub = self.publisher
+        return pub is not None and pub.enabled
+
     def emit_flow_event(self, event_type: str, flow, **fields) -> None:
         """Hand an event about ``flow`` to the publisher (sampled per flow; never blocks)."""
         pub = self.publisher
