@@ -116,13 +116,20 @@ def restore(s: Any, table: Table, counts: Counter[str], final: bool) -> tuple[An
     parts = []
     match = table.token_re.match
     while i >= 0:
-        if not final and n - i <= MAX_TOKEN_LEN and table.could_grow(s[i:]):
-            # The text from i to the end may still become a known token: hold it.
-            parts.append(s[pos:i])
-            return table.empty.join(parts), s[i:]
         # A known token is at most MAX_TOKEN_LEN long; bounding the match keeps a long run of
         # token characters linear, and the (?![0-9]) look-ahead still sees the next character.
         m = match(s, i, i + MAX_TOKEN_LEN + 1)
+        # A token followed by a non-digit is complete: no known token starts with it plus that
+        # character, so only a failed match or one reaching the end needs the prefix check.
+        if (
+            not final
+            and n - i <= MAX_TOKEN_LEN
+            and (m is None or m.end() == n)
+            and table.could_grow(s[i:])
+        ):
+            # The text from i to the end may still become a known token: hold it.
+            parts.append(s[pos:i])
+            return table.empty.join(parts), s[i:]
         if m is not None:
             tok = m.group()
             rep = rep_map.get(tok)

@@ -62,9 +62,35 @@ _ANTHROPIC_DELTA = re.compile(
     rb'([^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*)"\}\}'
     rb"(" + _EOL + rb")" + _EOL
 )
+# The same for the OpenAI deltas as the APIs write them. Other members must be plain scalars (no
+# escapes), so the whole event is valid JSON by construction and no key repeats a relevant one.
+_STR = rb'"([^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*)"'
+_SCALAR = rb'(?:"[^"\\\x00-\x1f]*"|-?(?:0|[1-9][0-9]*)|null|true|false)'
+_UINT = rb"(0|[1-9][0-9]{0,8})"
+_CHAT_DELTA = re.compile(
+    rb'data: ?(\{(?:"(?!choices")[a-z_]+": ?' + _SCALAR + rb", ?)*"
+    rb'"choices": ?\[\{"index": ?' + _UINT + rb', ?"delta": ?\{(?:"content": ?' + _STR
+    + rb'|"tool_calls": ?\[\{"index": ?' + _UINT + rb', ?"function": ?\{"arguments": ?' + _STR
+    + rb"\}\}\])\}"
+    rb'(?:, ?"logprobs": ?null)?, ?"finish_reason": ?null\}\]'
+    rb'(?:, ?"(?!choices")[a-z_]+": ?' + _SCALAR + rb")*\})"
+    rb"(" + _EOL + rb")" + _EOL
+)
+_RESPONSES_DELTA = re.compile(
+    rb"(event:[^\r\n]*" + _EOL + rb")?"
+    rb'data: ?(\{"type": ?"response\.(?:(output_text)|function_call_arguments)\.delta", ?'
+    rb'(?:"sequence_number": ?(?:0|[1-9][0-9]*), ?)?'
+    rb'"item_id": ?"([^"\\\x00-\x1f]*)", ?"output_index": ?(?:0|[1-9][0-9]*), ?'
+    rb'(?:"content_index": ?' + _UINT + rb", ?)?"
+    rb'"delta": ?' + _STR + rb'(?:, ?"logprobs": ?\[\])?'
+    rb'(?:, ?"obfuscation": ?"[^"\\\x00-\x1f]*")?\})'
+    rb"(" + _EOL + rb")" + _EOL
+)
 
 
 _PARTIAL_ENDS = ("A", "AW", "AWS")  # text ending so may be the start of a token
+_TEXT_DELTA = ("text_delta", "text")
+_JSON_DELTA = ("input_json_delta", "partial_json")
 
 
 def _decode_string(raw: bytes) -> str | None:
@@ -105,6 +131,7 @@ class EventRestorer:
         self.restored: Counter[str] = Counter()
         self.flags: set[str] = set()
         self._ch: dict[tuple, _Channel] = {}
+        self._makers: dict[tuple, Callable[[str], bytes]] = {}  # for _anthropic_splice
         self._final = False
 
     # -- state for StreamRestore's rollback ----------------------------------------------------
@@ -175,39 +202,114 @@ class EventRestorer:
         finally:
             self._final = False
 
-    def _anthropic_splice(self, ev: bytes, m: re.Match[bytes]) -> bytes | None:
+    def _anthropic_splice(self, ev: bytes, m: re.Match[bytes], final: bool) -> bytes | None:
         """Restore a matched Anthropic delta by splicing its new string into the raw bytes.
 
-        The same channel step as ``_anthropic`` on the parsed event; None (nothing changed yet)
-        when the string is not valid JSON, so the general path handles (and flags) it.
+        The same channel step as ``_anthropic`` on the parsed event (inlined: this is the hot
+        path); None (nothing changed yet) when the string is not valid JSON, so the general path
+        handles (and flags) it.
         """
-        event_line, index, is_text, raw, eol = m.groups()
+        raw = m.group(4)
         text = _decode_string(raw)
         if text is None:
             return None
-        idx = int(index)
+        idx = int(m.group(2))
         key = ("a", idx)
+        ch = self._ch.pop(key, None)
+        if ch is None:
+            if "AWS_" not in text and not text.endswith(_PARTIAL_ENDS):
+                return ev  # nothing held on this channel and nothing that could start a token
+            whole = text
+        else:
+            whole = ch.held + text
+        is_text = m.group(3) is not None
         table = self.raw if is_text else self.js
-        held = self._ch.get(key)
-        if held is None and "AWS_" not in text and not text.endswith(_PARTIAL_ENDS):
-            return ev  # nothing held on this channel and nothing that could start a token
-        dt, field = ("text_delta", "text") if is_text else ("input_json_delta", "partial_json")
-        new = self._feed(
-            key,
-            text,
-            table,
-            False,
-            lambda: self._anthropic_maker(idx, dt, field, _Shape(event_line is not None, eol)),
-        )
+        new, held = restore(whole, table, self.restored, final)
+        if held:
+            mkey = (idx, is_text, m.group(1) is not None, m.group(5))
+            make = self._makers.get(mkey)
+            if make is None:
+                dt, field = _TEXT_DELTA if is_text else _JSON_DELTA
+                make = self._anthropic_maker(idx, dt, field, _Shape(mkey[2], mkey[3]))
+                if len(self._makers) < 64:  # a handful of blocks per reply; stay bounded
+                    self._makers[mkey] = make
+            self._ch[key] = _Channel(held, table, make)
         if new == text:
             return ev
         start, end = m.span(4)
         return b"".join((ev[:start], encode_basestring(new)[1:-1].encode("utf-8"), ev[end:]))
 
+    def _openai_splice(self, ev: bytes) -> bytes | None:
+        """Splice fast path for OpenAI Chat and Responses deltas: the same channel step as
+        ``_chat`` / ``_responses_delta``; None when the event is not in the expected spelling."""
+        m = _CHAT_DELTA.fullmatch(ev)
+        if m is not None:
+            ci = int(m.group(2))
+            ti = None if m.group(4) is None else int(m.group(4))
+            shape = _Shape(False, m.group(6))
+
+            def chat_maker() -> Callable[[str], bytes]:
+                obj = json.loads(m.group(1))
+                meta = {k: v for k, v in obj.items() if k not in ("choices", "usage")}
+                return self._chat_maker(meta, ci, ti, shape)
+
+            if ti is None:
+                return self._splice(ev, m.span(3), ("c", ci), self.raw, chat_maker)
+            return self._splice(ev, m.span(5), ("t", ci, ti), self.js, chat_maker)
+        m = _RESPONSES_DELTA.fullmatch(ev)
+        if m is None:
+            return None
+        text, cidx = m.group(3) is not None, m.group(5)
+        item = m.group(4).decode("latin-1")  # used only when the event is ASCII (see _splice)
+        shape = _Shape(m.group(1) is not None, m.group(7))
+        if text:
+            key: tuple = ("rt", item, None if cidx is None else int(cidx))
+        else:
+            key = ("ra", item)
+
+        def responses_maker() -> Callable[[str], bytes]:
+            obj = json.loads(m.group(2))
+            return self._responses_maker(obj, obj["type"], shape)
+
+        return self._splice(ev, m.span(6), key, self.raw if text else self.js, responses_maker)
+
+    def _splice(
+        self,
+        ev: bytes,
+        span: tuple[int, int],
+        key: tuple,
+        table: Table,
+        maker: Callable[[], Callable[[str], bytes]],
+    ) -> bytes | None:
+        """One channel step on the JSON string at ``span`` of ``ev``, spliced back in place."""
+        start, end = span
+        if not (ev.isascii() or (ev[:start].isascii() and ev[end:].isascii())):
+            return None  # other strings might not be valid UTF-8: let the parser decide
+        text = _decode_string(ev[start:end])
+        if text is None:
+            return None
+        ch = self._ch.pop(key, None)
+        if ch is None:
+            if "AWS_" not in text and not text.endswith(_PARTIAL_ENDS):
+                return ev
+            whole = text
+        else:
+            whole = ch.held + text
+        new, held = restore(whole, table, self.restored, self._final)
+        if held:
+            self._ch[key] = _Channel(held, table, maker())
+        if new == text:
+            return ev
+        return b"".join((ev[:start], encode_basestring(new)[1:-1].encode("utf-8"), ev[end:]))
+
     def _event(self, ev: bytes) -> bytes:
         m = _ANTHROPIC_DELTA.fullmatch(ev)
         if m is not None:
-            out = self._anthropic_splice(ev, m)
+            out = self._anthropic_splice(ev, m, self._final)
+            if out is not None:
+                return out
+        else:
+            out = self._openai_splice(ev)
             if out is not None:
                 return out
         lines = ev.splitlines(keepends=True)
@@ -463,21 +565,21 @@ class EventRestorer:
         if not isinstance(text, str):
             return b"", False
 
-        def maker():
-            template = dict(obj)
-
-            def make(held: str) -> bytes:
-                ev = dict(template)
-                ev["delta"] = held
-                return self._make_event(t, shape, ev)
-
-            return make
-
-        new = self._feed(key, text, table, False, maker)
+        new = self._feed(key, text, table, False, lambda: self._responses_maker(obj, t, shape))
         if new == text:
             return b"", False
         obj["delta"] = new
         return b"", True
+
+    def _responses_maker(self, obj: dict, t: str, shape: _Shape) -> Callable[[str], bytes]:
+        template = dict(obj)
+
+        def make(held: str) -> bytes:
+            ev = dict(template)
+            ev["delta"] = held
+            return self._make_event(t, shape, ev)
+
+        return make
 
     def _final_text(self, obj: dict, field: str, table: Table) -> bool:
         text = obj.get(field)
