@@ -411,7 +411,7 @@ async def test_replies_stream_when_mitmproxy_keeps_bodies(env, keeper):
 
 
 async def test_whole_reply_restore_failure_passes_the_reply_unchanged(env, monkeypatch):
-    import awsmasker.response_restoring as rr
+    import awsmasker.restore as restore_pkg
 
     class Broken:
         def __init__(self) -> None:
@@ -424,7 +424,7 @@ async def test_whole_reply_restore_failure_passes_the_reply_unchanged(env, monke
         finish = abort = lambda self: b""
 
     _, state, a = env
-    monkeypatch.setattr(rr, "select_restorer", lambda *args: Broken())
+    monkeypatch.setattr(restore_pkg, "select_restorer", lambda *args: Broken())
     f = await masked_flow(state, a)
     body = json_reply(f, "vpc-0123abcd")
     reply_headers(f, body)

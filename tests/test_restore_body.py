@@ -65,7 +65,7 @@ def test_json_thinking_skip_survives_escapes_and_splits() -> None:
 
 def test_json_unknown_tokens_and_no_token_body_identical() -> None:
     body = b'{"a":"AWS_EC2_0011 AWS_EC2_002 AWS_","b":[1,2,null],"c":"AWS"}'
-    assert restore_body("application/json", "/", TOKEN_MAP, body) == (body, {})
+    assert restore_body("application/json", "/", TOKEN_MAP, body) == (body, {}, frozenset())
     body = b'{"a":"AWS_AWS_EC2_001"}'
     assert restore_body("application/json", "/", TOKEN_MAP, body)[0] == (
         b'{"a":"AWS_i-0123456789abcdef0"}')
@@ -76,12 +76,12 @@ def test_text_body_every_byte_offset() -> None:
     body = mask(original).encode()
     for cut in byte_cuts(body):
         assert feed_all(TextRestorer(TOKEN_MAP), cut) == original.encode()
-    out, counts = restore_body("text/plain; charset=utf-8", "/", TOKEN_MAP, body)
+    out, counts, _ = restore_body("text/plain; charset=utf-8", "/", TOKEN_MAP, body)
     assert out == original.encode() and counts == {"PRIVATE_IP": 1, "EC2": 1, "S3_BUCKET": 1}
 
 
 def test_text_body_in_another_charset() -> None:
-    out, _ = restore_body("text/plain; charset=iso-8859-1", "/", TOKEN_MAP,
+    out, _, _ = restore_body("text/plain; charset=iso-8859-1", "/", TOKEN_MAP,
                           b"b=AWS_S3_BUCKET_003 \xe9")
     assert out == "b=données-bucket-é é".encode("iso-8859-1")
 
@@ -89,10 +89,17 @@ def test_text_body_in_another_charset() -> None:
 def test_restore_body_sse_and_unknown_type() -> None:
     body = (b'data: {"choices":[{"index":0,"delta":{"content":"AWS_EC2_001"},'
             b'"finish_reason":null}]}\n\ndata: [DONE]\n\n')
-    out, counts = restore_body("text/event-stream", "/v1/chat/completions", TOKEN_MAP, body)
+    out, counts, _ = restore_body("text/event-stream", "/v1/chat/completions", TOKEN_MAP, body)
     assert b"i-0123456789abcdef0" in out and counts == {"EC2": 1}
     assert restore_body("application/octet-stream", "/", TOKEN_MAP, b"AWS_EC2_001") == (
-        b"AWS_EC2_001", {})
+        b"AWS_EC2_001", {}, frozenset())
+
+
+def test_restore_body_honours_the_cap_and_flags_it() -> None:
+    body = b"AWS_EC2_001 " * 10
+    out, counts, flags = restore_body("text/plain", "/", TOKEN_MAP, body, max_bytes=24)
+    assert out == b"i-0123456789abcdef0 " * 2 + body[24:]
+    assert counts == {"EC2": 2} and flags == {"size_cap"}
 
 
 def test_json_held_back_is_bounded() -> None:

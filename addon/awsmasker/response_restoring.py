@@ -22,7 +22,7 @@ import time
 from mitmproxy import ctx, http
 
 from awsmasker.flowstate import FlowState
-from awsmasker.restore import select_restorer
+from awsmasker.restore import restore_body, select_restorer
 from awsmasker.restore.decoding import stream_decoder
 from awsmasker.restore.stream import StreamRestore
 from awsmasker.state import MaskerState
@@ -157,21 +157,17 @@ class ResponseRestoring:
             except ValueError:
                 self._flag(flow, "undecodable_response")
                 return
-        restorer = select_restorer(resp.headers.get("content-type"), flow.request.path,
-                                   fs.token_map)
-        if restorer is None:
-            return  # a content type we do not rewrite: bytes pass unchanged
         cap = settings.max_response_size if settings is not None else len(body)
-        s = StreamRestore(restorer, max_bytes=cap)
-        head = s(body)
-        restored = (head if isinstance(head, bytes) else b"") + s(b"")
+        result = restore_body(resp.headers.get("content-type"), flow.request.path, fs.token_map,
+                              body, max_bytes=cap)
+        restored = result.body
         if restored != body:
             if fs.restore_whole:  # what set_content does here, without its header lookups
                 resp.raw_content = restored
                 resp.headers["content-length"] = str(len(restored))
             else:
                 resp.content = restored  # encodes again, sets the new content-length
-        self._report(flow, s.restored, set(s.flags), len(body),
+        self._report(flow, result.restored, set(result.flags), len(body),
                      (time.perf_counter() - started) * 1000)
 
     def _finish_stream(self, flow: http.HTTPFlow, fs: FlowState) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 from collections import Counter
 from collections.abc import Mapping
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from awsmasker.restore.body import JsonRestorer, TextRestorer
 from awsmasker.restore.sse import SSERestorer
@@ -92,11 +92,29 @@ def select_restorer(
     return None
 
 
+class RestoredBody(NamedTuple):
+    body: bytes
+    restored: Counter[str]
+    flags: frozenset[str]
+
+
 def restore_body(
-    content_type: str | None, path: str, token_map: Mapping[str, str], body: bytes
-) -> tuple[bytes, Counter[str]]:
-    """Restore a whole (non-streamed, decoded) reply body; unknown types come back unchanged."""
+    content_type: str | None,
+    path: str,
+    token_map: Mapping[str, str],
+    body: bytes,
+    *,
+    max_bytes: int | None = None,
+) -> RestoredBody:
+    """Restore a whole (non-streamed, decoded) reply body with the streaming path's guarantees:
+    it never raises; after an error, or past ``max_bytes``, the rest passes unchanged and a flag
+    says so. Unknown content types come back unchanged."""
+    from awsmasker.restore.stream import StreamRestore  # stream.py imports this package
+
     restorer = select_restorer(content_type, path, token_map)
     if restorer is None:
-        return body, Counter()
-    return restorer.feed(body) + restorer.finish(), restorer.restored
+        return RestoredBody(body, Counter(), frozenset())
+    s = StreamRestore(restorer, max_bytes=len(body) if max_bytes is None else max_bytes)
+    head = s(body)
+    out = (head if isinstance(head, bytes) else b"") + s(b"")
+    return RestoredBody(out, s.restored, frozenset(s.flags))
