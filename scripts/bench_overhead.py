@@ -32,7 +32,6 @@ import os
 import platform
 import random
 import re
-import shutil
 import socket
 import statistics
 import subprocess
@@ -55,6 +54,8 @@ from scripts.standin_llm import (  # noqa: E402
     anthropic_message,
     sse,
 )
+from tests.procs import stop_process  # noqa: E402
+from tests.redis_helpers import RedisServer  # noqa: E402
 
 SIZES = {"1KB": 1024, "64KB": 64 * 1024, "1MB": 1024 * 1024}
 TOKEN_RE_B = re.compile(rb"AWS_[A-Z][A-Z0-9]*(?:_[A-Z][A-Z0-9]*)*_[0-9]{3,9}(?![0-9])")
@@ -175,13 +176,7 @@ class Standin:
         self.url = f"http://127.0.0.1:{self.port}/v1/messages"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,54 +270,10 @@ class Bodies:
 # --------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port != 6379:  # never the shared server's port
-            return port
-
-
-class Redis:
-    """A private, non-persistent redis-server (like a cache deployment: no fsync per write)."""
-
-    def __init__(self, datadir: Path) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise RuntimeError("redis-server not found on PATH (apt-get install redis-server)")
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(datadir),
-             "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-
-        self.client = redis.Redis(port=self.port, socket_timeout=5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if self.client.ping():
-                    break
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def publishes(self) -> int:
-        stats = self.client.info("commandstats")
-        return int(stats.get("cmdstat_publish", {}).get("calls", 0))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+def publish_count(redis: RedisServer) -> int:
+    """PUBLISH commands the server has run so far."""
+    stats = redis.client().info("commandstats")
+    return int(stats.get("cmdstat_publish", {}).get("calls", 0))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -337,7 +288,7 @@ class Mode:
     name: str
     proxied: bool = True
     addon: bool = True
-    options: Callable[[Redis | None], list[str]] = lambda _r: []
+    options: Callable[[RedisServer | None], list[str]] = lambda _r: []
     redis: bool = False
     events: bool = False
     proxy: object = None  # tests.proxy_harness.Mitmdump once started
@@ -345,15 +296,15 @@ class Mode:
     connects: int = 0
 
 
-def _redis_store(r: Redis | None) -> list[str]:
+def _redis_store(r: RedisServer | None) -> list[str]:
     assert r is not None
     key = base64.b64encode(os.urandom(32)).decode()
     return ["store=redis", f"redis_url={r.url}", f"redis_namespace=bench{os.getpid()}",
             f"encryption_key={key}"]
 
 
-def _events(rate: float, batch: int) -> Callable[[Redis | None], list[str]]:
-    def opts(r: Redis | None) -> list[str]:
+def _events(rate: float, batch: int) -> Callable[[RedisServer | None], list[str]]:
+    def opts(r: RedisServer | None) -> list[str]:
         assert r is not None
         return ["enable_event_monitoring=true", f"redis_url={r.url}",
                 f"event_sampling_rate={rate}", f"event_batch_size={batch}",
@@ -372,7 +323,7 @@ def all_modes() -> list[Mode]:
     ]
 
 
-def start_proxies(modes: Sequence[Mode], workdir: Path, redis: Redis | None) -> None:
+def start_proxies(modes: Sequence[Mode], workdir: Path, redis: RedisServer | None) -> None:
     """Start every mode's mitmdump at once (they start in parallel)."""
     from tests.proxy_harness import Mitmdump
 
@@ -457,7 +408,7 @@ def connects(mode: Mode) -> int:
 
 
 def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int, *, stream: bool = False,
-             redis: Redis | None = None) -> Cell:
+             redis: RedisServer | None = None) -> Cell:
     """Send ``bodies`` with ``conc`` threads (one keep-alive client each) and time them.
 
     The first ``conc`` bodies are sent untimed (one per client: connections, reply check).
@@ -506,7 +457,7 @@ def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int, *, stream: bo
 
         pid = mode.proxy.proc.pid if mode.proxied else None  # type: ignore[attr-defined]
         conn0 = connects(mode)
-        pub0 = redis.publishes() if (redis and mode.events) else None
+        pub0 = publish_count(redis) if (redis and mode.events) else None
         cpu0 = cpu_seconds(pid) if pid else 0.0
         t0 = time.perf_counter()
         with ThreadPoolExecutor(conc) as ex:
@@ -519,7 +470,7 @@ def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int, *, stream: bo
         publishes = None
         if pub0 is not None and redis is not None:
             time.sleep(0.05)
-            publishes = (redis.publishes() - pub0) / len(bodies)
+            publishes = (publish_count(redis) - pub0) / len(bodies)
         conn1 = connects(mode)
         return Cell(rps=len(bodies) / wall, p50=pct(lat, 0.5), p99=pct(lat, 0.99),
                     cpu_ms=(cpu1 - cpu0) * 1000 / len(bodies) if pid else None,
@@ -616,7 +567,8 @@ def run_overhead(args: argparse.Namespace) -> list[str]:
     print("\n".join(md), flush=True)
     results: dict[tuple[str, int, str], Series] = {}
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        redis = Redis(Path(tmp))
+        redis = RedisServer(Path(tmp), durable=False)
+        redis.start()
         standin = Standin()
         try:
             print("starting mitmdump x5 ...", flush=True)

@@ -11,6 +11,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.procs import stop_process
+
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY = ROOT / "addon" / "aws_masker.py"
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
@@ -90,14 +92,7 @@ class Mitmdump:
         return False
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
+        return stop_process(self.proc)
 
     def __enter__(self) -> Mitmdump:
         return self

@@ -13,17 +13,21 @@ from pathlib import Path
 import port_for
 import redis
 
+from tests.procs import stop_process
+
 REDIS_SERVER = shutil.which("redis-server") or "redis-server"
 
 
 class RedisServer:
     """A redis-server on a free loopback port that a test may kill and restart on the same port.
 
-    Append-only file with fsync on every write, so data acknowledged before a kill survives it.
+    ``durable``: append-only file with fsync on every write, so data acknowledged before a kill
+    survives it; otherwise nothing is persisted (like a cache deployment, for benchmarks).
     """
 
-    def __init__(self, datadir: Path) -> None:
+    def __init__(self, datadir: Path, *, durable: bool = True) -> None:
         self.datadir = datadir
+        self.durable = durable
         self.port = port_for.select_random()
         while self.port == 6379:  # never the shared server's port
             self.port = port_for.select_random()
@@ -35,11 +39,13 @@ class RedisServer:
 
     def start(self) -> None:
         assert self.proc is None
+        persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.durable
+                       else ["--appendonly", "no"])
         self.proc = subprocess.Popen(
             [
                 REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.datadir), "--save", "", "--appendonly", "yes",
-                "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning",
+                "--dir", str(self.datadir), "--save", "", *persistence,
+                "--daemonize", "no", "--loglevel", "warning",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -65,12 +71,7 @@ class RedisServer:
     def stop(self) -> None:
         """SIGTERM: a clean shutdown (clients see the connection close)."""
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            stop_process(self.proc)
             self.proc = None
 
     def client(self) -> redis.Redis:

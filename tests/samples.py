@@ -30,3 +30,19 @@ PROMPT = (
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 SECRET_LINE = f"aws_secret_access_key = {SECRET}"
+
+
+def assert_restored_message(final, deltas: str | None = None) -> None:
+    """A stand-in reply as the anthropic SDK parsed it: every original is back, in the text
+    (equal to the streamed deltas, when given) and in the tool call's input; no token is left."""
+    from awsmasker.tokens import TOKEN_RE
+
+    text = final.content[0].text
+    if deltas is not None:
+        assert deltas == text
+    assert not TOKEN_RE.search(text), "a token came back unrestored"
+    for value in ORIGINALS:
+        assert value in text
+    tool = final.content[1]
+    assert tool.type == "tool_use"
+    assert set(ORIGINALS) <= set(tool.input["ids"])

@@ -10,7 +10,7 @@ import pytest
 from scripts.standin_llm import TOKEN_RE
 from tests.clients import anthropic_client, openai_client
 from tests.proxy_harness import run_mitmdump_expecting_exit
-from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
+from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE, assert_restored_message
 
 pytestmark = pytest.mark.e2e
 
@@ -68,15 +68,8 @@ def test_anthropic_stream_text_and_tool_use_restored(proxy, standin):
         deltas = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert_nothing_leaked(standin)
-    text = final.content[0].text
-    assert deltas == text
-    assert not TOKEN_RE.search(text)
-    for value in ORIGINALS:
-        assert value in text
-    tool = final.content[1]
-    assert tool.type == "tool_use"
-    assert set(ORIGINALS) <= set(tool.input["ids"])
-    assert "i-0a1b2c3d4e5f67890" in tool.input["command"]
+    assert_restored_message(final, deltas)
+    assert "i-0a1b2c3d4e5f67890" in final.content[1].input["command"]
 
 
 def test_resent_conversation_masks_byte_identically(proxy, standin):

@@ -18,7 +18,7 @@ import redis
 from awsmasker.tokens import MAX_TOKEN_LEN, TOKEN_RE, TOKEN_RE_BYTES
 
 from scripts.standin_llm import StandinConfig, anthropic_stream
-from tests.samples import ORIGINALS, PROMPT
+from tests.samples import ORIGINALS, PROMPT, assert_restored_message
 from tests.stream_upstream import (
     SSE_HEADERS,
     BigSSE,
@@ -214,13 +214,7 @@ def test_gzip_sse_reply_is_decoded_and_restored(proxy_factory):
     assert seen.headers.get("Accept-Encoding") == "identity"
     assert len(seen.tokens) >= len(ORIGINALS)
     assert "content-encoding" not in headers
-    text = final.content[0].text
-    assert deltas == text
-    assert not TOKEN_RE.search(text)
-    for value in ORIGINALS:
-        assert value in text
-    tool = final.content[1]
-    assert set(ORIGINALS) <= set(tool.input["ids"])
+    assert_restored_message(final, deltas)
 
 
 @pytest.mark.parametrize("content_type", ["application/octet-stream", "image/png"])

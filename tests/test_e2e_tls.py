@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from scripts.standin_llm import StandinConfig, StandinServer
-from tests.samples import ORIGINALS, PROMPT
+from tests.samples import ORIGINALS, PROMPT, assert_restored_message
 
 pytestmark = pytest.mark.e2e
 
@@ -116,15 +116,8 @@ def test_https_anthropic_stream_masked_and_restored(tls_proxy, tls_standin):
         deltas = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert_masked(tls_standin)
-    text = final.content[0].text
-    assert deltas == text
-    assert not TOKEN_RE.search(text)
-    for value in ORIGINALS:
-        assert value in text
-    tool = final.content[1]
-    assert tool.type == "tool_use"
-    assert set(ORIGINALS) <= set(tool.input["ids"])
-    assert "i-0a1b2c3d4e5f67890" in tool.input["command"]
+    assert_restored_message(final, deltas)
+    assert "i-0a1b2c3d4e5f67890" in final.content[1].input["command"]
 
 
 def test_https_openai_chat_stream_with_tool_calls(tls_proxy, tls_standin):
