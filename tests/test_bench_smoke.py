@@ -40,3 +40,45 @@ def test_quick_benchmark_prints_a_ratio_for_every_mode(tmp_path):
             assert any(re.match(pattern, ln) for ln in lines), f"no ratios for {mode.name} {cell}"
     report = out.read_text()
     assert "mitmproxy 12" in report and "## 64KB bodies, concurrency 16" in report
+
+
+def run_script(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_scan_benchmark_prints_every_engine():
+    p = run_script("scripts/bench_scan.py", "--size", "100000", "--repeats", "2")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"^re\s+\d+ /\s+\d+", p.stdout, re.M)
+    assert re.search(r"^hyperscan\s+\d+ /\s+\d+", p.stdout, re.M)
+
+
+def test_restore_benchmark_covers_every_format_and_chunk_size():
+    p = run_script("scripts/bench_restore.py", "--quick")
+    assert p.returncode == 0, p.stdout + p.stderr
+    for fmt in ("anthropic-sse", "openai-chat-sse", "openai-responses", "json", "text"):
+        for chunk in ("65536", "7", "1"):
+            assert re.search(rf"^{fmt}\s+{chunk}\s", p.stdout, re.M), (fmt, chunk)
+
+
+def test_linearity_benchmark_reports_a_ratio_per_case():
+    p = run_script("scripts/bench_linearity.py", "--quick")
+    # Exit 1 means a ratio crossed the flag on this noisy machine: a figure, not a failure here.
+    assert p.returncode in (0, 1), p.stdout + p.stderr
+    ratios = re.findall(r"\s(\d+\.\d)(?:  <-- SUPER-LINEAR)?$", p.stdout, re.M)
+    assert len(ratios) == 40
+    assert p.returncode == 0 or "SUPER-LINEAR" in p.stdout
+
+
+def test_proxy_stream_benchmark_prints_the_ratio():
+    p = run_script("scripts/bench_proxy_stream.py", "--mb", "4", "--repeats", "1", timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"throughput ratio addon/plain: \d+\.\d\d", p.stdout)
+    assert "'AWS_' seen 0" in p.stdout  # no token reached the client through the addon
+
+
+def test_redis_store_benchmark_runs():
+    p = run_script("scripts/bench_redis_store.py", "--rounds", "10")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(r"redis\s+resolve 50 new \(minting\)\s+\d+\.\d+ ms", p.stdout)

@@ -81,6 +81,9 @@ class SSERestorer:
             if end >= 0 and buf.find(b"\r", scan, end) < 0:
                 end += 2
             else:
+                # No CR-free "\n\n" ahead: searching for one again for every event of this
+                # chunk would make CR-framed events cost O(chunk) each.
+                lf_only = False
                 m = search(buf, scan)
                 if m is None:
                     scan = max(pos, len(buf) - 3)
