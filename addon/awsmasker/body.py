@@ -10,10 +10,12 @@ string delimiter, which is how signed thinking text is located (left byte-identi
 account ID written as a bare JSON number is spotted (its token is written as a string).
 Base64 payloads never match a rule, so they pass unchanged.
 
-With hyperscan the view is cheaper: the triggers are found in the raw text with only ``\\n``
-replaced (:meth:`Scanner.json_triggers`); when ``\\"`` is the only other escape, as in most
-bodies, the view verified reads it as ``""`` (one one-character replacement instead of a second
-pass; same matches and same quote parity), else the JSON view is made and verified.
+With hyperscan the view is cheaper: the triggers are found in the raw text itself
+(:meth:`Scanner.json_triggers_raw`, which also says whether it holds escaped backslashes); when
+``\\"``, ``\\n`` and ``\\\\`` are the only escapes, as in most bodies, the escaped backslashes (if
+any) and ``\\n`` are replaced and the view verified reads ``\\"`` as ``""`` (one one-character
+replacement instead of another pass; same matches and same quote parity), else the JSON view is
+made (from that text) and verified.
 """
 
 from __future__ import annotations
@@ -65,13 +67,16 @@ def json_view(raw: str) -> tuple[str, list[int]]:
     return view, exact
 
 
-def _json_view(raw: str, given: list[str] | None = None) -> tuple[str, list[int], bool]:
+def _json_view(
+    raw: str, given: list[str] | None = None, *, pairs_done: bool = False
+) -> tuple[str, list[int], bool]:
     """:func:`json_view`, and whether the view holds the raw text's tokens at the same spans
     (false when a ``\\uXXXX`` escape was blanked: its hex digits could start or end one).
 
     ``given``: a list holding ``raw`` with ``\\n`` replaced, if already made. It is taken out of
     the list so that the only reference is here: each replacement below then frees the text
     before it, whose memory the next one reuses (a megabyte more held costs its page faults).
+    ``pairs_done``: ``given`` had its escaped backslashes replaced (by two ``\\x01``) first.
     """
     v = given.pop() if given else None
     if "\\" not in raw:
@@ -86,7 +91,7 @@ def _json_view(raw: str, given: list[str] | None = None) -> tuple[str, list[int]
         v = v.replace('\\"', "''")
     if "\\" not in v:
         return v, [], True
-    if "\\\\" in raw:  # escaped backslashes go first, so start again from the raw text
+    if not pairs_done and "\\\\" in raw:  # escaped backslashes go first: start again from raw
         v = raw.replace("\\\\", "\x01\x01")
         for esc, rep in _VIEW_REPLACE[:2]:
             v = v.replace(esc, rep)
@@ -226,12 +231,27 @@ class Masker:
 
     def _plan_json(self, raw: str) -> tuple[list[tuple[Match, bool]], list[tuple[int, int]] | None]:
         """Edits, and the spans of the tokens in ``raw`` if the scan of the view gave them."""
-        v = raw.replace("\\n", "\n\n") if "\\" in raw else raw
-        # The scanner can find the triggers in ``v`` (no second pass first); the usual body
-        # holds only ``\\n`` and ``\\"``, and then a one-character replacement makes a view
-        # that reads ``\\"`` as ``""``: the same matches as the JSON view (no pattern tells ``"``
+        # The scanner can find the triggers in the raw body (no pass over it first); the usual
+        # body holds only ``\\n``, ``\\"`` and maybe ``\\\\`` escapes, and then, once the escaped
+        # backslashes and ``\\n`` are replaced, a one-character replacement makes a view that
+        # reads ``\\"`` as ``""``: the same matches as the JSON view (no pattern tells ``"``
         # from ``'`` and no match holds either) and the same quote parity outside the pair.
-        hits = self.scanner.json_triggers(v) if "\\" in v else None
+        found = self.scanner.json_triggers_raw(raw) if "\\" in raw else None
+        hits = None
+        pairs_done = False
+        if found is None:
+            v = raw.replace("\\n", "\n\n") if "\\" in raw else raw
+        else:
+            hits, pair = found
+            del found
+            pairs_done = pair >= 0
+            if not pairs_done:
+                v = raw.replace("\\n", "\n\n")
+            elif pair > len(raw) // 2:  # none before ``pair``: only the rest needs two passes
+                v = raw[:pair].replace("\\n", "\n\n")
+                v += raw[pair:].replace("\\\\", "\x01\x01").replace("\\n", "\n\n")
+            else:
+                v = raw.replace("\\\\", "\x01\x01").replace("\\n", "\n\n")
         if hits is not None and ESCAPE_KEY not in hits:
             view, exact, same_tokens = v.replace("\\", '"'), [], True
             matches, tokens, thinking = self.scanner.scan_hits(view, hits)
@@ -243,7 +263,7 @@ class Masker:
         else:
             given = [v]
             del v
-            view, exact, same_tokens = _json_view(raw, given)
+            view, exact, same_tokens = _json_view(raw, given, pairs_done=pairs_done)
             if hits is not None:
                 matches, tokens, thinking = self.scanner.scan_hits(view, hits)
             else:

@@ -42,6 +42,7 @@ class Match(NamedTuple):
 
 
 Cand = tuple[int, int, str]  # start, end, type name
+_new_tuple = tuple.__new__  # ``Match(...)`` without its Python-level ``__new__``
 Verify = Callable[[str, int], list[Cand]]
 
 
@@ -516,6 +517,7 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 _BARE = len(RULES) - 1
+_REVERSIBLE = {name: t.reversible for name, t in BY_NAME.items()}
 _RULE_INDEX = {r.name: i for i, r in enumerate(RULES)}
 
 #: Pure-``re`` passes shared by rules: every position found goes to each listed rule (with its
@@ -556,6 +558,10 @@ MARKERS = {TOKEN_KEY: TOKEN_PREFIX, THINKING_KEY: '"thinking"'}
 ESCAPE_KEY = -3
 BAD_ESCAPE_KEY = -4
 _ESCAPE_HS = r'\\[^"\\\n]'
+#: In a raw JSON body: an escape other than ``\"``, ``\n`` and ``\\`` (an odd backslash of a run)
+_RAW_ESCAPE_HS = r'(?:^|[^\\])(?:\\\\)*\\[^"\\n]'
+#: Key of :meth:`Scanner.json_triggers_raw`'s flag: the raw body holds an escaped backslash
+PAIR_KEY = -5
 _BAD_ESCAPE_HS = r"\\[\\\n]"
 Hits = dict[int, list[int]]
 
@@ -779,10 +785,16 @@ class HyperscanEngine:
         for key, lit in MARKERS.items():
             add(key, re.escape(lit), 0, len(lit))
 
-        def compile_db() -> hyperscan.Database:
+        def compile_db(pids: list[int] | None = None) -> hyperscan.Database:
+            """A database of the patterns ``pids`` (default: all so far)."""
+            if pids is None:
+                pids = list(range(len(exprs)))
             db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             db.compile(
-                expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags
+                expressions=[exprs[k] for k in pids],
+                ids=pids,
+                elements=len(pids),
+                flags=[flags[k] for k in pids],
             )
             return db
 
@@ -793,19 +805,35 @@ class HyperscanEngine:
         for i, r in enumerate(rules):
             for t in r.hs_esc:
                 add(i, t.pattern, 0, t.k, t.som)
+        with_esc = list(range(len(exprs)))
         add(ESCAPE_KEY, _ESCAPE_HS, hyperscan.HS_FLAG_SINGLEMATCH, 2)  # whether, not where
         self._bad_pid = len(exprs)
         add(BAD_ESCAPE_KEY, _BAD_ESCAPE_HS, 0, 2)
         self._db_escapes = compile_db()
+        # For the raw JSON body (no escape replaced): the same triggers, escapes other than
+        # ``\"`` and ``\n`` (``\\`` pairs counted from the start of each run of backslashes)
+        # and whether an escaped backslash occurs. Nothing stops the scan.
+        raw_pids = [*with_esc, len(exprs), len(exprs) + 1]
+        add(ESCAPE_KEY, _RAW_ESCAPE_HS, hyperscan.HS_FLAG_SINGLEMATCH, 0)
+        add(PAIR_KEY, r"\\\\", hyperscan.HS_FLAG_SINGLEMATCH, 2)
+        self._db_raw = compile_db(raw_pids)
         self._terminated = hyperscan.ScanTerminated
 
-    def find(self, b: bytes, lb: bytes, *, escapes: bool = False) -> Hits:
+    def find(self, b: bytes, lb: bytes, *, escapes: bool = False, raw: bool = False) -> Hits:
         """Trigger positions. With ``escapes``, also :data:`ESCAPE_KEY` positions and the
         ``hs_esc`` triggers; the scan stops at the first :data:`BAD_ESCAPE_KEY` position (the
-        result is then incomplete)."""
+        result is then incomplete). With ``raw`` (a raw JSON body), the ``hs_esc`` triggers,
+        whether escapes other than ``\\"``/``\\n`` occur (:data:`ESCAPE_KEY`) and whether an
+        escaped backslash does (:data:`PAIR_KEY`: the first one's start)."""
         hits: list[tuple[int, int, int]] = []
         add = hits.append
-        if not escapes:
+        if raw:
+
+            def on_match_raw(pid: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
+                add((pid, frm, to))
+
+            self._db_raw.scan(b, match_event_handler=on_match_raw)
+        elif not escapes:
 
             def on_match(pid: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
                 add((pid, frm, to))
@@ -929,9 +957,33 @@ class Scanner:
         del b
         return None if BAD_ESCAPE_KEY in hits else hits
 
+    def json_triggers_raw(self, raw: str) -> tuple[Hits, int] | None:
+        """Trigger positions for the JSON view of ``raw``, found in ``raw`` itself (no escape
+        replaced first), and where its first escaped backslash starts (-1: nowhere).
+
+        The raw text differs from the JSON view only inside escapes, and no trigger matches a
+        backslash or what the view has there except as the character before it: after an
+        escaped backslash both have one outside every class such a trigger tests (``\\`` and
+        ``\\x01``), after another escape the ``hs_esc`` triggers match. So every trigger of the
+        JSON view is found at its position, plus maybe some that verification rejects.
+
+        The result holds :data:`ESCAPE_KEY` when escapes other than ``\\"``, ``\\n`` and ``\\\\``
+        occur (or invalid ones). ``None`` if the engine cannot do this (only hyperscan can) or
+        ``raw`` ends in a backslash.
+        """
+        eng = self.engine
+        if not isinstance(eng, HyperscanEngine) or not raw or raw[-1] == "\\":
+            return None
+        b = _encode(raw)
+        hits = eng.find(b, b, raw=True)
+        del b  # free the bytes before the caller makes the view (the allocator reuses them)
+        pair = hits.pop(PAIR_KEY, None)
+        return hits, -1 if pair is None else pair[0]
+
     def scan_hits(self, view: str, hits: Hits) -> ScanResult:
         """:meth:`scan_full` of ``view`` with the trigger positions ``hits`` already found (by
-        :meth:`json_triggers`): in ``view``, those of every trigger and maybe more."""
+        :meth:`json_triggers` or :meth:`json_triggers_raw`): in ``view``, those of every
+        trigger and maybe more."""
         return self._scan_hits(view, None, hits)
 
     def _scan_hits(self, view: str, b: bytes | None, hits: Hits) -> ScanResult:
@@ -974,18 +1026,27 @@ class Scanner:
         return ScanResult(self._resolve(view, cands, tokens), tokens, thinking)
 
     def _resolve(self, view: str, cands: list[Cand], tokens: list[tuple[int, int]]) -> list[Match]:
+        """Sorted, non-overlapping matches from the candidates: at each start the longest; a
+        candidate is dropped if glued to a word character before or a digit after, overlapping
+        a token already in ``view``, disabled or allowed."""
         n = len(view)
         tok_starts = [s for s, _ in tokens]
         out: list[Match] = []
+        append = out.append
         last = 0
         disabled = self.disabled
         allow = self.allow
-        for s, e, t in sorted(set(cands), key=lambda c: (c[0], -c[1], c[2])):
+        wordch = _WORDCH
+        digits = _DIGITS
+        reversible = _REVERSIBLE
+        # (start, -end, type) sorts natively (no key function): at a start the longest first
+        for s, neg_e, t in sorted({(s, -e, t) for s, e, t in cands}):
             if s < last or t in disabled:
                 continue
-            if s > 0 and view[s - 1] in _WORDCH:
+            e = -neg_e
+            if s > 0 and view[s - 1] in wordch:
                 continue
-            if e < n and view[e] in _DIGITS:
+            if e < n and view[e] in digits:
                 continue
             if tokens:
                 k = bisect.bisect_left(tok_starts, e)
@@ -994,7 +1055,7 @@ class Scanner:
             value = view[s:e]
             if value in allow:
                 continue
-            out.append(Match(s, e, t, value, BY_NAME[t].reversible))
+            append(_new_tuple(Match, (s, e, t, value, reversible[t])))
             last = e
         return out
 
