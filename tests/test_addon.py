@@ -445,3 +445,20 @@ async def test_masked_request_gets_new_length_and_identity_encoding(env):
     assert f.request.raw_content != before
     assert f.request.headers["content-length"] == str(len(f.request.raw_content))
     assert f.request.headers.get_all("accept-encoding") == ["identity"]
+
+
+async def test_capped_reply_is_marked_and_passes_the_rest_unchanged(env):
+    tctx, state, a = env
+    tctx.options.update(max_response_size=1024)
+    f = await masked_flow(state, a)
+    token = next(t for t, v in flow_states(f).token_map.items() if v == "vpc-0123abcd")
+    body = (f"{token} " * 400).encode()  # ~5 KB of text, capped at 1 KB
+    reply_headers(f, body, content_type="text/plain")
+    a["ResponseRestoring"].responseheaders(f)
+    assert callable(f.response.stream)  # over the cap: streamed, never buffered
+    out = f.response.stream(body) + f.response.stream(b"")
+    a["ResponseRestoring"].response(f)
+    assert out.startswith(b"vpc-0123abcd ")
+    assert out.endswith(f"{token} ".encode())  # past the cap: unchanged
+    assert f.marked and "size cap" in f.comment
+    assert state.totals.flagged_by_reason["size_cap"] == 1
