@@ -1,8 +1,9 @@
-"""The JSON body's scan paths with hyperscan: triggers found in the body with only ``\\n``
-replaced (``Scanner.json_triggers``), then verified in the view that reads ``\\"`` as ``""``
-(only ``\\n``/``\\"`` escapes), in the JSON view (other escapes), or the whole JSON view scanned
-again (an escaped backslash). Each must give what the ``re`` engine gives: it always takes the
-JSON view."""
+"""The JSON body's scan paths with hyperscan (``Masker._plan_json``): triggers found in the raw
+body (``Scanner.json_triggers_raw``), then verified in the view that reads ``\\"`` as ``""``
+(only ``\\n``/``\\"``/``\\\\`` escapes) or in the JSON view (other escapes), escaped
+backslashes (if any) replaced first; a body without a backslash is scanned as it is, one ending in
+a backslash has its JSON view scanned. Each must give what the ``re`` engine gives: it always
+takes the JSON view."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import json
 import pytest
 from awsmasker.body import Masker, json_view
 from awsmasker.scanner import (
-    BAD_ESCAPE_KEY,
     ESCAPE_KEY,
     MARKERS,
     RULES,
@@ -50,14 +50,20 @@ def masked(m: Masker, body: str) -> tuple[str, list, list[str]]:
 
 
 def path(body: str) -> str:
-    """Which path the hyperscan masker takes for ``body``."""
-    v = body.replace("\\n", "\n\n")
-    if "\\" not in v:
-        return "view"
-    hits = HS.scanner.json_triggers(v)
-    if hits is None:
-        return "rescan"
-    return "escapes" if ESCAPE_KEY in hits else "quoted"
+    """Which path the hyperscan masker (``Masker._plan_json``) takes for ``body``: ``"plain"``
+    (no backslash: the body, its own view, scanned), ``"scan"`` (no triggers from the raw body,
+    which ends in a backslash: the JSON view scanned), ``"quoted"`` (only ``\\"``/``\\n``
+    escapes: the triggers verified in the view that reads ``\\"`` as ``""``), ``"escapes"``
+    (other escapes: the triggers verified in the JSON view); ``+pairs`` when an escaped
+    backslash is present (those are replaced first, then ``\\n``)."""
+    if "\\" not in body:
+        return "plain"
+    found = HS.scanner.json_triggers_raw(body)
+    if found is None:
+        return "scan"
+    hits, pair = found
+    name = "escapes" if ESCAPE_KEY in hits else "quoted"
+    return name + "+pairs" if pair >= 0 else name
 
 
 def body_of(*strings: str, account: bool = True) -> str:
@@ -91,14 +97,17 @@ def test_escapes_path_same_as_re(esc: str, ident: str) -> None:
 
 @pytest.mark.parametrize("ident", IDS)
 @pytest.mark.parametrize("esc", ["\\\\", "\\\\n", '\\\\\\"', "\\\\\\n"])
-def test_escaped_backslash_rescans(esc: str, ident: str) -> None:
-    body = body_of(f'x{esc}{ident}\\n\\"', "account 123456789012")
-    assert path(body) == "rescan"
+@pytest.mark.parametrize(("other", "want"), [("", "quoted+pairs"), ("\\t", "escapes+pairs")])
+def test_escaped_backslash_paths(esc: str, ident: str, other: str, want: str) -> None:
+    body = body_of(f'x{esc}{ident}\\n\\"{other}', "account 123456789012")
+    assert path(body) == want
     assert masked(HS, body) == masked(RE, body)
 
 
 def test_id_after_escape_found_on_each_path() -> None:
-    for esc, want in (("\\n", "quoted"), ("\\t", "escapes"), ("\\u00e9", "escapes")):
+    cases = [("\\n", "quoted"), ("\\t", "escapes"), ("\\u00e9", "escapes")]
+    cases += [("\\\\", "quoted+pairs"), ("\\\\\\t", "escapes+pairs")]
+    for esc, want in cases:
         body = body_of(f'a\\"b{esc}i-0123456789abcdef0 {esc}10.1.2.3', account=False)
         assert path(body) == want
         out, findings, _ = masked(HS, body)
@@ -136,13 +145,20 @@ def test_tokens_already_present_on_each_path() -> None:
         assert out[2] == ["AWS_EC2_001", "AWS_VPC_0002"]
 
 
-def test_bad_escape_stops_scan_and_stray_backslash() -> None:
+def test_escaped_backslash_flagged_and_stray_backslash() -> None:
     sc = HS.scanner
-    assert sc.json_triggers('{"a": "\\\\ i-0123456789abcdef0"}') is None
-    assert sc.json_triggers('{"a": "x\\') is None  # backslash at the end
-    hits = sc.json_triggers('{"a": "x\\ty\\"z"}')
-    assert hits is not None and ESCAPE_KEY in hits and BAD_ESCAPE_KEY not in hits
-    assert Scanner(engine="re").json_triggers('{"a": "x\\"y"}') is None  # only hyperscan
+    body = '{"a": "\\\\ i-0123456789abcdef0"}'
+    found = sc.json_triggers_raw(body)  # the scan goes on after an escaped backslash
+    assert found is not None and found[1] == body.index("\\")
+    b = json_view(body)[0].encode()
+    want, got = _rule_hits(HS.scanner.engine.find(b, b)), _rule_hits(found[0])
+    assert want and all(positions <= got.get(k, set()) for k, positions in want.items())
+    assert [f.value for f in masked(HS, body)[1]] == ["i-0123456789abcdef0"]
+    assert sc.json_triggers_raw('{"a": "x\\') is None  # backslash at the end
+    assert path('{"a": "x\\') == "scan"
+    found = sc.json_triggers_raw('{"a": "x\\ty\\"z"}')
+    assert found is not None and ESCAPE_KEY in found[0] and found[1] == -1
+    assert Scanner(engine="re").json_triggers_raw('{"a": "x\\"y"}') is None  # only hyperscan
 
 
 def _rule_hits(hits: dict[int, list[int]]) -> dict[int, set[int]]:
@@ -154,13 +170,13 @@ FRAGMENTS = [*IDS, *ESCAPES, "\\\\", '"', ":", ",", " ", "x", "-", "0", "\\u0031
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=25))
-def test_json_triggers_cover_the_json_view(pieces: list[str]) -> None:
-    """Every trigger position in the JSON view is among json_triggers' (what makes the
+def test_json_triggers_raw_cover_the_json_view(pieces: list[str]) -> None:
+    """Every trigger position in the JSON view is among json_triggers_raw's (what makes the
     verification results equal), and the masking equals the ``re`` engine's."""
     body = '{"a": "' + "".join(pieces) + '", "n": 123456789012}'
-    v = body.replace("\\n", "\n\n")
-    hits = HS.scanner.json_triggers(v)
-    if hits is not None:
+    found = HS.scanner.json_triggers_raw(body)
+    if found is not None:
+        hits = found[0]
         b = json_view(body)[0].encode("latin-1", "replace")
         want = _rule_hits(HS.scanner.engine.find(b, b))
         got = _rule_hits(hits)

@@ -20,7 +20,6 @@ that replaces one can be found again exactly (see :data:`awsmasker.tokens.TOKEN_
 from __future__ import annotations
 
 import bisect
-import contextlib
 import re
 import string
 from collections.abc import Callable, Iterable
@@ -84,9 +83,8 @@ class Rule:
     regex: str = ""  # fixed-width trigger regex (instead of literals)
     width: int = 0
     hs: tuple[HsTrigger, ...] = ()  # hyperscan triggers instead of the canonical ones
-    #: hyperscan triggers after a JSON escape (``\\t``, ``\\u00e9`` …) in a view where it is not
-    #: yet replaced, for the ``hs`` triggers that look at the character before (see
-    #: :meth:`Scanner.json_triggers`)
+    #: hyperscan triggers after a JSON escape (``\\t``, ``\\u00e9`` …) in a raw JSON body, for the
+    #: ``hs`` triggers that look at the character before (see :meth:`Scanner.json_triggers_raw`)
     hs_esc: tuple[HsTrigger, ...] = ()
     re_passes: tuple[RePass, ...] = ()  # pure-re passes instead of the canonical ones
     digit_run: int = 0  # pure re: runs of exactly this many ASCII digits (instead of passes)
@@ -553,16 +551,13 @@ def _is_public(ip: str) -> bool:
 TOKEN_KEY = -1
 THINKING_KEY = -2
 MARKERS = {TOKEN_KEY: TOKEN_PREFIX, THINKING_KEY: '"thinking"'}
-#: Keys of the positions, in :meth:`Scanner.json_triggers`, of escapes other than ``\\"``, and of
-#: a backslash before a backslash or a newline (then the scan stops: see there).
+#: Key, in :meth:`Scanner.json_triggers_raw`, of the flag: the raw body holds escapes other than
+#: ``\\"``, ``\\n`` and ``\\\\``.
 ESCAPE_KEY = -3
-BAD_ESCAPE_KEY = -4
-_ESCAPE_HS = r'\\[^"\\\n]'
 #: In a raw JSON body: an escape other than ``\"``, ``\n`` and ``\\`` (an odd backslash of a run)
 _RAW_ESCAPE_HS = r'(?:^|[^\\])(?:\\\\)*\\[^"\\n]'
 #: Key of :meth:`Scanner.json_triggers_raw`'s flag: the raw body holds an escaped backslash
 PAIR_KEY = -5
-_BAD_ESCAPE_HS = r"\\[\\\n]"
 Hits = dict[int, list[int]]
 
 
@@ -785,69 +780,38 @@ class HyperscanEngine:
         for key, lit in MARKERS.items():
             add(key, re.escape(lit), 0, len(lit))
 
-        def compile_db(pids: list[int] | None = None) -> hyperscan.Database:
-            """A database of the patterns ``pids`` (default: all so far)."""
-            if pids is None:
-                pids = list(range(len(exprs)))
+        def compile_db() -> hyperscan.Database:
+            """A database of the patterns added so far."""
             db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             db.compile(
-                expressions=[exprs[k] for k in pids],
-                ids=pids,
-                elements=len(pids),
-                flags=[flags[k] for k in pids],
+                expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags
             )
             return db
 
         self._db = compile_db()
-        # The same, the escapes and the triggers right after them, for a JSON body with only
-        # its ``\n`` escapes replaced (plain text may hold many backslashes: only JSON views are
-        # scanned with this one).
+        # The same for a raw JSON body (no escape replaced; plain text may hold many
+        # backslashes: only JSON bodies are scanned with this one), plus the triggers right
+        # after an escape, whether escapes other than ``\"``, ``\n`` and ``\\`` occur (``\\``
+        # pairs counted from the start of each run of backslashes) and whether an escaped
+        # backslash does.
         for i, r in enumerate(rules):
             for t in r.hs_esc:
                 add(i, t.pattern, 0, t.k, t.som)
-        with_esc = list(range(len(exprs)))
-        add(ESCAPE_KEY, _ESCAPE_HS, hyperscan.HS_FLAG_SINGLEMATCH, 2)  # whether, not where
-        self._bad_pid = len(exprs)
-        add(BAD_ESCAPE_KEY, _BAD_ESCAPE_HS, 0, 2)
-        self._db_escapes = compile_db()
-        # For the raw JSON body (no escape replaced): the same triggers, escapes other than
-        # ``\"`` and ``\n`` (``\\`` pairs counted from the start of each run of backslashes)
-        # and whether an escaped backslash occurs. Nothing stops the scan.
-        raw_pids = [*with_esc, len(exprs), len(exprs) + 1]
-        add(ESCAPE_KEY, _RAW_ESCAPE_HS, hyperscan.HS_FLAG_SINGLEMATCH, 0)
+        add(ESCAPE_KEY, _RAW_ESCAPE_HS, hyperscan.HS_FLAG_SINGLEMATCH, 0)  # whether, not where
         add(PAIR_KEY, r"\\\\", hyperscan.HS_FLAG_SINGLEMATCH, 2)
-        self._db_raw = compile_db(raw_pids)
-        self._terminated = hyperscan.ScanTerminated
+        self._db_raw = compile_db()
 
-    def find(self, b: bytes, lb: bytes, *, escapes: bool = False, raw: bool = False) -> Hits:
-        """Trigger positions. With ``escapes``, also :data:`ESCAPE_KEY` positions and the
-        ``hs_esc`` triggers; the scan stops at the first :data:`BAD_ESCAPE_KEY` position (the
-        result is then incomplete). With ``raw`` (a raw JSON body), the ``hs_esc`` triggers,
-        whether escapes other than ``\\"``/``\\n`` occur (:data:`ESCAPE_KEY`) and whether an
-        escaped backslash does (:data:`PAIR_KEY`: the first one's start)."""
+    def find(self, b: bytes, lb: bytes, *, raw: bool = False) -> Hits:
+        """Trigger positions. With ``raw`` (a raw JSON body), also the ``hs_esc`` triggers,
+        whether escapes other than ``\\"``/``\\n``/``\\\\`` occur (:data:`ESCAPE_KEY`) and whether
+        an escaped backslash does (:data:`PAIR_KEY`: the first one's start)."""
         hits: list[tuple[int, int, int]] = []
         add = hits.append
-        if raw:
 
-            def on_match_raw(pid: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
-                add((pid, frm, to))
+        def on_match(pid: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
+            add((pid, frm, to))
 
-            self._db_raw.scan(b, match_event_handler=on_match_raw)
-        elif not escapes:
-
-            def on_match(pid: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
-                add((pid, frm, to))
-
-            self._db.scan(b, match_event_handler=on_match)
-        else:
-            bad = self._bad_pid
-
-            def on_match_esc(pid: int, frm: int, to: int, _flags: int, _ctx: object) -> bool:
-                add((pid, frm, to))
-                return pid == bad  # true stops the scan
-
-            with contextlib.suppress(self._terminated):
-                self._db_escapes.scan(b, match_event_handler=on_match_esc)
+        (self._db_raw if raw else self._db).scan(b, match_event_handler=on_match)
         out: Hits = {}
         meta = self._meta
         for pid, frm, to in hits:
@@ -936,27 +900,6 @@ class Scanner:
         b = _encode(view)
         return self._scan_hits(view, b, eng.find(b, b.lower() if eng.needs_lower else b))
 
-    def json_triggers(self, v: str) -> Hits | None:
-        """Trigger positions for the JSON view of a body, found in ``v``: the raw body with its
-        ``\\n`` escapes replaced by two newlines, the others not yet (same length).
-
-        Every trigger of the JSON view is found in ``v`` at the same position (the triggers
-        that look at the character before one also match after a remaining escape: ``hs_esc``),
-        plus maybe some that verification rejects. The result holds :data:`ESCAPE_KEY` when
-        escapes other than ``\\"`` remain. ``None`` if the engine cannot do this (only
-        hyperscan can, in the same pass), or ``v`` holds an escaped backslash (then a ``\\n``
-        may have been replaced wrongly) or a backslash before a newline or at the end.
-        """
-        eng = self.engine
-        if not isinstance(eng, HyperscanEngine) or not v or v[-1] == "\\":
-            return None
-        b = _encode(v)
-        hits = eng.find(b, b, escapes=True)
-        # Free the bytes before the caller makes the view: the allocator then reuses their
-        # memory instead of growing the heap (a page fault per 4 KB) on every call.
-        del b
-        return None if BAD_ESCAPE_KEY in hits else hits
-
     def json_triggers_raw(self, raw: str) -> tuple[Hits, int] | None:
         """Trigger positions for the JSON view of ``raw``, found in ``raw`` itself (no escape
         replaced first), and where its first escaped backslash starts (-1: nowhere).
@@ -982,8 +925,7 @@ class Scanner:
 
     def scan_hits(self, view: str, hits: Hits) -> ScanResult:
         """:meth:`scan_full` of ``view`` with the trigger positions ``hits`` already found (by
-        :meth:`json_triggers` or :meth:`json_triggers_raw`): in ``view``, those of every
-        trigger and maybe more."""
+        :meth:`json_triggers_raw`): in ``view``, those of every trigger and maybe more."""
         return self._scan_hits(view, None, hits)
 
     def _scan_hits(self, view: str, b: bytes | None, hits: Hits) -> ScanResult:
