@@ -707,45 +707,6 @@ class ReEngine:
         return out
 
 
-class Re2Engine:
-    """google-re2: an ``re2.Set`` skips absent rules, then one RE2 pass per present rule."""
-
-    name = "re2"
-    needs_lower = True
-    reports_markers = False
-    lazy: dict[int, int] = {}  # noqa: RUF012 (never mutated)
-
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        import re2
-
-        opts = re2.Options()
-        opts.encoding = re2.Options.Encoding.LATIN1
-        self._re2_passes = [
-            (i, re2.compile(p, options=opts), low) for i, p, low in _canonical_passes(rules)
-        ]
-        self._sets = []
-        for low in (False, True):
-            st = re2.Set.SearchSet(opts)
-            idx = []
-            for k, (_i, rx, lw) in enumerate(self._re2_passes):
-                if lw == low:
-                    st.Add(rx.pattern)
-                    idx.append(k)
-            st.Compile()
-            self._sets.append((st, idx, low))
-
-    def find(self, b: bytes, lb: bytes) -> Hits:
-        out: Hits = {}
-        for st, idx, low in self._sets:
-            data = lb if low else b
-            for k in st.Match(data) or ():
-                i, rx, _ = self._re2_passes[idx[k]]
-                starts = [m.start() for m in rx.finditer(data)]
-                if starts:
-                    out.setdefault(i, []).extend(starts)
-        return out
-
-
 class HyperscanEngine:
     """hyperscan: every trigger of every rule, and token starts, in one pass over the bytes."""
 
@@ -825,22 +786,21 @@ class HyperscanEngine:
         return out
 
 
-ENGINES: dict[str, type] = {"re": ReEngine, "re2": Re2Engine, "hyperscan": HyperscanEngine}
+ENGINES: dict[str, type] = {"re": ReEngine, "hyperscan": HyperscanEngine}
 _engine_cache: dict[str, object] = {}
 
 
 def available_engines() -> list[str]:
     out = ["re"]
-    for name in ("re2", "hyperscan"):
-        try:
-            get_engine(name)
-        except ImportError:
-            continue
-        out.append(name)
+    try:
+        get_engine("hyperscan")
+        out.append("hyperscan")
+    except ImportError:
+        pass
     return out
 
 
-def get_engine(name: str | None = None) -> ReEngine | Re2Engine | HyperscanEngine:
+def get_engine(name: str | None = None) -> ReEngine | HyperscanEngine:
     """The named engine, or the best one installed (hyperscan, else ``re``)."""
     if name is None:
         try:
