@@ -9,46 +9,23 @@ from __future__ import annotations
 import json
 
 import pytest
-from awsmasker.body import Masker, _json_view, json_view
+from awsmasker.body import _json_view, json_view
 from awsmasker.scanner import (
     ESCAPE_KEY,
     MARKERS,
     RULES,
     Match,
     Scanner,
-    available_engines,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-pytestmark = pytest.mark.skipif(
-    "hyperscan" not in available_engines(), reason="hyperscan not installed"
-)
+from tests.engine_cases import HS, IDS, RE, masked, needs_hyperscan
 
-HS = Masker(engine="hyperscan")
-RE = Masker(engine="re")
-IDS = [
-    "i-0123456789abcdef0",
-    "nat-0123456789abcdef0",
-    "sg-0123abcd",
-    "10.1.2.3",
-    "172.16.0.1/24",
-    "192.168.1.1",
-    "123456789012",
-    "AKIAABCDEFGHIJKLMNOP",
-    "arn:aws:iam::123456789012:role/x",
-    "account 111122223333",
-    "AWS_ACCOUNT_001",
-    "db.abc.us-east-1.rds.amazonaws.com",
-]
+pytestmark = needs_hyperscan
+
 BS2 = "\\\\"  # an escaped backslash, as raw JSON text
 BACKSLASHES = ["\\\\", "\\\\n", '\\\\\\"', "\\\\\\n", "\\\\\\\\"]
-
-
-def masked(m: Masker, body: str) -> tuple[str, list, list[str]]:
-    plan = m.plan(body, is_json=True)
-    tokens = [f"AWS_{f.type_name}_{i + 1:03d}" for i, f in enumerate(plan.findings)]
-    return plan.apply(tokens), plan.findings, plan.present_tokens
 
 
 def fixed_view(raw: str) -> str:

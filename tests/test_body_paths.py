@@ -10,43 +10,21 @@ from __future__ import annotations
 import json
 
 import pytest
-from awsmasker.body import Masker, json_view
+from awsmasker.body import json_view
 from awsmasker.scanner import (
     ESCAPE_KEY,
     MARKERS,
     RULES,
     Scanner,
-    available_engines,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-pytestmark = pytest.mark.skipif(
-    "hyperscan" not in available_engines(), reason="hyperscan not installed"
-)
+from tests.engine_cases import HS, IDS, RE, masked, needs_hyperscan
 
-HS = Masker(engine="hyperscan")
-RE = Masker(engine="re")
-IDS = [
-    "i-0123456789abcdef0",
-    "sg-0123abcd",
-    "10.1.2.3",
-    "172.16.0.1/24",
-    "192.168.1.1",
-    "123456789012",
-    "AKIAABCDEFGHIJKLMNOP",
-    "arn:aws:iam::123456789012:role/x",
-    "account 111122223333",
-    "AWS_ACCOUNT_001",
-    "db.abc.us-east-1.rds.amazonaws.com",
-]
+pytestmark = needs_hyperscan
+
 ESCAPES = ["\\n", '\\"', "\\t", "\\r", "\\b", "\\f", "\\/", "\\u00e9", "\\u1234", "\\u12a4", "\\x"]
-
-
-def masked(m: Masker, body: str) -> tuple[str, list, list[str]]:
-    plan = m.plan(body, is_json=True)
-    tokens = [f"AWS_{f.type_name}_{i + 1:03d}" for i, f in enumerate(plan.findings)]
-    return plan.apply(tokens), plan.findings, plan.present_tokens
 
 
 def path(body: str) -> str:
