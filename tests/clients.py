@@ -18,3 +18,15 @@ def openai_client(proxy, standin) -> openai.OpenAI:
         api_key="sk-test", base_url=f"http://127.0.0.1:{standin.port}/v1", max_retries=0,
         http_client=openai.DefaultHttpxClient(proxy=proxy.url, timeout=30),
     )
+
+
+def chat_stream_text_and_arguments(stream) -> tuple[str, str]:
+    """The text and the first tool call's arguments of a streamed OpenAI chat completion."""
+    text, args = "", ""
+    for chunk in stream:
+        delta = chunk.choices[0].delta if chunk.choices else None
+        if delta and delta.content:
+            text += delta.content
+        if delta and delta.tool_calls:
+            args += delta.tool_calls[0].function.arguments or ""
+    return text, args

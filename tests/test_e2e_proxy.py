@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from scripts.standin_llm import TOKEN_RE
-from tests.clients import anthropic_client, openai_client
+from tests.clients import anthropic_client, chat_stream_text_and_arguments, openai_client
 from tests.proxy_harness import run_mitmdump_expecting_exit
 from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE, assert_restored_message
 
@@ -105,13 +105,7 @@ def test_openai_chat_stream_with_tool_calls(proxy, standin):
         messages=[{"role": "system", "content": "You are an AWS assistant."},
                   {"role": "user", "content": PROMPT}],
     )
-    text, args = "", ""
-    for chunk in stream:
-        delta = chunk.choices[0].delta if chunk.choices else None
-        if delta and delta.content:
-            text += delta.content
-        if delta and delta.tool_calls:
-            args += delta.tool_calls[0].function.arguments or ""
+    text, args = chat_stream_text_and_arguments(stream)
     assert_nothing_leaked(standin)
     for value in ORIGINALS:
         assert value in text

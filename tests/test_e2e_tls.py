@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from scripts.standin_llm import StandinConfig, StandinServer
+from tests.clients import chat_stream_text_and_arguments
 from tests.samples import ORIGINALS, PROMPT, assert_restored_message
 
 pytestmark = pytest.mark.e2e
@@ -132,13 +133,7 @@ def test_https_openai_chat_stream_with_tool_calls(tls_proxy, tls_standin):
     stream = client.chat.completions.create(
         model="gpt-test", stream=True, messages=[{"role": "user", "content": PROMPT}]
     )
-    text, args = "", ""
-    for chunk in stream:
-        delta = chunk.choices[0].delta if chunk.choices else None
-        if delta and delta.content:
-            text += delta.content
-        if delta and delta.tool_calls:
-            args += delta.tool_calls[0].function.arguments or ""
+    text, args = chat_stream_text_and_arguments(stream)
     assert_masked(tls_standin)
     assert not TOKEN_RE.search(text)
     for value in ORIGINALS:
