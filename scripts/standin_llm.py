@@ -206,8 +206,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("content-length", "0"))
-        body = self.rfile.read(length) if length else b""
+        body = self._read_body()
         cfg = self.server.cfg
         if cfg.record_bodies:
             cfg.requests.append(Recorded("POST", self.path, dict(self.headers.items()), body))
@@ -242,6 +241,20 @@ class Handler(BaseHTTPRequestHandler):
             self._stream(responses_stream(tokens, rng, cfg), rng)
         else:
             self._send(200, "text/plain; charset=utf-8", reply_text(tokens, cfg).encode())
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()  # the CRLF after each chunk
+        length = int(self.headers.get("content-length", "0"))
+        return self.rfile.read(length) if length else b""
 
     def _json(self, obj: dict) -> None:
         self._send(200, "application/json", json.dumps(obj).encode())

@@ -244,3 +244,19 @@ def test_restored_replies_keep_the_client_connection_alive(proxy, standin, strea
             assert not resp.will_close
     finally:
         conn.close()
+
+
+def test_chunked_request_body_is_masked(proxy, standin):
+    body = json.dumps({"model": "m", "max_tokens": 5,
+                       "messages": [{"role": "user", "content": PROMPT}]}).encode()
+
+    def chunks():
+        for i in range(0, len(body), 100):
+            yield body[i:i + 100]
+
+    with httpx.Client(proxy=proxy.url, timeout=30) as c:
+        r = c.post(f"http://127.0.0.1:{standin.port}/v1/messages", content=chunks(),
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 200
+    assert_nothing_leaked(standin)
+    assert "vpc-0123abcd" in r.json()["content"][0]["text"]
