@@ -125,6 +125,22 @@ def _scrub_host(host: str) -> str:
     return host if _HOST_RE.match(host) else "*"
 
 
+#: Strings already checked to be tokens (a flow's tokens recur in every turn of a conversation).
+_TOKENS_SEEN: set[str] = set()
+_TOKENS_SEEN_MAX = 65536
+
+
+def _checked_token(t: str) -> bool:
+    if t in _TOKENS_SEEN:
+        return True
+    if not is_token(t):
+        return False
+    if len(_TOKENS_SEEN) >= _TOKENS_SEEN_MAX:
+        _TOKENS_SEEN.clear()
+    _TOKENS_SEEN.add(t)
+    return True
+
+
 def make_event(
     event_type: str,
     *,
@@ -148,7 +164,7 @@ def make_event(
     for k, v in (counts or {}).items():
         if _is_count_key(k) and isinstance(v, int) and not isinstance(v, bool) and v >= 0:
             safe_counts[k] = int(v)
-    safe_tokens = [t for t in tokens if isinstance(t, str) and is_token(t)]
+    safe_tokens = [t for t in tokens if isinstance(t, str) and _checked_token(t)]
     event: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "event_id": uuid.uuid4().hex,
