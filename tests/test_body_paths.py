@@ -13,14 +13,20 @@ import pytest
 from awsmasker.body import json_view
 from awsmasker.scanner import (
     ESCAPE_KEY,
-    MARKERS,
-    RULES,
     Scanner,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.engine_cases import HS, IDS, RE, masked, needs_hyperscan
+from tests.engine_cases import (
+    HS,
+    IDS,
+    RE,
+    assert_raw_triggers_cover_view,
+    masked,
+    needs_hyperscan,
+    rule_hits,
+)
 
 pytestmark = needs_hyperscan
 
@@ -129,7 +135,7 @@ def test_escaped_backslash_flagged_and_stray_backslash() -> None:
     found = sc.json_triggers_raw(body)  # the scan goes on after an escaped backslash
     assert found is not None and found[1] == body.index("\\")
     b = json_view(body)[0].encode()
-    want, got = _rule_hits(HS.scanner.engine.find(b, b)), _rule_hits(found[0])
+    want, got = rule_hits(HS.scanner.engine.find(b, b)), rule_hits(found[0])
     assert want and all(positions <= got.get(k, set()) for k, positions in want.items())
     assert [f.value for f in masked(HS, body)[1]] == ["i-0123456789abcdef0"]
     assert sc.json_triggers_raw('{"a": "x\\') is None  # backslash at the end
@@ -137,10 +143,6 @@ def test_escaped_backslash_flagged_and_stray_backslash() -> None:
     found = sc.json_triggers_raw('{"a": "x\\ty\\"z"}')
     assert found is not None and ESCAPE_KEY in found[0] and found[1] == -1
     assert Scanner(engine="re").json_triggers_raw('{"a": "x\\"y"}') is None  # only hyperscan
-
-
-def _rule_hits(hits: dict[int, list[int]]) -> dict[int, set[int]]:
-    return {k: set(v) for k, v in hits.items() if k >= 0 or k in MARKERS}
 
 
 FRAGMENTS = [*IDS, *ESCAPES, "\\\\", '"', ":", ",", " ", "x", "-", "0", "\\u0031"]
@@ -152,12 +154,5 @@ def test_json_triggers_raw_cover_the_json_view(pieces: list[str]) -> None:
     """Every trigger position in the JSON view is among json_triggers_raw's (what makes the
     verification results equal), and the masking equals the ``re`` engine's."""
     body = '{"a": "' + "".join(pieces) + '", "n": 123456789012}'
-    found = HS.scanner.json_triggers_raw(body)
-    if found is not None:
-        hits = found[0]
-        b = json_view(body)[0].encode("latin-1", "replace")
-        want = _rule_hits(HS.scanner.engine.find(b, b))
-        got = _rule_hits(hits)
-        for k, positions in want.items():
-            assert positions <= got.get(k, set()), (k, RULES[k].name if k >= 0 else k)
+    assert_raw_triggers_cover_view(body)
     assert masked(HS, body) == masked(RE, body)
