@@ -15,16 +15,21 @@ With hyperscan the view is cheaper: the triggers are found in the raw text itsel
 ``\\"``, ``\\n`` and ``\\\\`` are the only escapes, as in most bodies, the escaped backslashes (if
 any) and ``\\n`` are replaced and the view verified reads ``\\"`` as ``""`` (one one-character
 replacement instead of another pass; same matches and same quote parity), else the JSON view is
-made (from that text) and verified.
+made (from that text) and verified. That scan also finds the runs of 12 digits outside strings,
+so no quotes are counted to tell a bare-number account, and whether escapes to decode may occur.
+
+Two-character needles are replaced and searched with sre (:func:`_replacer`), not with
+``str.replace``/``in``: those take about 1 ns a character for such a needle, sre half that.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
-from awsmasker.scanner import ESCAPE_KEY, Match, Scanner
+from awsmasker.scanner import DECODE_KEY, ESCAPE_KEY, OUTSIDE12_KEY, Match, Scanner
 from awsmasker.store.base import Finding
 from awsmasker.tokens import TOKEN_RE
 
@@ -34,6 +39,7 @@ class MaskingError(Exception):
 
 
 _JSON_START = re.compile(r"[ \t\r\n]*[\[{]")
+_DIGITS12 = re.compile(r"[0-9]{12}")
 _ESC_U = re.compile(r"\\u[0-9a-fA-F]{4}")
 _NEEDS_DECODE = re.compile(r"\\(?:/|u00[0-7][0-9a-fA-F])")
 _ESC_ANY = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
@@ -49,6 +55,21 @@ _THINK_AFTER = re.compile(
 )
 
 
+def _replacer(old: str, new: str) -> Callable[[str], str]:
+    """``lambda text: text.replace(old, new)`` (``new`` holds no backslash), faster on long text
+    for a two-character ``old``: CPython's search for such a needle skips at most three
+    characters at a time, sre's scans for the first one (a backslash) in a tight loop."""
+    return partial(re.compile(re.escape(old)).sub, new)
+
+
+_SUB_NL = _replacer("\\n", "\n\n")
+_SUB_QUOTE = _replacer('\\"', "''")
+_SUB_PAIR = _replacer("\\\\", "\x01\x01")
+# whether a two-character needle occurs, for the same reason (``in`` costs a slow pass when it
+# does not)
+_HAS_PAIR = re.compile(r"\\\\").search
+_HAS_U = re.compile(r"\\u").search
+
 _VIEW_REPLACE = (
     ("\\n", "\n\n"),
     ('\\"', "''"),
@@ -58,7 +79,8 @@ _VIEW_REPLACE = (
     ("\\b", "\x01\x01"),
     ("\\f", "\x01\x01"),
 )
-_RARE_VIEW = {esc[1]: rep for esc, rep in _VIEW_REPLACE[2:]}
+#: escape letter → the replacement of that escape, for the rarer escapes
+_RARE_VIEW = {esc[1]: _replacer(esc, rep) for esc, rep in _VIEW_REPLACE[2:]}
 
 
 def json_view(raw: str) -> tuple[str, list[int]]:
@@ -68,7 +90,12 @@ def json_view(raw: str) -> tuple[str, list[int]]:
 
 
 def _json_view(
-    raw: str, given: list[str] | None = None, *, pairs_done: bool = False
+    raw: str,
+    given: list[str] | None = None,
+    *,
+    pairs_done: bool = False,
+    no_pairs: bool = False,
+    decode: bool = True,
 ) -> tuple[str, list[int], bool]:
     """:func:`json_view`, and whether the view holds the raw text's tokens at the same spans
     (false when a ``\\uXXXX`` escape was blanked: its hex digits could start or end one).
@@ -77,6 +104,8 @@ def _json_view(
     the list so that the only reference is here: each replacement below then frees the text
     before it, whose memory the next one reuses (a megabyte more held costs its page faults).
     ``pairs_done``: ``given`` had its escaped backslashes replaced (by two ``\\x01``) first.
+    ``no_pairs``: ``raw`` is known to hold no escaped backslash. ``decode``: False if ``raw`` is
+    known to hold no escape that needs exact decoding.
     """
     v = given.pop() if given else None
     if "\\" not in raw:
@@ -86,35 +115,32 @@ def _json_view(
     # and check for a leftover backslash; an escaped backslash always leaves one (its first half
     # is never followed by ``n`` or ``"``), so no leftover means the view is complete and exact.
     if v is None:
-        v = raw.replace("\\n", "\n\n")
+        v = _SUB_NL(raw)
     if "\\" in v:
-        v = v.replace('\\"', "''")
+        v = _SUB_QUOTE(v)
     if "\\" not in v:
         return v, [], True
-    if not pairs_done and "\\\\" in raw:  # escaped backslashes go first: start again from raw
-        v = raw.replace("\\\\", "\x01\x01")
-        for esc, rep in _VIEW_REPLACE[:2]:
-            v = v.replace(esc, rep)
+    if not (pairs_done or no_pairs) and _HAS_PAIR(raw):  # escaped backslashes go first: redo
+        v = _SUB_QUOTE(_SUB_NL(_SUB_PAIR(raw)))
     # only backslashes that each start an escape are left (escaped backslashes went first)
-    exact = [m.start() for m in _NEEDS_DECODE.finditer(v)]
-    has_u = "\\u" in v
+    exact = [m.start() for m in _NEEDS_DECODE.finditer(v)] if decode else []
+    has_u = _HAS_U(v) is not None
     if has_u:
         v = _ESC_U.sub("\x01" * 6, v)
     # the rare escapes, kind by kind as found: each kind costs one replace pass
     i = v.find("\\")
     skipped = 0
     while i >= 0 and skipped < 64:
-        rep = _RARE_VIEW.get(v[i + 1 : i + 2])
-        if rep is None:  # not a valid escape (invalid JSON): leave it
+        sub = _RARE_VIEW.get(v[i + 1 : i + 2])
+        if sub is None:  # not a valid escape (invalid JSON): leave it
             skipped += 1
             i = v.find("\\", i + 1)
         else:
-            v = v.replace(v[i : i + 2], rep)
+            v = sub(v)
             i = v.find("\\", i)
-    if i >= 0:  # many invalid escapes: finish with one test per kind
-        for esc, rep in _VIEW_REPLACE[2:]:
-            if esc in v:
-                v = v.replace(esc, rep)
+    if i >= 0:  # many invalid escapes: finish with one pass per kind
+        for sub in _RARE_VIEW.values():
+            v = sub(v)
     return v, exact, not has_u
 
 
@@ -214,6 +240,9 @@ class Masker:
             mask_public_ips=mask_public_ips,
             engine=engine,
         )
+        #: findings of earlier plans by (type, value): a conversation resends its identifiers
+        #: with every request, and a finding costs more to make than to look up
+        self._findings: dict[tuple[str, str], Finding] = {}
 
     def plan(self, text: str, *, is_json: bool | None = None) -> MaskPlan:
         """Find what to replace in ``text`` (``is_json=None``: sniff)."""
@@ -221,16 +250,18 @@ class Masker:
             if is_json is None:
                 is_json = _JSON_START.match(text) is not None
             if is_json:
-                edits, tokens = self._plan_json(text)
+                matches, quoted, tokens = self._plan_json(text)
             else:
-                res = self.scanner.scan_full(text)
-                edits, tokens = [(m, False) for m in res.matches], res.tokens
+                matches, tokens, _ = self.scanner.scan_full(text)
+                quoted = set()
         except Exception as e:
             raise MaskingError(f"masking failed: {type(e).__name__}: {e}") from e
-        return _build_plan(text, edits, tokens)
+        return _build_plan(text, matches, quoted, tokens, self._findings)
 
-    def _plan_json(self, raw: str) -> tuple[list[tuple[Match, bool]], list[tuple[int, int]] | None]:
-        """Edits, and the spans of the tokens in ``raw`` if the scan of the view gave them."""
+    def _plan_json(self, raw: str) -> tuple[list[Match], set[int], list[tuple[int, int]] | None]:
+        """Matches, the starts of those whose token is written as a JSON string (accounts
+        outside strings), and the spans of the tokens in ``raw`` if the scan of the view gave
+        them."""
         # The scanner can find the triggers in the raw body (no pass over it first); the usual
         # body holds only ``\\n``, ``\\"`` and maybe ``\\\\`` escapes, and then, once the escaped
         # backslashes and ``\\n`` are replaced, a one-character replacement makes a view that
@@ -238,32 +269,39 @@ class Masker:
         # from ``'`` and no match holds either) and the same quote parity outside the pair.
         found = self.scanner.json_triggers_raw(raw) if "\\" in raw else None
         hits = None
-        pairs_done = False
+        pairs_done = no_pairs = False
         if found is None:
-            v = raw.replace("\\n", "\n\n") if "\\" in raw else raw
+            v = _SUB_NL(raw) if "\\" in raw else raw
         else:
             hits, pair = found
             del found
             pairs_done = pair >= 0
-            if not pairs_done:
-                v = raw.replace("\\n", "\n\n")
+            no_pairs = not pairs_done
+            if no_pairs:
+                v = _SUB_NL(raw)
             elif pair > len(raw) // 2:  # none before ``pair``: only the rest needs two passes
-                v = raw[:pair].replace("\\n", "\n\n")
-                v += raw[pair:].replace("\\\\", "\x01\x01").replace("\\n", "\n\n")
+                v = _SUB_NL(raw[:pair])
+                v += _SUB_NL(_SUB_PAIR(raw[pair:]))
             else:
-                v = raw.replace("\\\\", "\x01\x01").replace("\\n", "\n\n")
+                v = _SUB_NL(_SUB_PAIR(raw))
         if hits is not None and ESCAPE_KEY not in hits:
             view, exact, same_tokens = v.replace("\\", '"'), [], True
             matches, tokens, thinking = self.scanner.scan_hits(view, hits)
             if thinking:  # maybe only here (an escaped quote before it): look in the JSON view
                 del view  # first, so that the JSON view can reuse its memory
-                view = v.replace('\\"', "''")
+                view = _SUB_QUOTE(v)
                 thinking = '"thinking"' in view
             del v
         else:
             given = [v]
             del v
-            view, exact, same_tokens = _json_view(raw, given, pairs_done=pairs_done)
+            view, exact, same_tokens = _json_view(
+                raw,
+                given,
+                pairs_done=pairs_done,
+                no_pairs=no_pairs,
+                decode=hits is None or DECODE_KEY in hits,
+            )
             if hits is not None:
                 matches, tokens, thinking = self.scanner.scan_hits(view, hits)
             else:
@@ -293,12 +331,16 @@ class Masker:
             matches = [m for m in matches if not _overlaps(skip, m.start, m.end)]
         if extra:
             matches = sorted(matches + extra)
-        out: list[tuple[Match, bool]] = []
-        par = _Parity(view)
-        for m in matches:
-            quote = m.type_name == "ACCOUNT" and not par.inside(m.start)
-            out.append((m, quote))
-        return out, tokens if same_tokens else None
+        accounts = [m.start for m in matches if m.type_name == "ACCOUNT"]
+        if hits is not None and all(_DIGITS12.match(view, a) for a in accounts):
+            # the scan of the raw body found the runs of 12 digits outside strings (the same
+            # quote parity as the view's; no count of the quotes before each account)
+            outside = set(hits.get(OUTSIDE12_KEY, ()))
+            quoted = {a for a in accounts if a in outside}
+        else:
+            par = _Parity(view)
+            quoted = {a for a in accounts if not par.inside(a)}
+        return matches, quoted, tokens if same_tokens else None
 
     def _scan_string(self, raw: str, a: int, b: int) -> list[Match]:
         """Exact scan of the decoded JSON string raw[a:b]; spans mapped back to raw offsets."""
@@ -309,23 +351,40 @@ class Masker:
         return out
 
 
+#: at most this many findings are remembered between plans (then they are all forgotten)
+FINDINGS_KEPT = 4096
+
+
 def _build_plan(
-    text: str, edits: list[tuple[Match, bool]], tokens: list[tuple[int, int]] | None
+    text: str,
+    matches: list[Match],
+    quoted: set[int],
+    tokens: list[tuple[int, int]] | None,
+    kept: dict[tuple[str, str], Finding],
 ) -> MaskPlan:
-    """The plan; ``tokens`` are the spans of the tokens in ``text`` (``None``: find them)."""
+    """The plan: ``quoted`` holds the starts of the matches whose token is written as a JSON
+    string; ``tokens`` are the spans of the tokens in ``text`` (``None``: find them); ``kept``
+    holds findings of earlier plans (reversible ones only: no secret outlives its request)."""
     plan = MaskPlan(text=text)
     index: dict[tuple[str, str], int] = {}
     counts = plan.counts
     findings = plan.findings
     out = plan.edits
-    for (start, end, type_name, value, reversible), quote in edits:
+    for start, end, type_name, value, reversible in matches:
         key = (type_name, value)
         i = index.get(key)
         if i is None:
             i = index[key] = len(findings)
-            findings.append(Finding(type_name, value, reversible))
+            f = kept.get(key)
+            if f is None:
+                f = Finding(type_name, value, reversible)
+                if reversible:
+                    if len(kept) >= FINDINGS_KEPT:
+                        kept.clear()
+                    kept[key] = f
+            findings.append(f)
         counts[type_name] = counts.get(type_name, 0) + 1
-        out.append((start, end, i, quote))
+        out.append((start, end, i, start in quoted))
     if tokens is None:
         tokens = [m.span() for m in TOKEN_RE.finditer(text)]
     if tokens:
