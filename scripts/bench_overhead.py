@@ -12,8 +12,9 @@ reports req/s, p50/p99 latency and mitmdump's CPU time per request (utime+stime 
 plain mitmdump (and, for the events modes, to the addon without events: issue 5's < 10%).
 
 ``--llm-latency``: the stand-in answers like an LLM (``--first-byte-ms``, default 300 ms, then
-an SSE stream with small gaps); reports p50 time to first byte and to the end of the stream for
-1 MB bodies with and without the addon (target: the addon adds < 1% to p50).
+an SSE stream of fixed length on a fixed schedule); reports p50 time to first byte and to the
+end of the stream for 1 MB bodies direct, through plain mitmdump (which buffers the reply), plain
+mitmdump streaming (``stream_large_bodies``) and the addon (target: the addon adds < 1% to p50).
 
 Results are printed and written as Markdown (default ``test-report/bench-overhead.md``, or
 ``bench-overhead-llm.md`` with ``--llm-latency``). ``--quick`` is a < 60 s smoke version.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -97,22 +99,33 @@ class BenchHandler(Handler):
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        for ev in fixed_stream(tokens, cfg):
+        # Event k goes out at start + k * gap whatever this machine's load: a remote model's pace
+        # does not depend on the proxy's CPU, and a sleep after each write would let every
+        # scheduling delay add up over the stream (more so in modes with more processes awake).
+        start = time.perf_counter()
+        for k, ev in enumerate(fixed_stream(tokens, cfg)):
+            if k and srv.gap_s:
+                wait = start + k * srv.gap_s - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
             self._chunk(ev)
-            if srv.gap_s:
-                time.sleep(srv.gap_s)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
 
 def even_cut(text: str, n: int) -> list[str]:
-    """``text`` in ``n`` pieces of (nearly) equal length."""
-    step = -(-len(text) // n)
-    return [text[i:i + step] for i in range(0, len(text), step)]
+    """``text`` in exactly ``n`` pieces of (nearly) equal length (empty ones if it is shorter).
+
+    Exactly ``n`` whatever the length: the reply without tokens (direct, plain) is shorter than
+    with them, and a ceiling-sized step gave it fewer pieces, so fewer events and gaps.
+    """
+    cuts = [len(text) * i // n for i in range(n + 1)]
+    return [text[a:b] for a, b in itertools.pairwise(cuts)]
 
 
 def fixed_stream(tokens: list[str], cfg: StandinConfig) -> list[bytes]:
-    """An Anthropic SSE reply of exactly 100 deltas (60 text, 40 tool input), whatever the tokens.
+    """An Anthropic SSE reply of exactly 107 events, 100 of them deltas (60 text, 40 tool input),
+    whatever the tokens.
 
     The event count (and so the stream's duration with gaps) is the same in every mode; only
     the pieces' lengths change. Pieces may cut a token in two, as a real stream does.
@@ -330,7 +343,7 @@ def start_proxies(modes: Sequence[Mode], workdir: Path, redis: RedisServer | Non
     errors: list[BaseException] = []
 
     def start(m: Mode) -> None:
-        opts = ["targets=127.0.0.1", *m.options(redis)] if m.addon else []
+        opts = [*(["targets=127.0.0.1"] if m.addon else []), *m.options(redis)]
         d = workdir / m.name.replace("%", "pct")
         d.mkdir()
         try:
@@ -664,21 +677,39 @@ def report_overhead(results: dict[tuple[str, int, str], Series], sizes: dict[str
     return md
 
 
+def llm_modes() -> list[Mode]:
+    """--llm-latency's modes: plain-stream is plain mitmdump streaming replies (and requests)
+    as they come, like the addon does with SSE, to tell mitmproxy's streaming cost from the
+    addon's own."""
+    plain_stream = Mode("plain-stream", addon=False,
+                        options=lambda _r: ["stream_large_bodies=1"])
+    by_name = {m.name: m for m in all_modes()}
+    return [by_name["direct"], by_name["plain"], plain_stream, by_name["addon"]]
+
+
+def delta(a: float | None, b: float | None) -> str:
+    return "-" if a is None or b is None else f"{a - b:+.1f} ms"
+
+
 def run_llm(args: argparse.Namespace) -> list[str]:
     size = SIZES["1MB"]
     count = 4 if args.quick else max(1, round(12 * args.scale))
     repeats = args.repeats or (2 if args.quick else 5)
-    modes = [m for m in all_modes() if m.name in ("direct", "plain", "addon")]
+    modes = llm_modes()
     t_start = time.monotonic()
     bodies = Bodies()
+    cfg = StandinConfig(record_bodies=False, filler_repeat=20, max_piece=12)
+    events = len(fixed_stream([], cfg))
     md = ["# aws-masker latency against an LLM-like server", "", *machine(),
-          f"- stand-in: {args.first_byte_ms} ms to first byte, then an SSE stream of 104 events "
-          f"(100 deltas) {args.sse_gap_ms} ms apart, the same count in every mode; 1 MB "
-          f"streaming Messages bodies; concurrency 1; {count} requests per cell, {repeats} "
-          "repeats, modes interleaved",
+          f"- stand-in: {args.first_byte_ms} ms to first byte, then an SSE stream of {events} "
+          f"events (100 deltas), one every {args.sse_gap_ms} ms on a fixed schedule, the same "
+          f"count in every mode; 1 MB streaming Messages bodies; concurrency 1; {count} requests "
+          f"per cell, {repeats} repeats, modes interleaved",
           "- plain mitmdump buffers the whole SSE reply (no stream_large_bodies), so its first "
-          "byte comes at the end; the addon streams (it restores on the fly). First byte is "
-          "therefore compared with direct, total time with plain mitmdump."]
+          "byte comes at the end; plain-stream (stream_large_bodies=1) and the addon stream it. "
+          "First byte is compared with direct and plain-stream, total time with plain and "
+          "plain-stream (plain-stream minus plain: mitmproxy's streaming; addon minus "
+          "plain-stream: the addon itself)."]
     print("\n".join(md), flush=True)
     results: dict[str, Series] = {}
     with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
@@ -706,25 +737,34 @@ def run_llm(args: argparse.Namespace) -> list[str]:
                 if m.proxy is not None:
                     m.proxy.stop()  # type: ignore[attr-defined]
             standin.stop()
-    base, direct = results["plain"], results["direct"]
+    base, direct, pstream = results["plain"], results["direct"], results["plain-stream"]
     md += [f"- run took {time.monotonic() - t_start:.0f} s", "",
            "| mode | p50 first byte ms | p50 total ms | p99 total ms | CPU ms/req | "
-           "p50 first byte vs direct | p50 total vs plain |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+           "p50 first byte vs direct | p50 total vs plain | p50 first byte vs plain-stream | "
+           "p50 total vs plain-stream |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in modes:
         s = results[m.name]
         md.append(f"| {m.name} | {fmt(s.med('ttfb50'))} ({fmt(s.min('ttfb50'))}) | "
                   f"{fmt(s.med('p50'))} ({fmt(s.min('p50'))}) | {fmt(s.med('p99'))} | "
                   f"{fmt(s.med('cpu_ms'), 2)} | "
                   f"{ratio(s.med('ttfb50'), direct.med('ttfb50'))} | "
-                  f"{ratio(s.med('p50'), base.med('p50'))} |")
+                  f"{ratio(s.med('p50'), base.med('p50'))} | "
+                  f"{ratio(s.med('ttfb50'), pstream.med('ttfb50'))} "
+                  f"({delta(s.med('ttfb50'), pstream.med('ttfb50'))}) | "
+                  f"{ratio(s.med('p50'), pstream.med('p50'))} "
+                  f"({delta(s.med('p50'), pstream.med('p50'))}) |")
     md += ["", "## Ratios (medians)", "", "```"]
     for m in modes:
         s = results[m.name]
         md.append(f"1MB llm {m.name:<8} vs plain: p50 {ratio(s.med('p50'), base.med('p50'))} "
-                  f"({(s.med('p50') or 0) - (base.med('p50') or 0):+.1f} ms)  first byte vs "
+                  f"({delta(s.med('p50'), base.med('p50'))})  first byte vs "
                   f"direct {ratio(s.med('ttfb50'), direct.med('ttfb50'))} "
-                  f"({(s.med('ttfb50') or 0) - (direct.med('ttfb50') or 0):+.1f} ms)")
+                  f"({delta(s.med('ttfb50'), direct.med('ttfb50'))})  | vs plain-stream: "
+                  f"p50 {ratio(s.med('p50'), pstream.med('p50'))} "
+                  f"({delta(s.med('p50'), pstream.med('p50'))})  first byte "
+                  f"{ratio(s.med('ttfb50'), pstream.med('ttfb50'))} "
+                  f"({delta(s.med('ttfb50'), pstream.med('ttfb50'))})")
     md.append("```")
     return md
 

@@ -13,11 +13,9 @@ sequences never contain ASCII bytes, so no decoding is needed).
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from json.encoder import encode_basestring
 from typing import Any
@@ -25,20 +23,95 @@ from typing import Any
 from awsmasker.tokens import MAX_TOKEN_LEN, TOKEN_RE, TOKEN_RE_BYTES
 
 
-@dataclass(frozen=True, slots=True)
-class Table:
-    """Replacements for one representation: ``str`` or ``bytes``, raw or JSON-string-escaped."""
+class TokenIndex:
+    """The flow's token map, with the sorted known tokens built only if a table needs them.
 
-    prefix: Any  # "AWS_" or b"AWS_"
-    empty: Any
-    token_re: re.Pattern
-    map: Mapping[Any, Any]  # token -> replacement
-    types: Mapping[Any, str]  # token -> token TYPE (for counts)
-    keys: tuple  # the known tokens, sorted (for ``could_grow``)
+    Shared by the tables made from one map (an SSE reply has a raw and a JSON-escaped one). The
+    map must not change while tables use it (it is the flow's own map, complete once the request
+    is masked).
+    """
+
+    __slots__ = ("_any", "_keys", "source")
+
+    def __init__(self, token_map: Mapping[str, str]) -> None:
+        self.source = token_map
+        self._keys: dict[bool, tuple] = {}
+        self._any: bool | None = None
+
+    def any_known(self) -> bool:
+        """Whether the map has a token that can be matched (stops at the first one)."""
+        if self._any is None:
+            self._any = any(_token_type(t) is not None for t in self.source)
+        return self._any
+
+    def keys(self, binary: bool) -> tuple:
+        """The tokens that can be matched, sorted (``bytes`` when ``binary``)."""
+        keys = self._keys.get(binary)
+        if keys is None:
+            valid = [t for t in self.source if _token_type(t) is not None]
+            keys = tuple(sorted(t.encode("ascii") for t in valid) if binary else sorted(valid))
+            self._keys[binary] = keys
+        return keys
+
+
+class Table:
+    """Replacements for one representation: ``str`` or ``bytes``, raw or JSON-string-escaped.
+
+    Built lazily: a reply's replacements are made as its tokens are met and the sorted keys
+    (for ``could_grow``) when a piece first ends in a token prefix, so a reply that names few
+    tokens does not pay for the flow's whole map before its first byte.
+    """
+
+    __slots__ = ("_hits", "binary", "empty", "encoding", "escape_json", "index", "prefix",
+                 "token_re")
+
+    def __init__(self, index: TokenIndex, *, escape_json: bool, binary: bool,
+                 encoding: str = "utf-8") -> None:
+        self.index = index
+        self.escape_json = escape_json
+        self.binary = binary
+        self.encoding = encoding
+        if binary:
+            self.prefix, self.empty, self.token_re = b"AWS_", b"", TOKEN_RE_BYTES
+        else:
+            self.prefix, self.empty, self.token_re = "AWS_", "", TOKEN_RE
+        self._hits: dict[Any, tuple[Any, str]] = {}
+
+    def lookup(self, token: Any) -> tuple[Any, str] | None:
+        """``(replacement, TYPE)`` for a known token, else None."""
+        hit = self._hits.get(token)
+        if hit is not None:
+            return hit
+        key = token.decode("ascii") if self.binary else token
+        original = self.index.source.get(key)
+        if original is None:
+            return None
+        type_name = _token_type(key)
+        if type_name is None:
+            return None  # can never be matched: not token-shaped
+        rep = json_escape(original) if self.escape_json else original
+        if self.binary:
+            try:
+                value: Any = rep.encode(self.encoding)
+            except UnicodeEncodeError:
+                value = rep.encode("utf-8", "surrogatepass")
+        else:
+            value = rep
+        hit = (value, type_name)
+        self._hits[token] = hit  # bounded by the map
+        return hit
+
+    def any_known(self) -> bool:
+        return self.index.any_known()
+
+    @property
+    def keys(self) -> tuple:
+        """The known tokens, sorted."""
+        return self.index.keys(self.binary)
 
     def could_grow(self, s: Any) -> bool:
         """Whether ``s`` (non-empty) is a prefix of a known token."""
-        keys = self.keys
+        keys = self.index.keys(self.binary)
         i = bisect_left(keys, s)
         return i < len(keys) and keys[i].startswith(s)
 
@@ -58,29 +131,15 @@ def _token_type(token: str) -> str | None:
 
 
 def make_table(
-    token_map: Mapping[str, str], *, escape_json: bool, binary: bool, encoding: str = "utf-8"
+    token_map: Mapping[str, str] | TokenIndex,
+    *,
+    escape_json: bool,
+    binary: bool,
+    encoding: str = "utf-8",
 ) -> Table:
-    mapping: dict[Any, Any] = {}
-    types: dict[Any, str] = {}
-    for token, original in token_map.items():
-        type_name = _token_type(token)
-        if type_name is None:
-            continue  # can never be matched: not token-shaped
-        rep = json_escape(original) if escape_json else original
-        if binary:
-            key: Any = token.encode("ascii")
-            try:
-                value: Any = rep.encode(encoding)
-            except UnicodeEncodeError:
-                value = rep.encode("utf-8", "surrogatepass")
-        else:
-            key, value = token, rep
-        mapping[key] = value
-        types[key] = type_name
-    keys = tuple(sorted(mapping))
-    if binary:
-        return Table(b"AWS_", b"", TOKEN_RE_BYTES, mapping, types, keys)
-    return Table("AWS_", "", TOKEN_RE, mapping, types, keys)
+    """A table over ``token_map`` (pass one :class:`TokenIndex` to share it between tables)."""
+    index = token_map if isinstance(token_map, TokenIndex) else TokenIndex(token_map)
+    return Table(index, escape_json=escape_json, binary=binary, encoding=encoding)
 
 
 _PARTIALS = ("A", "AW", "AWS")
@@ -103,18 +162,18 @@ def restore(s: Any, table: Table, counts: Counter[str], final: bool) -> tuple[An
     With ``final`` the channel ends after ``s``: nothing is held back.
     """
     prefix = table.prefix
-    rep_map = table.map
-    binary = table.empty == b""
+    binary = table.binary
     i = s.find(prefix)
     if i < 0:
-        if final or not s or not rep_map:
+        if final or not s:
             return s, table.empty
         k = _partial_len(s, binary)
-        return (s[:-k], s[-k:]) if k else (s, table.empty)
+        return (s[:-k], s[-k:]) if k and table.any_known() else (s, table.empty)
     n = len(s)
     pos = 0
     parts = []
     match = table.token_re.match
+    lookup = table.lookup
     while i >= 0:
         # A known token is at most MAX_TOKEN_LEN long; bounding the match keeps a long run of
         # token characters linear, and the (?![0-9]) look-ahead still sees the next character.
@@ -131,13 +190,12 @@ def restore(s: Any, table: Table, counts: Counter[str], final: bool) -> tuple[An
             parts.append(s[pos:i])
             return table.empty.join(parts), s[i:]
         if m is not None:
-            tok = m.group()
-            rep = rep_map.get(tok)
-            if rep is not None:
+            hit = lookup(m.group())
+            if hit is not None:
                 parts.append(s[pos:i])
-                parts.append(rep)
+                parts.append(hit[0])
                 pos = m.end()
-                counts[table.types[tok]] += 1
+                counts[hit[1]] += 1
                 i = s.find(prefix, pos)
                 continue
         i = s.find(prefix, i + 4)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
-from awsmasker.restore.core import Table, make_table, restore
+from awsmasker.restore.core import Table, TokenIndex, make_table, restore
 
 _ANTHROPIC = frozenset(
     {
@@ -126,8 +126,9 @@ class _Channel(NamedTuple):
 
 class EventRestorer:
     def __init__(self, token_map: Mapping[str, str]) -> None:
-        self.raw = make_table(token_map, escape_json=False, binary=False)
-        self.js = make_table(token_map, escape_json=True, binary=False)
+        index = TokenIndex(token_map)  # the two tables share their lazily built keys
+        self.raw = make_table(index, escape_json=False, binary=False)
+        self.js = make_table(index, escape_json=True, binary=False)
         self.restored: Counter[str] = Counter()
         self.flags: set[str] = set()
         self._ch: dict[tuple, _Channel] = {}
