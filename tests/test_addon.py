@@ -60,7 +60,20 @@ async def test_target_request_is_masked_and_token_map_kept(env):
     assert set(fs.token_map.values()) >= set(ORIGINALS)
     assert {m.group(0) for m in TOKEN_RE.finditer(sent)} <= set(fs.token_map)
     assert f.request.headers["accept-encoding"] == "identity"
+    assert f.request.headers["content-length"] == str(len(f.request.raw_content))
     assert "EC2" in f.comment and "masked" in f.comment
+
+
+def test_set_header_fields_sets_each_name_once_and_keeps_the_rest() -> None:
+    from awsmasker.headers import set_header_fields
+    from mitmproxy.http import Headers
+
+    h = Headers([(b"Host", b"x"), (b"Accept-Encoding", b"gzip"), (b"X-A", b"1"),
+                 (b"accept-encoding", b"br"), (b"Content-Length", b"10")])
+    set_header_fields(h, {b"accept-encoding": b"identity", b"content-length": b"7",
+                          b"x-new": b"n"})
+    assert h.fields == ((b"Host", b"x"), (b"Accept-Encoding", b"identity"), (b"X-A", b"1"),
+                        (b"Content-Length", b"7"), (b"x-new", b"n"))
 
 
 async def test_same_value_same_token_across_requests(env):

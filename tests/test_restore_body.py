@@ -108,3 +108,37 @@ def test_json_held_back_is_bounded() -> None:
     for _ in range(100):
         r.feed(chunk)
         assert len(r._held) <= 40 and len(r._tail) <= 64
+
+
+def test_restore_body_whole_matches_the_streamed_path() -> None:
+    """restore_body feeds a body that fits the cap in one call; StreamRestore (the streaming
+    path) must give the same bytes, counts and flags for every content type."""
+    from awsmasker.restore.stream import StreamRestore
+
+    cases = [
+        ("application/json", b'{"a":"AWS_EC2_001 and AWS_VPC_002","t":"AWS_"}'),
+        ("text/plain", b"AWS_EC2_001\nAWS_S3_BUCKET_003 AW"),
+        ("text/event-stream", b'data: {"choices":[{"index":0,"delta":{"content":"AWS_EC2_001"}'
+                              b',"finish_reason":null}]}\n\ndata: [DONE]'),
+        ("application/json", b'{"no":"tokens at all"}'),
+    ]
+    for ctype, body in cases:
+        restorer = select_restorer(ctype, "/v1/chat/completions", TOKEN_MAP)
+        s = StreamRestore(restorer, max_bytes=len(body))
+        head = s(body)
+        streamed = (head if isinstance(head, bytes) else b"") + s(b"")
+        out, counts, flags = restore_body(ctype, "/v1/chat/completions", TOKEN_MAP, body)
+        if b"AWS_" in body:
+            assert (out, counts, flags) == (streamed, s.restored, frozenset(s.flags)), ctype
+        else:  # no token: the body comes back as it is, without a restorer run
+            assert out is body and not counts and not flags
+
+
+def test_restore_body_failure_passes_the_body_unchanged(monkeypatch) -> None:
+    def broken(self, data: bytes) -> bytes:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(JsonRestorer, "feed", broken)
+    body = b'{"a":"AWS_EC2_001"}'
+    out, counts, flags = restore_body("application/json", "/", TOKEN_MAP, body)
+    assert out == body and not counts and "error" in flags

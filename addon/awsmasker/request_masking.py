@@ -13,6 +13,7 @@ from mitmproxy import ctx, http
 from mitmproxy.utils import human
 
 from awsmasker.errors import block_response
+from awsmasker.headers import set_header_fields
 from awsmasker.scope import is_target
 from awsmasker.state import MaskerState
 from awsmasker.store.base import StoreError
@@ -28,17 +29,22 @@ def decode_text(raw: bytes) -> tuple[str, str]:
         return raw.decode("latin-1"), "latin-1"
 
 
-def could_stream_request(flow: http.HTTPFlow) -> bool:
-    """Whether mitmproxy's ``stream_large_bodies`` may stream this request body raw."""
+def stream_limit() -> int | None:
+    """mitmproxy's ``stream_large_bodies`` in bytes, or None when it is off."""
+    value = ctx.options.stream_large_bodies
+    return (human.parse_size(value) or 0) if value else None
+
+
+def could_stream_request(flow: http.HTTPFlow, limit: int | None) -> bool:
+    """Whether mitmproxy's ``stream_large_bodies`` (``limit``) may stream this request raw."""
     if flow.request.stream:
         return True
-    if not ctx.options.stream_large_bodies:
+    if limit is None:
         return False
     length = flow.request.headers.get("content-length")
     if length is None:
         # Unknown size (chunked, HTTP/2 without content-length): may cross the limit later.
         return flow.request.method not in ("GET", "HEAD", "OPTIONS")
-    limit = human.parse_size(ctx.options.stream_large_bodies) or 0
     return not length.isdigit() or int(length) > limit
 
 
@@ -77,11 +83,18 @@ def declared_json(content_type: str) -> bool | None:
 class RequestMasking:
     def __init__(self, state: MaskerState) -> None:
         self.state = state
+        #: ``stream_large_bodies`` in bytes (None: off), read in ``configure``: every read of
+        #: ``ctx.options`` deep-copies the value, and this is needed for every request
+        self._stream_limit: int | None = None
+
+    def configure(self, updated: set[str]) -> None:
+        if "stream_large_bodies" in updated:
+            self._stream_limit = stream_limit()
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if not is_target(flow, self.state.settings):
             return
-        if could_stream_request(flow):
+        if could_stream_request(flow, self._stream_limit):
             # With stream_large_bodies, mitmproxy sends a large body upstream as it arrives,
             # without the request hook, and no hook can stop it later (the size of a chunked
             # body is only known once buffered). Killing the flow now is the only way to make
@@ -141,6 +154,7 @@ class RequestMasking:
         started = time.perf_counter()
         fs = state.flows.create(flow)
         fs.request_bytes = len(raw)
+        new_fields: dict[bytes, bytes] = {}
         if raw:
             text, codec = decode_text(raw)
             plan = state.masker.plan(text, is_json=declared_json(head.content_type))
@@ -150,7 +164,7 @@ class RequestMasking:
                     masked = plan.apply(resolution.tokens).encode(codec)
                     if head.plain_body:  # what set_content does here, minus header lookups
                         req.raw_content = masked
-                        req.headers["content-length"] = str(len(masked))
+                        new_fields[b"content-length"] = b"%d" % len(masked)
                     else:
                         req.content = masked  # encodes again
                 fs.token_map.update(resolution.originals)
@@ -160,7 +174,9 @@ class RequestMasking:
                 fs.masked_counts.update(plan.counts)
         # Ask for a reply we can rewrite as it comes.
         if not head.accept_identity:
-            req.headers["accept-encoding"] = "identity"
+            new_fields[b"accept-encoding"] = b"identity"
+        if new_fields:
+            set_header_fields(req.headers, new_fields)
         fs.mask_ms = (time.perf_counter() - started) * 1000
         if fs.masked_counts:
             state.totals.flows_masked += 1

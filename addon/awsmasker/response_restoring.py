@@ -22,6 +22,7 @@ import time
 from mitmproxy import ctx, http
 
 from awsmasker.flowstate import FlowState
+from awsmasker.headers import set_header_fields
 from awsmasker.restore import restore_body, select_restorer
 from awsmasker.restore.decoding import stream_decoder
 from awsmasker.restore.stream import StreamRestore
@@ -164,7 +165,7 @@ class ResponseRestoring:
         if restored != body:
             if fs.restore_whole:  # what set_content does here, without its header lookups
                 resp.raw_content = restored
-                resp.headers["content-length"] = str(len(restored))
+                set_header_fields(resp.headers, {b"content-length": b"%d" % len(restored)})
             else:
                 resp.content = restored  # encodes again, sets the new content-length
         self._report(flow, result.restored, set(result.flags), len(body),

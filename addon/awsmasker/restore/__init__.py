@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 from collections import Counter
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import NamedTuple, Protocol
 
 from awsmasker.restore.body import JsonRestorer, TextRestorer
@@ -46,18 +47,21 @@ _JSON_TYPES = frozenset(
 )
 
 
-def _parse_content_type(content_type: str | None) -> tuple[str, dict[str, str]]:
+@lru_cache(maxsize=256)
+def _parse_content_type(content_type: str | None) -> tuple[str, str]:
+    """(mime type, charset) of a Content-Type value (a reply's is one of very few strings)."""
     if not content_type:
-        return "", {}
+        return "", "utf-8"
     mime, _, rest = content_type.partition(";")
-    params = {}
+    charset = "utf-8"
     for p in rest.split(";"):
         k, eq, v = p.partition("=")
-        if eq:
-            params[k.strip().lower()] = v.strip().strip('"')
-    return mime.strip().lower(), params
+        if eq and k.strip().lower() == "charset":
+            charset = v.strip().strip('"')
+    return mime.strip().lower(), charset
 
 
+@lru_cache(maxsize=64)
 def _ascii_compatible(charset: str) -> str:
     try:
         name = codecs.lookup(charset).name
@@ -82,13 +86,13 @@ def select_restorer(
     """
     if not token_map:
         return None
-    mime, params = _parse_content_type(content_type)
+    mime, charset = _parse_content_type(content_type)
     if mime == "text/event-stream":
         return SSERestorer(token_map)
     if mime in _JSON_TYPES or mime.endswith("+json"):
         return JsonRestorer(token_map)
     if mime.startswith("text/"):
-        return TextRestorer(token_map, _ascii_compatible(params.get("charset", "utf-8")))
+        return TextRestorer(token_map, _ascii_compatible(charset))
     return None
 
 
@@ -111,10 +115,19 @@ def restore_body(
     says so. Unknown content types come back unchanged."""
     from awsmasker.restore.stream import StreamRestore  # stream.py imports this package
 
+    if b"AWS_" not in body:  # no token can be in it (the usual small reply: skip the setup)
+        return RestoredBody(body, Counter(), frozenset())
     restorer = select_restorer(content_type, path, token_map)
     if restorer is None:
         return RestoredBody(body, Counter(), frozenset())
-    s = StreamRestore(restorer, max_bytes=len(body) if max_bytes is None else max_bytes)
+    if max_bytes is None or len(body) <= max_bytes:
+        # The whole body in one feed: what StreamRestore does for it, minus its bookkeeping.
+        try:
+            out = restorer.feed(body) + restorer.finish()
+        except Exception:
+            return RestoredBody(body, Counter(), frozenset(restorer.flags | {"error"}))
+        return RestoredBody(out, restorer.restored, frozenset(restorer.flags))
+    s = StreamRestore(restorer, max_bytes=max_bytes)
     head = s(body)
     out = (head if isinstance(head, bytes) else b"") + s(b"")
     return RestoredBody(out, s.restored, frozenset(s.flags))
