@@ -28,14 +28,18 @@ class Mitmdump:
     """One mitmdump process; ``with_addon=False`` gives plain mitmdump for comparisons."""
 
     def __init__(self, workdir: Path, *, options: Sequence[str] = (), with_addon: bool = True,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, launcher: Sequence[str] = (),
+                 ready_timeout: float = 30) -> None:
+        """``launcher``: a command that runs the mitmdump script under it (a profiler: it gets
+        the Python interpreter and the script as its arguments)."""
         self.port = free_port()
         self.workdir = workdir
         self.lines: list[str] = []
         self._lock = threading.Lock()
         confdir = workdir / "confdir"
         confdir.mkdir(parents=True, exist_ok=True)
-        cmd = [str(MITMDUMP), "--listen-host", "127.0.0.1", "--listen-port", str(self.port),
+        head = [*launcher, sys.executable, str(MITMDUMP)] if launcher else [str(MITMDUMP)]
+        cmd = [*head, "--listen-host", "127.0.0.1", "--listen-port", str(self.port),
                "--set", f"confdir={confdir}"]
         if not any(o.startswith("flow_detail=") for o in options):
             cmd += ["--set", "flow_detail=0"]
@@ -50,7 +54,7 @@ class Mitmdump:
         self.proc = subprocess.Popen(cmd, cwd=workdir, env=full_env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._pump, daemon=True).start()
-        self._wait_ready(with_addon)
+        self._wait_ready(with_addon, ready_timeout)
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None

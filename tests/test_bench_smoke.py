@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.bench_overhead import all_modes
+from scripts.bench_overhead import all_modes, llm_modes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # about 40 s
 
@@ -40,6 +40,24 @@ def test_quick_benchmark_prints_a_ratio_for_every_mode(tmp_path):
             assert any(re.match(pattern, ln) for ln in lines), f"no ratios for {mode.name} {cell}"
     report = out.read_text()
     assert "mitmproxy 12" in report and "## 64KB bodies, concurrency 16" in report
+
+
+def test_llm_latency_benchmark_prints_every_mode(tmp_path):
+    out = tmp_path / "llm.md"
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_overhead.py"), "--llm-latency", "--quick",
+         "--first-byte-ms", "20", "--sse-gap-ms", "0.2", "--out", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    ms = r"\([+-]\d+\.\d ms\)"
+    for mode in llm_modes():
+        pattern = (rf"^1MB llm {re.escape(mode.name)}\s+vs plain: p50 {RATIO} {ms}\s+first byte "
+                   rf"vs direct {RATIO} {ms}\s+\| vs plain-stream: p50 {RATIO} {ms}\s+"
+                   rf"first byte {RATIO} {ms}$")
+        assert any(re.match(pattern, ln) for ln in p.stdout.splitlines()), mode.name
+        assert f"| {mode.name} |" in out.read_text()
+    assert {m.name for m in llm_modes()} >= {"direct", "plain", "plain-stream", "addon"}
 
 
 def run_script(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -82,3 +100,28 @@ def test_redis_store_benchmark_runs():
     p = run_script("scripts/bench_redis_store.py", "--rounds", "10")
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(r"redis\s+resolve 50 new \(minting\)\s+\d+\.\d+ ms", p.stdout)
+
+
+def test_instruction_count_benchmark_prints_a_ratio_to_plain(tmp_path):
+    """Plain mitmdump and the addon under callgrind, a few requests each (about 80 s)."""
+    out = tmp_path / "instr.md"
+    p = run_script("scripts/bench_instructions.py", "--sizes", "1KB", "--requests", "3",
+                   "--warmup", "1", "--modes", "plain,addon", "--out", str(out), timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert re.search(r"^\s*1KB plain\s+\d+\.\d{3} M instructions/request\s+x1\.000 of plain",
+                     p.stdout, re.M)
+    m = re.search(r"^\s*1KB addon\s+(\d+\.\d{3}) M instructions/request\s+x(\d+\.\d{3})",
+                  p.stdout, re.M)
+    assert m and float(m.group(1)) > 1 and float(m.group(2)) > 1  # the addon does some work
+    assert "| 1KB | addon |" in out.read_text()
+
+
+def test_instruction_count_benchmark_says_what_it_needs_without_valgrind(tmp_path):
+    import os
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    env = {**os.environ, "PATH": str(bindir)}
+    p = subprocess.run([sys.executable, "scripts/bench_instructions.py"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "valgrind" in p.stderr

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""CPU cost per request as counted instructions: plain mitmdump vs mitmdump with aws-masker.
+
+``bench_overhead.py`` reads mitmdump's CPU time from /proc; on a shared 2-core machine a single
+ratio there moves by ±5-10% from run to run, which is more than the 5% the small-body target
+allows. This script runs each mitmdump under ``valgrind --tool=callgrind`` instead and counts the
+instructions it executes for the same requests: the count does not depend on what else the
+machine is doing, so a ratio of 1.04 means 4%.
+
+For every mode (plain mitmdump, mitmdump with an empty script as the floor any ``-s`` script
+pays, the addon, the addon with the Redis store, the addon with events at 100%) and every body
+size, one mitmdump starts under callgrind, gets warm-up requests, has its counters zeroed, serves
+``--requests`` distinct Anthropic-shaped bodies (the ones ``bench_overhead.py`` sends) from one
+keep-alive client, and has its counters dumped. Instructions per request and the ratio to plain
+mitmdump are printed and written to ``test-report/bench-instructions.md``.
+
+Under callgrind mitmdump runs about 50 times slower, so counts are kept small (the defaults take
+about 5 minutes, most of it start-up). Instructions are not time: a cache miss costs more than an
+add. Use this for small differences and ``bench_overhead.py`` for throughput and latency.
+
+    .venv/bin/python scripts/bench_instructions.py [--sizes 1KB,64KB] [--requests 60]
+        [--modes plain,empty-script,addon,addon-redis,events-100%]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scripts.bench_overhead import SIZES, Bodies, Standin, machine  # noqa: E402
+from tests.redis_helpers import RedisServer  # noqa: E402
+
+EMPTY_SCRIPT = '''\
+import logging
+
+
+class Empty:
+    def running(self):
+        logging.getLogger("bench").warning("aws-masker ready (an empty script)")
+
+
+addons = [Empty()]
+'''
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    script: str | None  # "addon", "empty" or None
+    options: tuple[str, ...] = ()
+    redis: bool = False
+
+
+def modes(redis_url: str) -> list[Mode]:
+    key = "YmVuY2gtaW5zdHJ1Y3Rpb25zLWtleS0zMi1ieXRlcyE="  # 32 bytes, base64; bench only
+    return [
+        Mode("plain", None),
+        Mode("empty-script", "empty"),
+        Mode("addon", "addon"),
+        Mode("addon-redis", "addon", ("store=redis", f"redis_url={redis_url}",
+                                      "redis_namespace=benchinstr", f"encryption_key={key}"),
+             redis=True),
+        Mode("events-100%", "addon", ("enable_event_monitoring=true", f"redis_url={redis_url}",
+                                      "event_sampling_rate=1.0", "event_batch_size=10"),
+             redis=True),
+    ]
+
+
+def callgrind_total(path: Path) -> int:
+    """The instruction total of a callgrind output file (its ``totals:`` or ``summary:`` line)."""
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith(("totals:", "summary:")):
+            total = max(total, int(line.split()[1]))
+    return total
+
+
+def control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
+
+
+def count_mode(mode: Mode, size: int, bodies: Bodies, first: int, n: int, warm: int,
+               url: str, workdir: Path) -> float:
+    """Instructions per request that ``mode``'s mitmdump spends on ``n`` requests."""
+    import httpx
+
+    import tests.proxy_harness as harness
+
+    out = workdir / "callgrind.out"
+    launcher = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    options = list(mode.options)
+    entry = harness.ENTRY
+    if mode.script == "empty":
+        entry = workdir / "empty_script.py"
+        entry.write_text(EMPTY_SCRIPT)
+    elif mode.script == "addon":
+        options.insert(0, "targets=127.0.0.1")
+    harness.ENTRY, saved = entry, harness.ENTRY
+    try:
+        proxy = harness.Mitmdump(workdir, options=options, with_addon=mode.script is not None,
+                                 env={"AWS_MASKER_CONFIG": ""}, launcher=launcher,
+                                 ready_timeout=900)
+    finally:
+        harness.ENTRY = saved
+    try:
+        headers = {"content-type": "application/json", "x-api-key": "bench",
+                   "anthropic-version": "2023-06-01"}
+        with httpx.Client(proxy=proxy.url, trust_env=False, timeout=600) as client:
+            def send(i: int) -> None:
+                r = client.post(url, content=bodies.body(size, i), headers=headers)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{mode.name}: HTTP {r.status_code}: {r.text[:300]}")
+            for i in range(warm):
+                send(first + i)
+            control("-z", str(proxy.proc.pid))
+            for i in range(n):
+                send(first + warm + i)
+            control("-d", str(proxy.proc.pid))
+    finally:
+        proxy.stop()
+    dumps = sorted(workdir.glob("callgrind.out.*"))
+    if not dumps:
+        raise RuntimeError(f"{mode.name}: callgrind wrote no dump")
+    return callgrind_total(dumps[-1]) / n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1KB,64KB", help="comma-separated subset of 1KB,64KB,1MB")
+    ap.add_argument("--requests", type=int, default=60, help="counted requests per cell")
+    ap.add_argument("--warmup", type=int, default=15, help="requests before counting starts")
+    ap.add_argument("--modes", help="comma-separated subset of the modes (default: all)")
+    ap.add_argument("--out", type=Path, help="Markdown file for the results")
+    args = ap.parse_args()
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        print("valgrind (with callgrind_control) is needed: apt-get install valgrind",
+              file=sys.stderr)
+        return 2
+    sizes = {k: SIZES[k] for k in args.sizes.split(",")}
+    started = time.monotonic()
+    bodies = Bodies()
+    results: dict[tuple[str, str], float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-instr-") as tmp:
+        redis = RedisServer(Path(tmp), durable=False)
+        redis.start()
+        standin = Standin()
+        try:
+            chosen = modes(redis.url)
+            if args.modes:
+                wanted = args.modes.split(",")
+                chosen = [m for m in chosen if m.name in wanted or m.name == "plain"]
+            first = 0
+            for label, size in sizes.items():
+                for mode in chosen:
+                    wd = Path(tmp) / f"{label}-{mode.name.replace('%', 'pct')}"
+                    wd.mkdir()
+                    per = count_mode(mode, size, bodies, first, args.requests, args.warmup,
+                                     standin.url, wd)
+                    first += args.requests + args.warmup
+                    results[(label, mode.name)] = per
+                    base = results[(label, "plain")]
+                    print(f"{label:>5} {mode.name:<13} {per / 1e6:8.3f} M instructions/request"
+                          f"  x{per / base:.3f} of plain", flush=True)
+        finally:
+            standin.stop()
+            redis.stop()
+    md = ["# aws-masker: instructions per request (callgrind)", "", *machine(),
+          f"- {args.requests} counted requests per cell after {args.warmup} warm-up requests, "
+          "one keep-alive client, distinct Anthropic-shaped bodies (bench_overhead.py's)",
+          f"- run took {time.monotonic() - started:.0f} s", "",
+          "| body | mode | M instructions / request | vs plain | extra vs plain |",
+          "|---|---|---:|---:|---:|"]
+    for (label, name), per in results.items():
+        base = results[(label, "plain")]
+        md.append(f"| {label} | {name} | {per / 1e6:.3f} | x{per / base:.3f} | "
+                  f"{(per / base - 1) * 100:+.1f}% |")
+    text = "\n".join(md) + "\n"
+    print(text)
+    out = args.out or ROOT / "test-report" / "bench-instructions.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
