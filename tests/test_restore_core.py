@@ -119,3 +119,33 @@ def test_restore_of_mask_is_identity(text: str) -> None:
     for orig in TOKEN_MAP.values():
         original = original.replace("b", orig, 1)
     assert whole(mask(original)) == original
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=texts)
+def test_the_one_scan_final_path_equals_the_token_by_token_scan(text: str) -> None:
+    """``restore(..., final=True)`` first tries one scan over whole ``AWS_`` runs; whether it
+    takes that path or falls back, the output and the counts are the scan's."""
+    from awsmasker.restore.core import _restore_known_runs, _restore_scan
+
+    for table, s in ((RAW, text), (RAW_B, text.encode())):
+        fast_counts: Counter[str] = Counter()
+        scan_counts: Counter[str] = Counter()
+        fast = _restore_known_runs(s, table, fast_counts)
+        expected = _restore_scan(s, table, scan_counts, True)[0]
+        if fast is not None:
+            assert (fast, fast_counts) == (expected, scan_counts)
+        else:
+            assert not fast_counts  # nothing counted on the way to a fallback
+        assert restore(s, table, Counter(), True)[0] == expected
+
+
+def test_the_one_scan_path_is_taken_for_known_tokens_only() -> None:
+    from awsmasker.restore.core import _restore_known_runs
+
+    counts: Counter[str] = Counter()
+    assert _restore_known_runs("a AWS_EC2_001, AWS_VPC_002.", RAW, counts) == (
+        "a i-0123456789abcdef0, vpc-0a1b2c3d.")
+    assert counts == {"EC2": 1, "VPC": 1}
+    for fallback in ("AWS_AWS_EC2_001", "AWS_EC2_001_VPC", "AWS_EC2_999", "AWS_" + "A" * 80):
+        assert _restore_known_runs(fallback, RAW, Counter()) is None, fallback
