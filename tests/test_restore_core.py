@@ -140,12 +140,14 @@ def test_the_one_scan_final_path_equals_the_token_by_token_scan(text: str) -> No
         assert restore(s, table, Counter(), True)[0] == expected
 
 
-def test_the_one_scan_path_is_taken_for_known_tokens_only() -> None:
+def test_the_one_scan_path_falls_back_only_for_runs_it_cannot_judge() -> None:
     from awsmasker.restore.core import _restore_known_runs
 
     counts: Counter[str] = Counter()
     assert _restore_known_runs("a AWS_EC2_001, AWS_VPC_002.", RAW, counts) == (
         "a i-0123456789abcdef0, vpc-0a1b2c3d.")
     assert counts == {"EC2": 1, "VPC": 1}
-    for fallback in ("AWS_AWS_EC2_001", "AWS_EC2_001_VPC", "AWS_EC2_999", "AWS_" + "A" * 80):
+    assert _restore_known_runs("AWS_EC2_999 AWS_ AWS_FOO_001", RAW, counts) == (
+        "AWS_EC2_999 AWS_ AWS_FOO_001")  # unknown runs stay
+    for fallback in ("AWS_AWS_EC2_001", "AWS_" + "A" * 80, "AWS_EC2_001X", "AWS_EC2_001_VPC"):
         assert _restore_known_runs(fallback, RAW, Counter()) is None, fallback

@@ -163,20 +163,29 @@ _RUN_STR = re.compile(_RUN_BYTES.pattern.decode())
 
 
 def _restore_known_runs(s: Any, table: Table, counts: Counter[str]) -> Any | None:
-    """The last piece of a channel when every ``AWS_`` run in it is exactly a known token (the
-    usual reply), found by one C-level scan; None (``counts`` untouched) otherwise.
+    """The last piece of a channel restored by one C-level scan over its ``AWS_`` runs, or None
+    (``counts`` untouched) when a run needs :func:`_restore_scan`.
 
-    Same result as :func:`_restore_scan`: a run that is a known token is what the token pattern
-    matches there (it ends at a character that cannot continue a token), and both go on after it.
+    Same result as the scan: a run that is a known token is what the token pattern matches there
+    (it ends at a character that cannot continue a token) and both go on after it; a run that is
+    not known, holds no other ``AWS_`` and does not start with a known token is passed over by
+    both.
     """
     lookup = table.lookup
+    prefix = table.prefix
     parts = []
     types = []
     pos = 0
     for m in (_RUN_BYTES if table.binary else _RUN_STR).finditer(s):
-        hit = lookup(m.group())
+        run = m.group()
+        hit = lookup(run)
         if hit is None:
-            return None  # unknown, cut, or a token inside a longer run: the scan decides
+            if len(run) > MAX_TOKEN_LEN or run.find(prefix, 1) >= 0:
+                return None  # cut, or another AWS_ inside it: the scan decides
+            head = table.token_re.match(run)  # AWS_EC2_001X: a known token, then a letter
+            if head is not None and head.end() < len(run) and lookup(head.group()) is not None:
+                return None
+            continue  # an unknown token (a secret's, say): the scan leaves it as it is too
         parts.append(s[pos:m.start()])
         parts.append(hit[0])
         types.append(hit[1])
