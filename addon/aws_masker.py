@@ -12,6 +12,6 @@ if sys.version_info < (3, 12):  # noqa: UP036 - a clear message on an old Python
         f"This is Python {sys.version.split()[0]}; see README 'Install'."
     )
 
-from awsmasker.addon import make_addons
+from awsmasker.addon import make_addon
 
-addons = make_addons()
+addons = [make_addon()]

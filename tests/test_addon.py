@@ -475,3 +475,64 @@ async def test_capped_reply_is_marked_and_passes_the_rest_unchanged(env):
     assert out.endswith(f"{token} ".encode())  # past the cap: unchanged
     assert f.marked and "size cap" in f.comment
     assert state.totals.flagged_by_reason["size_cap"] == 1
+
+
+def test_the_one_addon_object_hands_every_event_to_the_parts_that_handle_it() -> None:
+    from awsmasker.addon import EVENTS, AwsMasker
+
+    parts = make_addons(MaskerState())
+    masker = AwsMasker(parts)
+    for name in EVENTS:
+        handlers = [getattr(p, name) for p in parts if callable(getattr(p, name, None))]
+        if len(handlers) == 1:
+            assert getattr(masker, name) == handlers[0], name  # the part's own bound method
+        elif handlers:
+            assert callable(getattr(masker, name)), name
+        else:
+            assert not hasattr(masker, name), name
+    assert masker.stats == parts[-1].stats  # the masker.stats command
+
+
+async def test_the_one_addon_object_calls_several_handlers_in_order() -> None:
+    from awsmasker.addon import AwsMasker
+
+    calls: list[str] = []
+
+    class First:
+        def configure(self, updated):
+            calls.append(f"first configure {sorted(updated)}")
+
+        async def done(self):
+            calls.append("first done")
+
+    class Second:
+        def configure(self, updated):
+            calls.append("second configure")
+
+        def done(self):
+            calls.append("second done")
+
+    masker = AwsMasker([First(), Second()])
+    masker.configure({"x"})
+    await masker.done()
+    assert calls == ["first configure ['x']", "second configure", "first done", "second done"]
+
+
+async def test_mitmproxy_runs_the_one_addon_object_like_the_parts(monkeypatch, tmp_path):
+    """The object the entry script registers: options, masking, restoring and the command."""
+    from awsmasker.addon import make_addon
+    from mitmproxy.proxy.layers.http import HttpRequestHook
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWS_MASKER_CONFIG", raising=False)
+    state = MaskerState()
+    masker = make_addon(state)
+    with taddons.context(masker) as tctx:
+        tctx.master.addons.invoke_addon_sync(masker, hooks.ConfigureHook(set(tctx.options.keys())))
+        assert state.ready and "masker_config" in tctx.options
+        f = anthropic_flow(messages())
+        await tctx.master.addons.handle_lifecycle(HttpRequestHook(f))
+        sent = f.request.get_text()
+        assert all(value not in sent for value in ORIGINALS)
+        out = json.loads(tctx.master.commands.execute("masker.stats"))
+        assert out["flows_masked"] == 1
