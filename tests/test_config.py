@@ -80,6 +80,8 @@ def test_load_file_errors(tmp_path):
         ("api.anthropic.com.evil.net", False),
         ("x.openai.azure.com", True),
         ("openai.azure.com", False),
+        (".openai.azure.com", False),
+        ("API.Anthropic.COM.", True),
     ],
 )
 def test_host_matching_is_exact_or_suffix(host, expected):

@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -228,12 +229,21 @@ def default_config_path() -> str:
 
 def host_matches(host: str, patterns: Sequence[str]) -> bool:
     """Exact or ``*.suffix`` host match, case-insensitive, ignoring a trailing dot."""
+    exact, suffixes = _host_patterns(tuple(patterns))
     host = host.lower().rstrip(".")
+    # ``*.example.com`` does not match ``.example.com`` itself (nothing before the dot)
+    return host in exact or (host.endswith(suffixes) and host not in suffixes)
+
+
+@lru_cache(maxsize=64)
+def _host_patterns(patterns: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Exact hosts and ``.suffix`` endings of ``patterns``, normalised once (runs per request)."""
+    exact = set()
+    suffixes = []
     for p in patterns:
         p = p.lower().rstrip(".")
         if p.startswith("*."):
-            if host.endswith(p[1:]) and len(host) > len(p) - 1:
-                return True
-        elif host == p:
-            return True
-    return False
+            suffixes.append(p[1:])
+        else:
+            exact.add(p)
+    return frozenset(exact), tuple(suffixes)
