@@ -6,7 +6,11 @@ tool_use inputs, tool_result contents, so plenty of ``\\n``/``\\"`` escapes), ag
 ``\\u2002`` escapes (the JSON path for rarer escapes), and as plain text, then times every
 installed trigger engine side by side, interleaved. Runs in well under 60 s.
 
-    .venv/bin/python scripts/bench_scan.py [--size 1000000] [--repeats 7]
+``--bodies overhead`` also times ``Masker.plan`` alone on the denser bodies that
+scripts/bench_overhead.py sends (``Bodies().body(1 << 20, n)``: a long Anthropic conversation,
+about 1,000 identifiers per MB), a distinct body per repeat, and prints MB/s and findings/MB.
+
+    .venv/bin/python scripts/bench_scan.py [--size 1000000] [--repeats 7] [--bodies overhead]
 """
 
 from __future__ import annotations
@@ -102,6 +106,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument(
+        "--bodies",
+        choices=("scan", "overhead"),
+        default="scan",
+        help="overhead: also time plan on bench_overhead's denser 1 MB request bodies",
+    )
     args = ap.parse_args()
     text, pieces = build_text(args.size)
     body = build_json(pieces)
@@ -148,6 +158,41 @@ def main() -> None:
             cols.append(f"{mb / min(ts):9.0f} / {mb / statistics.median(ts):6.0f}")
         print(f"{e:<10} {cols[0]:>27} {cols[1]:>27} {cols[2]:>30}")
     asyncio.run(store.close())
+    if args.bodies == "overhead":
+        bench_dense(engines, args.repeats)
+
+
+def bench_dense(engines: list[str], repeats: int, size: int = 1 << 20) -> None:
+    """``Masker.plan`` on bench_overhead's request bodies: a distinct body per repeat (the same
+    bodies for every engine, interleaved), one masker per engine kept across bodies as in the
+    proxy."""
+    from scripts.bench_overhead import Bodies
+
+    gen = Bodies()
+    bodies = [gen.body(size, n).decode() for n in range(max(2, repeats))]
+    maskers = {e: Masker(engine=e) for e in engines}
+    ref = [maskers["re"].plan(b, is_json=True) for b in bodies[:2]]
+    for e in engines:  # identical plans from every engine
+        for b, p in zip(bodies[:2], ref, strict=True):
+            q = maskers[e].plan(b, is_json=True)
+            assert (q.edits, q.findings) == (p.edits, p.findings), f"{e} differs on a dense body"
+    found = sum(sum(p.counts.values()) for p in ref) / sum(len(b) for b in bodies[:2]) * 1e6
+    times: dict[str, list[float]] = {e: [] for e in engines}
+    deadline = time.monotonic() + 40
+    for b in bodies:
+        for e in engines:
+            t0 = time.perf_counter()
+            maskers[e].plan(b, is_json=True)
+            times[e].append(time.perf_counter() - t0)
+        if time.monotonic() > deadline:
+            break
+    mb = size / 1e6
+    print(f"dense bodies (bench_overhead, {size >> 20} MB, {found:.0f} findings/MB): plan only")
+    print(f"{'engine':<10} {'plan MB/s (best / median)':>27} {'ms per body (median)':>22}")
+    for e in engines:
+        ts = times[e]
+        med = statistics.median(ts)
+        print(f"{e:<10} {mb / min(ts):9.0f} / {mb / med:6.0f} {med * 1e3:22.2f}")
 
 
 if __name__ == "__main__":

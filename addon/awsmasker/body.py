@@ -367,15 +367,18 @@ def _build_plan(
     holds findings of earlier plans (reversible ones only: no secret outlives its request)."""
     plan = MaskPlan(text=text)
     index: dict[tuple[str, str], int] = {}
+    index_get = index.get
+    kept_get = kept.get
     counts = plan.counts
+    counts_get = counts.get
     findings = plan.findings
-    out = plan.edits
+    append = plan.edits.append
     for start, end, type_name, value, reversible in matches:
         key = (type_name, value)
-        i = index.get(key)
+        i = index_get(key)
         if i is None:
             i = index[key] = len(findings)
-            f = kept.get(key)
+            f = kept_get(key)
             if f is None:
                 f = Finding(type_name, value, reversible)
                 if reversible:
@@ -383,8 +386,8 @@ def _build_plan(
                         kept.clear()
                     kept[key] = f
             findings.append(f)
-        counts[type_name] = counts.get(type_name, 0) + 1
-        out.append((start, end, i, start in quoted))
+        counts[type_name] = counts_get(type_name, 0) + 1
+        append((start, end, i, start in quoted))
     if tokens is None:
         tokens = [m.span() for m in TOKEN_RE.finditer(text)]
     if tokens:

@@ -19,7 +19,6 @@ that replaces one can be found again exactly (see :data:`awsmasker.tokens.TOKEN_
 
 from __future__ import annotations
 
-import bisect
 import re
 import string
 from collections import defaultdict
@@ -44,6 +43,34 @@ class Match(NamedTuple):
 Cand = tuple[int, int, str]  # start, end, type name
 _new_tuple = tuple.__new__  # ``Match(...)`` without its Python-level ``__new__``
 Verify = Callable[[str, int], list[Cand]]
+#: a rule's verification at each of its trigger positions (sorted, distinct), skipping those
+#: inside its previous find: what :func:`_each` makes of a :data:`Verify`, or a faster equivalent
+VerifyAll = Callable[[str, list[int]], list[Cand]]
+#: faster equivalents of ``_each(verify)`` (tests check they give the same)
+_BATCH: dict[Verify, VerifyAll] = {}
+
+
+def _each(verify: Verify) -> VerifyAll:
+    """``verify`` at each position; a position inside the previous find is skipped."""
+
+    def verify_all(view: str, starts: list[int]) -> list[Cand]:
+        out: list[Cand] = []
+        done = -1
+        for h in starts:
+            if h < done:
+                continue
+            found = verify(view, h)
+            if found:
+                out += found
+                done = found[-1][1]  # verifications list their finds left to right
+        return out
+
+    return verify_all
+
+
+def batch_verify(verify: Verify) -> VerifyAll:
+    """The :data:`VerifyAll` of ``verify``: the fast one if there is one."""
+    return _BATCH.get(verify) or _each(verify)
 
 
 class HsTrigger(NamedTuple):
@@ -110,6 +137,21 @@ def _anchored(pattern: str, type_name: str, flags: int = 0) -> Verify:
         m = rx.match(view, h)
         return [(m.start(1), m.end(1), type_name)] if m else []
 
+    def verify_all(view: str, starts: list[int]) -> list[Cand]:
+        out: list[Cand] = []
+        append = out.append
+        match = rx.match
+        done = -1
+        for h in starts:
+            if h < done:
+                continue
+            m = match(view, h)
+            if m is not None:
+                s, done = m.span(1)
+                append((s, done, type_name))
+        return out
+
+    _BATCH[verify] = verify_all
     return verify
 
 
@@ -140,6 +182,35 @@ def _verify_ec2(view: str, h: int) -> list[Cand]:
     s = lo + len(w.rstrip(_EC2_BEFORE))
     t = EC2_PREFIXES.get(view[s:h])
     return [(s, m.end(), t)] if t is not None else []
+
+
+def _verify_ec2_all(view: str, starts: list[int]) -> list[Cand]:
+    """:func:`_verify_ec2` at each position, inlined."""
+    out: list[Cand] = []
+    append = out.append
+    match = _EC2_HEX.match
+    prefix = EC2_PREFIXES.get
+    before = _EC2_BEFORE
+    back = _EC2_MAX + 1
+    done = -1
+    for h in starts:
+        if h < done:
+            continue
+        m = match(view, h)
+        if m is None:
+            continue
+        lo = h - back
+        if lo < 0:
+            lo = 0
+        s = lo + len(view[lo:h].rstrip(before))
+        t = prefix(view[s:h])
+        if t is not None:
+            done = m.end()
+            append((s, done, t))
+    return out
+
+
+_BATCH[_verify_ec2] = _verify_ec2_all
 
 
 # --- access keys / IAM unique IDs -------------------------------------------------------------
@@ -176,6 +247,7 @@ _VERSION_WORDS = (
     "version", "release", "tag", "ver", "build", "firmware", "chrome", "firefox", "safari"
 )  # fmt: skip
 _VERSION_SEP = " \t:=\"'\x01/"
+_ALNUM = frozenset(string.ascii_letters + string.digits)
 
 
 def _version_context(view: str, s: int) -> bool:
@@ -184,9 +256,19 @@ def _version_context(view: str, s: int) -> bool:
     # A word ends in a letter, so the separators after it are the whole trailing run: strip them
     # and compare the end (ASCII only; anything else goes to the regex).
     w = view[lo:s].rstrip(_VERSION_SEP)
-    if w.isascii() and not w.lower().endswith(_VERSION_WORDS):
-        return False  # the usual case, without the regex
-    return bool(_VERSION_CTX.search(view, lo, s))  # is it a whole word?
+    if not w.isascii():
+        return bool(_VERSION_CTX.search(view, lo, s))
+    lw = w.lower()
+    if not lw.endswith(_VERSION_WORDS):
+        return False  # the usual case
+    # Is it a whole word? A word ends in a letter, so it ends where ``w`` does; no word is the
+    # end of another, so one of them matches there. The regex's lookbehind (ASCII-only under
+    # ``re.A``) may look at the character before ``lo`` too.
+    for word in _VERSION_WORDS:
+        if lw.endswith(word):
+            b = lo + len(w) - len(word)
+            return b == 0 or view[b - 1] not in _ALNUM
+    return False  # not reached
 
 
 def _verify_private_ip(view: str, h: int) -> list[Cand]:
@@ -198,6 +280,28 @@ def _verify_private_ip(view: str, h: int) -> list[Cand]:
     if not m:
         return []
     return [(h, m.end(1), "PRIVATE_IP")]
+
+
+def _verify_private_ip_all(view: str, starts: list[int]) -> list[Cand]:
+    """:func:`_verify_private_ip` at each position, inlined."""
+    out: list[Cand] = []
+    append = out.append
+    match = _PRIV_RX.match
+    version = _version_context
+    done = -1
+    for h in starts:
+        if h < done or (h > 0 and view[h - 1] == "."):
+            continue
+        if version(view, h):
+            continue
+        m = match(view, h)
+        if m is not None:
+            done = m.end(1)
+            append((h, done, "PRIVATE_IP"))
+    return out
+
+
+_BATCH[_verify_private_ip] = _verify_private_ip_all
 
 
 # --- account IDs in wording / key context ---------------------------------------------------
@@ -870,7 +974,7 @@ class Scanner:
         self.engine = get_engine(engine)
         active = [i for i, r in enumerate(RULES) if any(t not in self.disabled for t in r.types)]
         self._bare = _BARE in active
-        self._active = [(i, RULES[i].verify) for i in active if i != _BARE]
+        self._active = [(i, batch_verify(RULES[i].verify)) for i in active if i != _BARE]
 
     def scan(self, view: str) -> list[Match]:
         """Sorted, non-overlapping matches in ``view``."""
@@ -920,18 +1024,10 @@ class Scanner:
         ``None`` to encode them again if a lazy rule needs them)."""
         eng = self.engine
         cands: list[Cand] = []
-        for i, verify in self._active:
+        for i, verify_all in self._active:
             starts = hits.get(i)
-            if not starts:
-                continue
-            done = -1
-            for h in sorted(set(starts)):
-                if h < done:
-                    continue  # inside the previous find of this rule
-                found = verify(view, h)
-                if found:
-                    cands.extend(found)
-                    done = found[-1][1]  # verifications list their finds left to right
+            if starts:
+                cands += verify_all(view, sorted(set(starts)))
         if self.mask_public_ips:
             for m in _PUBLIC_RX.finditer(view):
                 if _is_public(m.group(1)) and not _version_context(view, m.start()):
@@ -959,7 +1055,6 @@ class Scanner:
         candidate is dropped if glued to a word character before or a digit after, overlapping
         a token already in ``view``, disabled or allowed."""
         n = len(view)
-        tok_starts = [s for s, _ in tokens]
         out: list[Match] = []
         append = out.append
         last = 0
@@ -968,25 +1063,33 @@ class Scanner:
         wordch = _WORDCH
         digits = _DIGITS
         reversible = _REVERSIBLE
+        new = _new_tuple
+        # Tokens are sorted and disjoint, and candidates come by increasing start: a token that
+        # ends at or before a candidate's start overlaps no later one, so one index walks them.
+        ntok = len(tokens)
+        k = 0
+        tok_start, tok_end = tokens[0] if ntok else (n + 1, n + 1)
         # (start, -end, type) sorts natively (no key function): at a start the longest first. A
         # repeated candidate needs no removing: it fares as the first one, and after that one is
         # taken it starts before ``last`` (no candidate is empty).
         for s, neg_e, t in sorted([(s, -e, t) for s, e, t in cands]):
-            if s < last or t in disabled:
+            if s < last:
                 continue
             e = -neg_e
-            if s > 0 and view[s - 1] in wordch:
+            if (s > 0 and view[s - 1] in wordch) or (e < n and view[e] in digits):
                 continue
-            if e < n and view[e] in digits:
+            if disabled and t in disabled:
                 continue
-            if tokens:
-                k = bisect.bisect_left(tok_starts, e)
-                if k > 0 and tokens[k - 1][1] > s:
-                    continue  # overlaps a token already in the text
+            if tok_end <= s:
+                while tok_end <= s:
+                    k += 1
+                    tok_start, tok_end = tokens[k] if k < ntok else (n + 1, n + 1)
+            if tok_start < e:
+                continue  # overlaps a token already in the text
             value = view[s:e]
-            if value in allow:
+            if allow and value in allow:
                 continue
-            append(_new_tuple(Match, (s, e, t, value, reversible[t])))
+            append(new(Match, (s, e, t, value, reversible[t])))
             last = e
         return out
 

@@ -48,7 +48,13 @@ class MemoryStore(MappingStore):
     async def resolve(
         self, findings: Sequence[Finding], present_tokens: Sequence[str] = ()
     ) -> Resolution:
-        tokens = [self.token_for(f) for f in findings]
+        # the usual finding (a reversible one already mapped) without a call per finding
+        known = self._token_by_value.get
+        tokens: list[str] = []
+        append = tokens.append
+        for f in findings:
+            token = known((f.type_name, f.value)) if f.reversible else None
+            append(token if token is not None else self.token_for(f))
         originals = {t: v for t in present_tokens if (v := self._value_by_token.get(t)) is not None}
         return Resolution(tokens=tokens, originals=originals)
 
