@@ -135,10 +135,10 @@ def test_restore_body_whole_matches_the_streamed_path() -> None:
 
 
 def test_restore_body_failure_passes_the_body_unchanged(monkeypatch) -> None:
-    def broken(self, data: bytes) -> bytes:
+    def broken(self, data: bytes, final: bool) -> bytes:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(JsonRestorer, "feed", broken)
+    monkeypatch.setattr(JsonRestorer, "_run", broken)
     body = b'{"a":"AWS_EC2_001"}'
     out, counts, flags = restore_body("application/json", "/", TOKEN_MAP, body)
     assert out == body and not counts and "error" in flags

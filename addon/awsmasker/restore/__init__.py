@@ -122,8 +122,9 @@ def restore_body(
         return RestoredBody(body, Counter(), frozenset())
     if max_bytes is None or len(body) <= max_bytes:
         # The whole body in one feed: what StreamRestore does for it, minus its bookkeeping.
+        whole = getattr(restorer, "whole", None)  # JSON and text: one final piece
         try:
-            out = restorer.feed(body) + restorer.finish()
+            out = whole(body) if whole is not None else restorer.feed(body) + restorer.finish()
         except Exception:
             return RestoredBody(body, Counter(), frozenset(restorer.flags | {"error"}))
         return RestoredBody(out, restorer.restored, frozenset(restorer.flags))

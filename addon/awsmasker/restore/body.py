@@ -34,6 +34,11 @@ class TextRestorer:
         out, self._held = restore(self._held, self._table, self.restored, True)
         return out
 
+    def whole(self, data: bytes) -> bytes:
+        """``feed(data) + finish()`` in one step (the last piece takes restore's one-scan path)."""
+        out, self._held = restore(self._held + data, self._table, self.restored, True)
+        return out
+
     def abort(self) -> bytes:
         held, self._held = self._held, b""
         return held
@@ -61,6 +66,10 @@ class JsonRestorer:
 
     def finish(self) -> bytes:
         return self._run(b"", True)
+
+    def whole(self, data: bytes) -> bytes:
+        """``feed(data) + finish()`` in one step (the last piece takes restore's one-scan path)."""
+        return self._run(data, True)
 
     def abort(self) -> bytes:
         held, self._held = self._held, b""
