@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scripts.bench_overhead import SIZES, Bodies, Standin, machine  # noqa: E402
+from scripts.bench_overhead import SIZES, Bodies, Standin, machine, write_report  # noqa: E402
 from tests.redis_helpers import RedisServer  # noqa: E402
 
 EMPTY_SCRIPT = '''\
@@ -183,12 +183,7 @@ def main() -> int:
         base = results[(label, "plain")]
         md.append(f"| {label} | {name} | {per / 1e6:.3f} | x{per / base:.3f} | "
                   f"{(per / base - 1) * 100:+.1f}% |")
-    text = "\n".join(md) + "\n"
-    print(text)
-    out = args.out or ROOT / "test-report" / "bench-instructions.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    print(f"written to {out}")
+    write_report(md, args.out or ROOT / "test-report" / "bench-instructions.md")
     return 0
 
 

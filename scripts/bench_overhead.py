@@ -769,6 +769,15 @@ def run_llm(args: argparse.Namespace) -> list[str]:
     return md
 
 
+def write_report(md: list[str], out: Path) -> None:
+    """Print the Markdown lines and write them to ``out``."""
+    text = "\n".join(md) + "\n"
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"written to {out}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short smoke run (< 60 s)")
@@ -790,13 +799,8 @@ def main() -> int:
         serve_standin(args.first_byte_ms, args.sse, args.sse_gap_ms)
         return 0
     md = run_llm(args) if args.llm_latency else run_overhead(args)
-    text = "\n".join(md) + "\n"
-    print(text)
-    out = args.out or ROOT / "test-report" / (
-        "bench-overhead-llm.md" if args.llm_latency else "bench-overhead.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    print(f"written to {out}")
+    write_report(md, args.out or ROOT / "test-report" / (
+        "bench-overhead-llm.md" if args.llm_latency else "bench-overhead.md"))
     return 0
 
 
