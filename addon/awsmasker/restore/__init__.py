@@ -37,6 +37,10 @@ class Restorer(Protocol):
         """End of input: flush every carry."""
         ...
 
+    def whole(self, data: bytes) -> bytes:
+        """A whole body at once: what ``feed(data) + finish()`` returns."""
+        ...
+
     def abort(self) -> bytes:
         """Give up: return the data held back before the last (failed) call, unprocessed."""
         ...
@@ -122,9 +126,8 @@ def restore_body(
         return RestoredBody(body, Counter(), frozenset())
     if max_bytes is None or len(body) <= max_bytes:
         # The whole body in one feed: what StreamRestore does for it, minus its bookkeeping.
-        whole = getattr(restorer, "whole", None)  # JSON and text: one final piece
         try:
-            out = whole(body) if whole is not None else restorer.feed(body) + restorer.finish()
+            out = restorer.whole(body)
         except Exception:
             return RestoredBody(body, Counter(), frozenset(restorer.flags | {"error"}))
         return RestoredBody(out, restorer.restored, frozenset(restorer.flags))

@@ -176,10 +176,9 @@ def _restore_known_runs(s: Any, table: Table, counts: Counter[str]) -> Any | Non
     parts = []
     types = []
     pos = 0
-    known = table._hits.get  # replacements already made for this reply
     for m in (_RUN_BYTES if table.binary else _RUN_STR).finditer(s):
         run = m.group()
-        hit = known(run) or lookup(run)
+        hit = lookup(run)
         if hit is None:
             if len(run) > MAX_TOKEN_LEN or run.find(prefix, 1) >= 0:
                 return None  # cut, or another AWS_ inside it: the scan decides

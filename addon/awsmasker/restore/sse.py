@@ -143,6 +143,10 @@ class SSERestorer:
         self._scan = 0
         return b"".join(out)
 
+    def whole(self, data: bytes) -> bytes:
+        """A whole reply: ``feed(data) + finish()``."""
+        return self.feed(data) + self.finish()
+
     def abort(self) -> bytes:
         """Held-back data as of the end of the last completed feed(), unprocessed where possible."""
         ev = self._events
