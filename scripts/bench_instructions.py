@@ -93,24 +93,20 @@ def count_mode(mode: Mode, size: int, bodies: Bodies, first: int, n: int, warm: 
     """Instructions per request that ``mode``'s mitmdump spends on ``n`` requests."""
     import httpx
 
-    import tests.proxy_harness as harness
+    from tests.proxy_harness import ENTRY, Mitmdump
 
     out = workdir / "callgrind.out"
     launcher = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
     options = list(mode.options)
-    entry = harness.ENTRY
+    script = ENTRY
     if mode.script == "empty":
-        entry = workdir / "empty_script.py"
-        entry.write_text(EMPTY_SCRIPT)
+        script = workdir / "empty_script.py"
+        script.write_text(EMPTY_SCRIPT)
     elif mode.script == "addon":
         options.insert(0, "targets=127.0.0.1")
-    harness.ENTRY, saved = entry, harness.ENTRY
-    try:
-        proxy = harness.Mitmdump(workdir, options=options, with_addon=mode.script is not None,
-                                 env={"AWS_MASKER_CONFIG": ""}, launcher=launcher,
-                                 ready_timeout=900)
-    finally:
-        harness.ENTRY = saved
+    proxy = Mitmdump(workdir, options=options, with_addon=mode.script is not None,
+                     env={"AWS_MASKER_CONFIG": ""}, launcher=launcher, ready_timeout=900,
+                     script=script)
     try:
         headers = {"content-type": "application/json", "x-api-key": "bench",
                    "anthropic-version": "2023-06-01"}

@@ -29,9 +29,10 @@ class Mitmdump:
 
     def __init__(self, workdir: Path, *, options: Sequence[str] = (), with_addon: bool = True,
                  env: dict[str, str] | None = None, launcher: Sequence[str] = (),
-                 ready_timeout: float = 30) -> None:
+                 ready_timeout: float = 30, script: Path = ENTRY) -> None:
         """``launcher``: a command that runs the mitmdump script under it (a profiler: it gets
-        the Python interpreter and the script as its arguments)."""
+        the Python interpreter and the script as its arguments). ``script``: what ``-s`` loads
+        with ``with_addon`` (another script must log "aws-masker ready" too)."""
         self.port = free_port()
         self.workdir = workdir
         self.lines: list[str] = []
@@ -44,7 +45,7 @@ class Mitmdump:
         if not any(o.startswith("flow_detail=") for o in options):
             cmd += ["--set", "flow_detail=0"]
         if with_addon:
-            cmd += ["-s", str(ENTRY)]
+            cmd += ["-s", str(script)]
         for opt in options:
             cmd += ["--set", opt]
         self.cmd = cmd
