@@ -20,15 +20,10 @@ import redis
 import redis.asyncio.connection as aioconn
 from awsmasker import redis_client
 from awsmasker.redis_client import SharedRedis
-from awsmasker.store.base import Finding, StoreError
+from awsmasker.store.base import FALLBACK_FIRST_COUNTER, REDIS_MAX_COUNTER, Finding, StoreError
 from awsmasker.store.guarded import GuardedStore
 from awsmasker.store.keys import derive_keys
-from awsmasker.store.redis_store import (
-    FALLBACK_FIRST_COUNTER,
-    REDIS_MAX_COUNTER,
-    RedisStore,
-    StoreKeyMismatch,
-)
+from awsmasker.store.redis_store import RedisStore, StoreKeyMismatch
 from awsmasker.tokens import TOKEN_RE
 
 from tests.redis_helpers import RedisServer, assert_consistent

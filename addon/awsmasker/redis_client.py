@@ -1,4 +1,5 @@
-"""One lazily created ``redis.asyncio`` client, shared by the Redis store and the event publisher.
+"""One lazily created ``redis.asyncio`` client, shared by the Redis store and the event publisher
+(redis-py itself is imported only then).
 
 Created on first use inside mitmproxy's running event loop (never at import time), bounded by a
 blocking connection pool, replaced when ``redis_url`` changes, and closed in ``done``.
@@ -8,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,13 @@ class SharedRedis:
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
         if self._client is None:
+            # redis-py is imported on first use: a memory-store proxy without events never
+            # needs it, and its import alone makes every request cost a little more
+            import redis.asyncio as aioredis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
             pool = aioredis.BlockingConnectionPool.from_url(
                 self._url,
                 max_connections=MAX_CONNECTIONS,

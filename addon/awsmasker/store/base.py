@@ -9,15 +9,21 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+#: Redis counters stay below this bound; in-process fallback tokens start above it.
+REDIS_MAX_COUNTER = 10**8 - 1
+#: First counter of the in-process fallback store: its tokens never equal a Redis-minted one.
+FALLBACK_FIRST_COUNTER = 10**8 + 1
 
 
 class StoreError(Exception):
     """The store could not answer (connection lost, timeout, bad key…)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One distinct identifier found in a body.
+class Finding(NamedTuple):
+    """One distinct identifier found in a body (a named tuple: one is made per new identifier
+    of every request, and a frozen dataclass costs several times more to make).
 
     ``reversible`` is False for secrets (secret access keys, session tokens): they get a
     token, but the store keeps only a keyed hash of them and never returns them.

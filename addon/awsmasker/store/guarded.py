@@ -16,9 +16,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from awsmasker.store.base import Finding, MappingStore, Resolution, StoreError
+from awsmasker.store.base import (
+    FALLBACK_FIRST_COUNTER,
+    Finding,
+    MappingStore,
+    Resolution,
+    StoreError,
+)
 from awsmasker.store.memory import MemoryStore
-from awsmasker.store.redis_store import FALLBACK_FIRST_COUNTER
 from awsmasker.tokens import TOKEN_RE, format_token
 
 log = logging.getLogger(__name__)

@@ -33,14 +33,16 @@ from redis.exceptions import NoScriptError, RedisError
 
 from awsmasker.config import Settings
 from awsmasker.redis_client import SharedRedis
-from awsmasker.store.base import Finding, MappingStore, Resolution, StoreError
+from awsmasker.store.base import (
+    REDIS_MAX_COUNTER,
+    Finding,
+    MappingStore,
+    Resolution,
+    StoreError,
+)
 from awsmasker.store.keys import DEFAULT_CONFDIR, MasterKeyError, StoreKeys, load_store_keys
 from awsmasker.tokens import TOKEN_RE, format_token, is_valid_type_name
 
-#: Redis counters stay below this bound; in-process fallback tokens start above it.
-REDIS_MAX_COUNTER = 10**8 - 1
-#: First counter of the in-process fallback store: its tokens never equal a Redis-minted one.
-FALLBACK_FIRST_COUNTER = 10**8 + 1
 #: Seconds one resolve may take in total (connect + pool wait + script) before it fails.
 DEFAULT_TIMEOUT = 5.0
 _HASH_HEX_LEN = 64
