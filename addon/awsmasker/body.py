@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 
 from awsmasker.scanner import DECODE_KEY, ESCAPE_KEY, OUTSIDE12_KEY, Match, Scanner
@@ -198,14 +197,28 @@ def _overlaps(spans: list[tuple[int, int]], s: int, e: int) -> bool:
     return any(a < e and s < b for a, b in spans)
 
 
-@dataclass
 class MaskPlan:
-    text: str
-    findings: list[Finding] = field(default_factory=list)
-    present_tokens: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    #: (start, end, finding index, quote): quote writes the token as a JSON string
-    edits: list[tuple[int, int, int, bool]] = field(default_factory=list, repr=False)
+    """What to replace in ``text``; :meth:`apply` writes the tokens in.
+
+    A plain class with slots: one is made per request body.
+    """
+
+    __slots__ = ("counts", "edits", "findings", "present_tokens", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        #: distinct identifiers, in order of first occurrence
+        self.findings: list[Finding] = []
+        #: tokens already in the text, each once
+        self.present_tokens: list[str] = []
+        #: occurrences by type
+        self.counts: dict[str, int] = {}
+        #: (start, end, finding index, quote): quote writes the token as a JSON string
+        self.edits: list[tuple[int, int, int, bool]] = []
+
+    def __repr__(self) -> str:
+        return (f"MaskPlan(findings={self.findings!r}, present_tokens={self.present_tokens!r}, "
+                f"counts={self.counts!r})")
 
     def apply(self, tokens: Sequence[str]) -> str:
         """The masked text; ``tokens[i]`` replaces ``findings[i]``."""

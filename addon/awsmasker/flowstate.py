@@ -4,25 +4,31 @@ with flows): the token map of the flow's own request, and what masking and resto
 from __future__ import annotations
 
 import weakref
-from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from mitmproxy import http
 
 
-@dataclass
 class FlowState:
-    #: every token in the outgoing body → its original (secrets never appear)
-    token_map: dict[str, str] = field(default_factory=dict)
-    masked_counts: Counter[str] = field(default_factory=Counter)
-    request_bytes: int = 0
-    mask_ms: float = 0.0
-    #: the installed stream restorer (awsmasker.restore.stream.StreamRestore), if any
-    stream: Any = None
-    #: the reply is small with a known length: mitmproxy buffers it, ``response`` restores it
-    restore_whole: bool = False
-    restore_started: float = 0.0
+    """What the addon knows of one flow (a plain class with slots: one is made per request)."""
+
+    __slots__ = ("mask_ms", "masked_counts", "request_bytes", "response_type", "restore_started",
+                 "restore_whole", "stream", "token_map")
+
+    def __init__(self) -> None:
+        #: every token in the outgoing body → its original (secrets never appear)
+        self.token_map: dict[str, str] = {}
+        #: identifiers masked in the request, by type
+        self.masked_counts: dict[str, int] = {}
+        self.request_bytes = 0
+        self.mask_ms = 0.0
+        #: the installed stream restorer (awsmasker.restore.stream.StreamRestore), if any
+        self.stream: Any = None
+        #: the reply is small with a known length: mitmproxy buffers it, ``response`` restores it
+        self.restore_whole = False
+        #: the reply's content-type when ``restore_whole`` (read with its other headers)
+        self.response_type: str | None = None
+        self.restore_started = 0.0
 
 
 class FlowStates:
@@ -45,3 +51,8 @@ class FlowStates:
 
     def __len__(self) -> int:
         return len(self._states)
+
+
+def count_summary(counts: dict[str, int]) -> str:
+    """``EC2×2, VPC×1``: counts by type for a flow comment."""
+    return ", ".join(f"{t}×{n}" for t, n in sorted(counts.items()))

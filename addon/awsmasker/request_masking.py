@@ -13,6 +13,7 @@ from mitmproxy import ctx, http
 from mitmproxy.utils import human
 
 from awsmasker.errors import block_response
+from awsmasker.flowstate import count_summary
 from awsmasker.headers import set_header_fields
 from awsmasker.scope import is_target
 from awsmasker.state import MaskerState
@@ -167,25 +168,29 @@ class RequestMasking:
                         new_fields[b"content-length"] = b"%d" % len(masked)
                     else:
                         req.content = masked  # encodes again
-                fs.token_map.update(resolution.originals)
+                token_map = fs.token_map
+                token_map.update(resolution.originals)
                 for finding, token in zip(plan.findings, resolution.tokens, strict=True):
                     if finding.reversible:
-                        fs.token_map[token] = finding.value
-                fs.masked_counts.update(plan.counts)
+                        token_map[token] = finding.value
+                fs.masked_counts = plan.counts  # one plan per flow: its counts are the flow's
         # Ask for a reply we can rewrite as it comes.
         if not head.accept_identity:
             new_fields[b"accept-encoding"] = b"identity"
         if new_fields:
             set_header_fields(req.headers, new_fields)
         fs.mask_ms = (time.perf_counter() - started) * 1000
-        if fs.masked_counts:
-            state.totals.flows_masked += 1
-            state.totals.masked_by_type.update(fs.masked_counts)
-            summary = ", ".join(f"{t}×{n}" for t, n in sorted(fs.masked_counts.items()))
-            flow.comment = f"aws-masker: masked {summary}"
+        counts = fs.masked_counts
+        if counts:
+            totals = state.totals
+            totals.flows_masked += 1
+            by_type = totals.masked_by_type
+            for type_name, n in counts.items():  # Counter.update costs more for a few keys
+                by_type[type_name] += n
+            flow.comment = f"aws-masker: masked {count_summary(counts)}"
         if state.events_enabled:  # its fields cost a sort of the token map per flow
             state.emit_flow_event(
-                "masked", flow, counts=dict(fs.masked_counts), bytes=len(raw),
+                "masked", flow, counts=dict(counts), bytes=len(raw),
                 duration_ms=fs.mask_ms, tokens=sorted(fs.token_map),
             )
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Set as AbstractSet
 
 from mitmproxy import ctx, http
 
-from awsmasker.flowstate import FlowState
+from awsmasker.flowstate import FlowState, count_summary
 from awsmasker.headers import set_header_fields
 from awsmasker.restore import restore_body, select_restorer
 from awsmasker.restore.decoding import stream_decoder
@@ -34,13 +35,15 @@ log = logging.getLogger(__name__)
 BUFFER_LIMIT = 1 << 20
 
 
-def buffered_length(resp: http.Response) -> int | None:
-    """The reply's length if mitmproxy can buffer it unchanged and we may restore it whole.
+def buffered_reply(resp: http.Response) -> tuple[int, str | None] | None:
+    """The reply's length and content type if mitmproxy can buffer it unchanged and we may
+    restore it whole.
 
     One pass over the raw header fields: mitmproxy's ``Headers.get`` scans and lower-cases every
     field on each call, and this runs for every reply.
     """
     length = b""
+    content_type: str | None = None
     for name, value in resp.headers.fields:
         name = name.lower()
         if name == b"content-length":
@@ -50,9 +53,11 @@ def buffered_length(resp: http.Response) -> int | None:
         elif name == b"content-encoding":
             if value.strip().lower() not in (b"", b"identity"):
                 return None
-        elif name == b"content-type" and b"text/event-stream" in value.lower():
-            return None  # events go to the client as they come
-    return int(length) if length.isdigit() else None
+        elif name == b"content-type" and content_type is None:
+            if b"text/event-stream" in value.lower():
+                return None  # events go to the client as they come
+            content_type = value.decode("latin-1")
+    return (int(length), content_type) if length.isdigit() else None
 
 
 def bodies_kept() -> bool:
@@ -89,9 +94,10 @@ class ResponseRestoring:
         if flow.request.method == "HEAD" or resp.status_code in (204, 304):
             return  # no body
         if not resp.stream and self.may_buffer():  # stream_large_bodies may have set it
-            length = buffered_length(resp)
-            if length is not None and length <= min(BUFFER_LIMIT, settings.max_response_size):
+            reply = buffered_reply(resp)
+            if reply is not None and reply[0] <= min(BUFFER_LIMIT, settings.max_response_size):
                 fs.restore_whole = True
+                fs.response_type = reply[1]
                 return  # mitmproxy buffers it; ``response`` restores it
         restorer = select_restorer(resp.headers.get("content-type"), flow.request.path,
                                    fs.token_map)
@@ -150,17 +156,19 @@ class ResponseRestoring:
         settings = self.state.settings
         assert resp is not None
         started = time.perf_counter()
-        if fs.restore_whole:  # identity, no transfer-encoding: see buffered_length
+        if fs.restore_whole:  # identity, no transfer-encoding: see buffered_reply
             body = resp.raw_content or b""
+            content_type = fs.response_type
         else:
             try:
                 body = resp.get_content(strict=True) or b""
             except ValueError:
                 self._flag(flow, "undecodable_response")
                 return
+            content_type = resp.headers.get("content-type")
         cap = settings.max_response_size if settings is not None else len(body)
-        result = restore_body(resp.headers.get("content-type"), flow.request.path, fs.token_map,
-                              body, max_bytes=cap)
+        result = restore_body(content_type, flow.request.path, fs.token_map, body,
+                              max_bytes=cap)
         restored = result.body
         if restored != body:
             if fs.restore_whole:  # what set_content does here, without its header lookups
@@ -168,23 +176,25 @@ class ResponseRestoring:
                 set_header_fields(resp.headers, {b"content-length": b"%d" % len(restored)})
             else:
                 resp.content = restored  # encodes again, sets the new content-length
-        self._report(flow, result.restored, set(result.flags), len(body),
+        self._report(flow, result.restored, result.flags, len(body),
                      (time.perf_counter() - started) * 1000)
 
     def _finish_stream(self, flow: http.HTTPFlow, fs: FlowState) -> None:
         s = fs.stream
         duration = (time.perf_counter() - fs.restore_started) * 1000
-        self._report(flow, s.restored, set(s.flags), s.bytes_decoded, duration)
+        self._report(flow, s.restored, s.flags, s.bytes_decoded, duration)
 
-    def _report(self, flow: http.HTTPFlow, counts, flags: set[str], nbytes: int,
-                duration_ms: float) -> None:
+    def _report(self, flow: http.HTTPFlow, counts: dict[str, int], flags: AbstractSet[str],
+                nbytes: int, duration_ms: float) -> None:
         state = self.state
         for f in flags:
             self._flag(flow, f)
         if counts:
-            state.totals.restored_by_type.update(counts)
-            summary = ", ".join(f"{t}×{n}" for t, n in sorted(counts.items()))
-            flow.comment = (flow.comment + "; " if flow.comment else "") + f"restored {summary}"
+            by_type = state.totals.restored_by_type
+            for type_name, n in counts.items():  # Counter.update costs more for a few keys
+                by_type[type_name] += n
+            summary = f"restored {count_summary(counts)}"
+            flow.comment = f"{flow.comment}; {summary}" if flow.comment else summary
         if not state.events_enabled:
             return
         if "size_cap" in flags:

@@ -974,7 +974,9 @@ class Scanner:
         self.engine = get_engine(engine)
         active = [i for i, r in enumerate(RULES) if any(t not in self.disabled for t in r.types)]
         self._bare = _BARE in active
-        self._active = [(i, batch_verify(RULES[i].verify)) for i in active if i != _BARE]
+        #: rule index → its batch verifier, for the active rules (the bare 12-digit rule is
+        #: verified apart); the engine's hits are looked up here, markers are not in it
+        self._verifiers = {i: batch_verify(RULES[i].verify) for i in active if i != _BARE}
 
     def scan(self, view: str) -> list[Match]:
         """Sorted, non-overlapping matches in ``view``."""
@@ -1024,9 +1026,10 @@ class Scanner:
         ``None`` to encode them again if a lazy rule needs them)."""
         eng = self.engine
         cands: list[Cand] = []
-        for i, verify_all in self._active:
-            starts = hits.get(i)
-            if starts:
+        verifiers = self._verifiers
+        for i, starts in hits.items():  # a few rules hit a body, most of them none
+            verify_all = verifiers.get(i)
+            if verify_all is not None and starts:
                 cands += verify_all(view, sorted(set(starts)))
         if self.mask_public_ips:
             for m in _PUBLIC_RX.finditer(view):

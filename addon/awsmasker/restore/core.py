@@ -157,13 +157,14 @@ def _partial_len(s: Any, binary: bool) -> int:
     return 2 if s.endswith(partials[1]) else 1
 
 
-# A run of token characters from an ``AWS_``, cut one character past the longest token.
-_RUN_BYTES = re.compile(rb"AWS_[A-Z0-9_]{0,%d}" % (MAX_TOKEN_LEN - 3))
-_RUN_STR = re.compile(_RUN_BYTES.pattern.decode())
+# A run of token characters from an ``AWS_``, cut one character past the longest token; as a
+# group, so that ``split`` returns the runs between the text around them.
+_RUN_SPLIT_BYTES = re.compile(rb"(AWS_[A-Z0-9_]{0,%d})" % (MAX_TOKEN_LEN - 3))
+_RUN_SPLIT_STR = re.compile(_RUN_SPLIT_BYTES.pattern.decode())
 
 
 def _restore_known_runs(s: Any, table: Table, counts: Counter[str]) -> Any | None:
-    """The last piece of a channel restored by one C-level scan over its ``AWS_`` runs, or None
+    """The last piece of a channel restored by one C-level split at its ``AWS_`` runs, or None
     (``counts`` untouched) when a run needs :func:`_restore_scan`.
 
     Same result as the scan: a run that is a known token is what the token pattern matches there
@@ -173,11 +174,11 @@ def _restore_known_runs(s: Any, table: Table, counts: Counter[str]) -> Any | Non
     """
     lookup = table.lookup
     prefix = table.prefix
-    parts = []
-    types = []
-    pos = 0
-    for m in (_RUN_BYTES if table.binary else _RUN_STR).finditer(s):
-        run = m.group()
+    # [text, run, text, run, ..., text]: the runs are at the odd indexes
+    pieces = (_RUN_SPLIT_BYTES if table.binary else _RUN_SPLIT_STR).split(s)
+    found: list[str] = []
+    for k in range(1, len(pieces), 2):
+        run = pieces[k]
         hit = lookup(run)
         if hit is None:
             if len(run) > MAX_TOKEN_LEN or run.find(prefix, 1) >= 0:
@@ -186,13 +187,11 @@ def _restore_known_runs(s: Any, table: Table, counts: Counter[str]) -> Any | Non
             if head is not None and head.end() < len(run) and lookup(head.group()) is not None:
                 return None
             continue  # an unknown token (a secret's, say): the scan leaves it as it is too
-        parts.append(s[pos:m.start()])
-        parts.append(hit[0])
-        types.append(hit[1])
-        pos = m.end()
-    parts.append(s[pos:])
-    counts.update(types)
-    return table.empty.join(parts)
+        pieces[k] = hit[0]
+        found.append(hit[1])
+    for type_name in found:  # only once the piece is known to be done here
+        counts[type_name] += 1
+    return table.empty.join(pieces)
 
 
 def restore(s: Any, table: Table, counts: Counter[str], final: bool) -> tuple[Any, Any]:
