@@ -35,6 +35,7 @@ import platform
 import random
 import re
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -155,30 +156,50 @@ def fixed_stream(tokens: list[str], cfg: StandinConfig) -> list[bytes]:
 
 
 class BenchServer(StandinServer):
-    def __init__(self, cfg: StandinConfig, *, sse: bool, gap_ms: float) -> None:
+    """The bench stand-in on 127.0.0.1; HTTPS instead of HTTP when given a server ``tls``
+    context (the handshake runs in ``accept``, once per connection)."""
+
+    def __init__(self, cfg: StandinConfig, *, sse: bool, gap_ms: float,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.cfg = cfg
         self.sse = sse
         self.gap_s = gap_ms / 1000
         super(StandinServer, self).__init__(("127.0.0.1", 0), BenchHandler)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
 
 
-def serve_standin(first_byte_ms: int, sse: bool, gap_ms: float) -> None:
+def serve_standin(first_byte_ms: int, sse: bool, gap_ms: float,
+                  tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
     # ~900-byte answer text; deltas of up to 12 characters (~100 SSE events in a stream)
     cfg = StandinConfig(first_byte_ms=first_byte_ms, record_bodies=False, filler_repeat=20,
                         max_piece=12)
-    srv = BenchServer(cfg, sse=sse, gap_ms=gap_ms)
+    tls = None
+    if tls_cert is not None:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(tls_cert, tls_key)
+    srv = BenchServer(cfg, sse=sse, gap_ms=gap_ms, tls=tls)
     print(f"PORT {srv.port}", flush=True)
     srv.serve_forever()
 
 
 class Standin:
-    """The stand-in server as a child process (keeps its CPU off the load generator's GIL)."""
+    """The stand-in server as a child process (keeps its CPU off the load generator's GIL).
 
-    def __init__(self, *, first_byte_ms: int = 0, sse: bool = False, gap_ms: float = 0) -> None:
+    With ``tls_cert``/``tls_key`` (PEM files of a certificate for ``localhost``) it serves HTTPS
+    and its URL names ``localhost`` (``host``), so the certificate's name matches.
+    """
+
+    def __init__(self, *, first_byte_ms: int = 0, sse: bool = False, gap_ms: float = 0,
+                 tls_cert: Path | None = None, tls_key: Path | None = None) -> None:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-standin",
                "--first-byte-ms", str(first_byte_ms), "--sse-gap-ms", str(gap_ms)]
         if sse:
             cmd.append("--sse")
+        if tls_cert is not None:
+            if tls_key is None:
+                raise ValueError("tls_cert needs tls_key")
+            cmd += ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -186,7 +207,9 @@ class Standin:
             self.stop()
             raise RuntimeError(f"stand-in server did not start: {line!r}")
         self.port = int(line.split()[1])
-        self.url = f"http://127.0.0.1:{self.port}/v1/messages"
+        self.host = "localhost" if tls_cert is not None else "127.0.0.1"
+        scheme = "https" if tls_cert is not None else "http"
+        self.url = f"{scheme}://{self.host}:{self.port}/v1/messages"
 
     def stop(self) -> None:
         stop_process(self.proc)
@@ -794,9 +817,11 @@ def main() -> int:
                     help="stop repeating once the run has taken this long")
     ap.add_argument("--serve-standin", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--sse", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--tls-cert", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--tls-key", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_standin:
-        serve_standin(args.first_byte_ms, args.sse, args.sse_gap_ms)
+        serve_standin(args.first_byte_ms, args.sse, args.sse_gap_ms, args.tls_cert, args.tls_key)
         return 0
     md = run_llm(args) if args.llm_latency else run_overhead(args)
     write_report(md, args.out or ROOT / "test-report" / (
