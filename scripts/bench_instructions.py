@@ -32,8 +32,6 @@ add. Use this for small differences and ``bench_overhead.py`` for throughput and
 from __future__ import annotations
 
 import argparse
-import datetime
-import ipaddress
 import shutil
 import ssl
 import subprocess
@@ -47,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.bench_overhead import SIZES, Bodies, Standin, machine, write_report  # noqa: E402
+from scripts.standin_llm import self_signed_localhost  # noqa: E402
 from tests.redis_helpers import RedisServer  # noqa: E402
 
 EMPTY_SCRIPT = '''\
@@ -83,31 +82,6 @@ def modes(redis_url: str) -> list[Mode]:
                                       "event_sampling_rate=1.0", "event_batch_size=10"),
              redis=True),
     ]
-
-
-def self_signed_localhost(directory: Path) -> tuple[Path, Path]:
-    """A one-day self-signed certificate for ``localhost`` and 127.0.0.1: (cert, key) PEM paths."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    san = x509.SubjectAlternativeName(
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(san, critical=False).sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "standin-cert.pem", directory / "standin-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 def callgrind_total(path: Path) -> int:

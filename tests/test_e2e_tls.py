@@ -7,58 +7,19 @@ mitmproxy's CA from the proxy's confdir.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import ssl
-from pathlib import Path
 
 import anthropic
 import openai
 import pytest
 from awsmasker.tokens import TOKEN_RE
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from scripts.standin_llm import StandinConfig, StandinServer
+from scripts.standin_llm import StandinConfig, StandinServer, self_signed_localhost
 from tests.clients import chat_stream_text_and_arguments
 from tests.samples import ORIGINALS, PROMPT, assert_restored_message
 
 pytestmark = pytest.mark.e2e
-
-
-def self_signed_localhost(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "upstream-cert.pem", directory / "upstream-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 @pytest.fixture
