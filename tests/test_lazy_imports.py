@@ -26,6 +26,10 @@ PROGRAM = textwrap.dedent('''
         with taddons.context(addon) as tctx:
             configure = hooks.ConfigureHook(set(tctx.options.keys()))
             tctx.master.addons.invoke_addon_sync(addon, configure)
+            if "--events" in sys.argv:  # nothing listens on port 1: events are dropped, counted
+                tctx.configure(addon, enable_event_monitoring=True,
+                               redis_url="redis://127.0.0.1:1/0")
+                print("after-configure", "redis" in sys.modules)
             await addon.running()
             req = tutils.treq(host="api.anthropic.com", port=443, scheme=b"https",
                               path=b"/v1/messages", method=b"POST",
@@ -68,3 +72,7 @@ def test_redis_is_imported_when_the_shared_client_is_first_made():
     out = run("--client")
     assert "before-client False" in out
     assert "after-client True" in out
+
+
+def test_a_setting_that_needs_redis_imports_it_when_applied_not_at_first_use():
+    assert "after-configure True" in run("--events")

@@ -32,6 +32,12 @@ class SharedRedis:
         self._retired: list[aioredis.Redis] = []
         self._closing: set[asyncio.Task] = set()
 
+    @staticmethod
+    def import_client_library() -> None:
+        """Import redis-py (once; a no-op after). Called when a setting needs Redis, so that its
+        first use does not pay the import (~0.1 s) on mitmproxy's event loop."""
+        import redis.asyncio  # noqa: F401
+
     @property
     def url(self) -> str:
         return self._url

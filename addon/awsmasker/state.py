@@ -79,6 +79,8 @@ class MaskerState:
             )
         store = self.store
         self.redis.set_url(new.redis_url)
+        if new.store == "redis" or new.enable_event_monitoring:
+            SharedRedis.import_client_library()  # now, not on the event loop at first use
         if old is None or any(getattr(old, k) != getattr(new, k) for k in _STORE_KEYS):
             store = build_store(new, self.redis, previous=self.store, state=self,
                                 confdir=confdir)
