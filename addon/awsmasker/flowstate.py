@@ -4,6 +4,7 @@ with flows): the token map of the flow's own request, and what masking and resto
 from __future__ import annotations
 
 import weakref
+from collections import Counter
 from typing import Any
 
 from mitmproxy import http
@@ -51,6 +52,12 @@ class FlowStates:
 
     def __len__(self) -> int:
         return len(self._states)
+
+
+def add_counts(total: Counter[str], counts: dict[str, int]) -> None:
+    """``total.update(counts)``, which costs more than this loop for the few keys a flow has."""
+    for type_name, n in counts.items():
+        total[type_name] += n
 
 
 def count_summary(counts: dict[str, int]) -> str:

@@ -13,7 +13,7 @@ from mitmproxy import ctx, http
 from mitmproxy.utils import human
 
 from awsmasker.errors import block_response
-from awsmasker.flowstate import count_summary
+from awsmasker.flowstate import add_counts, count_summary
 from awsmasker.headers import set_header_fields
 from awsmasker.scope import is_target
 from awsmasker.state import MaskerState
@@ -182,11 +182,8 @@ class RequestMasking:
         fs.mask_ms = (time.perf_counter() - started) * 1000
         counts = fs.masked_counts
         if counts:
-            totals = state.totals
-            totals.flows_masked += 1
-            by_type = totals.masked_by_type
-            for type_name, n in counts.items():  # Counter.update costs more for a few keys
-                by_type[type_name] += n
+            state.totals.flows_masked += 1
+            add_counts(state.totals.masked_by_type, counts)
             flow.comment = f"aws-masker: masked {count_summary(counts)}"
         if state.events_enabled:  # its fields cost a sort of the token map per flow
             state.emit_flow_event(

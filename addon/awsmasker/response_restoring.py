@@ -22,7 +22,7 @@ from collections.abc import Set as AbstractSet
 
 from mitmproxy import ctx, http
 
-from awsmasker.flowstate import FlowState, count_summary
+from awsmasker.flowstate import FlowState, add_counts, count_summary
 from awsmasker.headers import set_header_fields
 from awsmasker.restore import restore_body, select_restorer
 from awsmasker.restore.decoding import stream_decoder
@@ -190,9 +190,7 @@ class ResponseRestoring:
         for f in flags:
             self._flag(flow, f)
         if counts:
-            by_type = state.totals.restored_by_type
-            for type_name, n in counts.items():  # Counter.update costs more for a few keys
-                by_type[type_name] += n
+            add_counts(state.totals.restored_by_type, counts)
             summary = f"restored {count_summary(counts)}"
             flow.comment = f"{flow.comment}; {summary}" if flow.comment else summary
         if not state.events_enabled:

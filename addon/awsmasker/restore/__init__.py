@@ -119,9 +119,8 @@ def restore_body(
     says so. Unknown content types come back unchanged."""
     from awsmasker.restore.stream import StreamRestore  # stream.py imports this package
 
-    if b"AWS_" not in body:  # no token can be in it (the usual small reply: skip the setup)
-        return RestoredBody(body, Counter(), frozenset())
-    restorer = select_restorer(content_type, path, token_map)
+    # no AWS_, no token (the usual small reply): skip making a restorer
+    restorer = select_restorer(content_type, path, token_map) if b"AWS_" in body else None
     if restorer is None:
         return RestoredBody(body, Counter(), frozenset())
     if max_bytes is None or len(body) <= max_bytes:
