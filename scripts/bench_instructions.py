@@ -22,10 +22,10 @@ in the warm-up, so the counted requests are the steady state of one kept-alive H
 the report then goes to ``test-report/bench-instructions-tls.md``.
 
 Under callgrind mitmdump runs about 50 times slower, so counts are kept small (the defaults take
-about 5 minutes, most of it start-up). Instructions are not time: a cache miss costs more than an
+about 8 minutes, most of it start-up). Instructions are not time: a cache miss costs more than an
 add. Use this for small differences and ``bench_overhead.py`` for throughput and latency.
 
-    .venv/bin/python scripts/bench_instructions.py [--tls] [--sizes 1KB,64KB] [--requests 60]
+    .venv/bin/python scripts/bench_instructions.py [--tls] [--sizes 1KB,4KB,64KB] [--requests 60]
         [--modes plain,empty-script,addon,addon-redis,events-100%] [--out FILE]
 """
 
@@ -47,6 +47,9 @@ sys.path.insert(0, str(ROOT))
 from scripts.bench_overhead import SIZES, Bodies, Standin, machine, write_report  # noqa: E402
 from scripts.standin_llm import self_signed_localhost  # noqa: E402
 from tests.redis_helpers import RedisServer  # noqa: E402
+
+#: bench_overhead's sizes and 4 KB, the top of the small-body target's range (≤ 4 KB)
+BODY_SIZES = {"1KB": SIZES["1KB"], "4KB": 4 * 1024, "64KB": SIZES["64KB"], "1MB": SIZES["1MB"]}
 
 EMPTY_SCRIPT = '''\
 import logging
@@ -150,7 +153,8 @@ def count_mode(mode: Mode, size: int, bodies: Bodies, first: int, n: int, warm: 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", default="1KB,64KB", help="comma-separated subset of 1KB,64KB,1MB")
+    ap.add_argument("--sizes", default="1KB,4KB,64KB",
+                    help="comma-separated subset of " + ",".join(BODY_SIZES))
     ap.add_argument("--requests", type=int, default=60, help="counted requests per cell")
     ap.add_argument("--warmup", type=int, default=15, help="requests before counting starts")
     ap.add_argument("--modes", help="comma-separated subset of the modes (default: all)")
@@ -162,7 +166,7 @@ def main() -> int:
         print("valgrind (with callgrind_control) is needed: apt-get install valgrind",
               file=sys.stderr)
         return 2
-    sizes = {k: SIZES[k] for k in args.sizes.split(",")}
+    sizes = {k: BODY_SIZES[k] for k in args.sizes.split(",")}
     started = time.monotonic()
     bodies = Bodies()
     results: dict[tuple[str, str], float] = {}

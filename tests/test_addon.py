@@ -76,6 +76,25 @@ def test_set_header_fields_sets_each_name_once_and_keeps_the_rest() -> None:
                         (b"Content-Length", b"7"), (b"x-new", b"n"))
 
 
+def test_set_fields_at_sets_in_place_and_falls_back_to_the_full_pass() -> None:
+    from awsmasker.headers import REPEATED, set_fields_at
+    from mitmproxy.http import Headers
+
+    fields = ((b"Host", b"x"), (b"Accept-Encoding", b"gzip"), (b"Content-Length", b"10"))
+    h = Headers(fields)
+    set_fields_at(h, {b"accept-encoding": 1, b"content-length": 2},
+                  {b"content-length": b"7", b"accept-encoding": b"identity", b"x-new": b"n"})
+    assert h.fields == ((b"Host", b"x"), (b"Accept-Encoding", b"identity"),
+                        (b"Content-Length", b"7"), (b"x-new", b"n"))
+    # a repeated field, or one no longer where it was seen: the full pass, same result as
+    # set_header_fields (one field per name)
+    for positions in ({b"accept-encoding": REPEATED}, {b"accept-encoding": 0}):
+        h = Headers((*fields, (b"accept-encoding", b"br")))
+        set_fields_at(h, positions, {b"accept-encoding": b"identity"})
+        assert h.fields == ((b"Host", b"x"), (b"Accept-Encoding", b"identity"),
+                            (b"Content-Length", b"10"))
+
+
 async def test_same_value_same_token_across_requests(env):
     _, _, a = env
     f1, f2 = anthropic_flow(messages()), anthropic_flow(messages())
@@ -436,8 +455,12 @@ async def test_whole_reply_restore_failure_passes_the_reply_unchanged(env, monke
 
         finish = abort = lambda self: b""
 
+    def broken_restore(*args):
+        raise RuntimeError("bug")
+
     _, state, a = env
     monkeypatch.setattr(restore_pkg, "select_restorer", lambda *args: Broken())
+    monkeypatch.setattr(restore_pkg, "restore", broken_restore)  # the JSON body's one-call path
     f = await masked_flow(state, a)
     body = json_reply(f, "vpc-0123abcd")
     reply_headers(f, body)
@@ -536,3 +559,34 @@ async def test_mitmproxy_runs_the_one_addon_object_like_the_parts(monkeypatch, t
         assert all(value not in sent for value in ORIGINALS)
         out = json.loads(tctx.master.commands.execute("masker.stats"))
         assert out["flows_masked"] == 1
+
+
+async def test_the_entry_script_module_is_the_addon(monkeypatch, tmp_path):
+    """``addon/aws_masker.py`` as mitmproxy's ScriptLoader runs it: the handlers and the command
+    are on the module itself (no ``addons`` level below it for every event to walk), options
+    load, a flow is masked and the command answers."""
+    import asyncio
+
+    from mitmproxy.addons import script
+    from mitmproxy.proxy.layers.http import HttpRequestHook
+
+    from tests.proxy_harness import ENTRY
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWS_MASKER_CONFIG", raising=False)
+    loader = script.ScriptLoader()
+    with taddons.context(loader) as tctx:
+        tctx.configure(loader, scripts=[str(ENTRY)])
+        for _ in range(200):  # the script's watcher task loads it
+            if loader.addons[0].ns is not None:
+                break
+            await asyncio.sleep(0.02)
+        module = loader.addons[0].ns
+        assert module is not None and not hasattr(module, "addons")
+        assert module.request.__self__.__class__.__name__ == "RequestMasking"
+        assert "masker_config" in tctx.options
+        f = anthropic_flow(messages())
+        await tctx.master.addons.handle_lifecycle(HttpRequestHook(f))
+        sent = f.request.get_text()
+        assert all(value not in sent for value in ORIGINALS)
+        assert json.loads(tctx.master.commands.execute("masker.stats"))["flows_masked"] == 1

@@ -17,7 +17,7 @@ import re
 
 import pytest
 from awsmasker.body import Masker
-from awsmasker.restore import select_restorer
+from awsmasker.restore import restore_body, select_restorer
 from awsmasker.restore.stream import StreamRestore
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -275,6 +275,8 @@ def test_restorer_split_invariance_and_no_loss(kind: str, data: bytes, points: l
     whole = run_whole(kind, data)
     pieces = [data[i : i + 1] for i in range(len(data))] if one_byte else cuts_of(data, points)
     assert run_stream(kind, pieces) == whole
+    # the buffered-reply path (for JSON without thinking: one restore call, no restorer)
+    assert restore_body(KINDS[kind], "/v1/messages", TOKEN_MAP, data).body == whole
     if kind == "sse":
         assert sse_digest(whole) == sse_digest(data)
     elif not any(t.encode() in data for t in TOKEN_MAP):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from awsmasker.restore import JsonRestorer, TextRestorer, restore_body, select_restorer
 from awsmasker.restore.sse import SSERestorer
 
@@ -134,11 +135,17 @@ def test_restore_body_whole_matches_the_streamed_path() -> None:
             assert out is body and not counts and not flags
 
 
-def test_restore_body_failure_passes_the_body_unchanged(monkeypatch) -> None:
-    def broken(self, data: bytes, final: bool) -> bytes:
+@pytest.mark.parametrize("body", [
+    b'{"a":"AWS_EC2_001"}',  # restored in one call, without a restorer
+    b'{"type":"thinking","thinking":"x","signature":"s"},{"a":"AWS_EC2_001"}',  # JsonRestorer
+])
+def test_restore_body_failure_passes_the_body_unchanged(monkeypatch, body: bytes) -> None:
+    import awsmasker.restore as restore_pkg
+
+    def broken(*args) -> bytes:
         raise RuntimeError("bug")
 
     monkeypatch.setattr(JsonRestorer, "_run", broken)
-    body = b'{"a":"AWS_EC2_001"}'
+    monkeypatch.setattr(restore_pkg, "restore", broken)
     out, counts, flags = restore_body("application/json", "/", TOKEN_MAP, body)
     assert out == body and not counts and "error" in flags

@@ -60,15 +60,23 @@ class AwsMasker:
 
     def __init__(self, parts: Sequence[object]) -> None:
         self.parts = list(parts)
+        for name, member in self.members().items():
+            setattr(self, name, member)
+
+    def members(self) -> dict[str, Callable]:
+        """What mitmproxy looks for on an addon: a handler per event the parts handle and the
+        parts' commands, by attribute name."""
+        out: dict[str, Callable] = {}
         for name in sorted(set(EVENTS) | set(hooks.all_hooks)):
             handlers = [h for p in self.parts if callable(h := getattr(p, name, None))]
             if handlers:  # one handler: its bound method itself, no extra call
-                setattr(self, name, handlers[0] if len(handlers) == 1 else _in_order(handlers))
+                out[name] = handlers[0] if len(handlers) == 1 else _in_order(handlers)
         for part in self.parts:
             for attr in dir(part):
                 member = getattr(part, attr, None)
                 if isinstance(getattr(member, "command_name", None), str):
-                    setattr(self, attr, member)
+                    out[attr] = member
+        return out
 
 
 def make_addon(state: MaskerState | None = None) -> AwsMasker:

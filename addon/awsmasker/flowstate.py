@@ -13,8 +13,8 @@ from mitmproxy import http
 class FlowState:
     """What the addon knows of one flow (a plain class with slots: one is made per request)."""
 
-    __slots__ = ("mask_ms", "masked_counts", "request_bytes", "response_type", "restore_started",
-                 "restore_whole", "stream", "token_map")
+    __slots__ = ("length_at", "mask_ms", "masked_counts", "request_bytes", "response_type",
+                 "restore_started", "restore_whole", "stream", "token_map")
 
     def __init__(self) -> None:
         #: every token in the outgoing body → its original (secrets never appear)
@@ -29,6 +29,8 @@ class FlowState:
         self.restore_whole = False
         #: the reply's content-type when ``restore_whole`` (read with its other headers)
         self.response_type: str | None = None
+        #: ... and the index of its one content-length field (headers.REPEATED if several)
+        self.length_at = 0
         self.restore_started = 0.0
 
 
@@ -50,6 +52,10 @@ class FlowStates:
     def discard(self, flow: http.HTTPFlow) -> None:
         self._states.pop(flow, None)
 
+    def pop(self, flow: http.HTTPFlow) -> FlowState | None:
+        """The flow's state, forgotten here."""
+        return self._states.pop(flow, None)
+
     def __len__(self) -> int:
         return len(self._states)
 
@@ -62,4 +68,7 @@ def add_counts(total: Counter[str], counts: dict[str, int]) -> None:
 
 def count_summary(counts: dict[str, int]) -> str:
     """``EC2×2, VPC×1``: counts by type for a flow comment."""
+    if len(counts) == 1:  # the usual flow: no sort, no join
+        for t, n in counts.items():
+            return f"{t}×{n}"
     return ", ".join(f"{t}×{n}" for t, n in sorted(counts.items()))

@@ -14,7 +14,7 @@ from mitmproxy.utils import human
 
 from awsmasker.errors import block_response
 from awsmasker.flowstate import add_counts, count_summary
-from awsmasker.headers import set_header_fields
+from awsmasker.headers import note_position, set_fields_at
 from awsmasker.scope import is_target
 from awsmasker.state import MaskerState
 from awsmasker.store.base import StoreError
@@ -53,7 +53,7 @@ class RequestHead:
     """The request headers the masking step reads, from one pass over the raw fields
     (mitmproxy's ``Headers.get`` scans and lower-cases every field on each call)."""
 
-    __slots__ = ("accept_identity", "content_type", "plain_body")
+    __slots__ = ("accept_identity", "content_type", "plain_body", "positions")
 
     def __init__(self, req: http.Request) -> None:
         self.content_type = ""
@@ -61,15 +61,20 @@ class RequestHead:
         #: no content-encoding and no transfer-encoding: raw_content is the body and
         #: content-length its framing
         self.plain_body = True
+        #: where the fields the masking step may set are (see ``set_fields_at``)
+        self.positions: dict[bytes, int] = {}
         seen_accept = False
-        for name, value in req.headers.fields:
+        for i, (name, value) in enumerate(req.headers.fields):
             name = name.lower()
             if name == b"content-type":
                 self.content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                note_position(self.positions, name, i)
             elif name == b"accept-encoding":  # identity only if every such field says so
                 self.accept_identity = value == b"identity" and (
                     self.accept_identity or not seen_accept)
                 seen_accept = True
+                note_position(self.positions, name, i)
             elif name == b"transfer-encoding" or (
                 name == b"content-encoding" and value.strip().lower() not in (b"", b"identity")
             ):
@@ -178,7 +183,7 @@ class RequestMasking:
         if not head.accept_identity:
             new_fields[b"accept-encoding"] = b"identity"
         if new_fields:
-            set_header_fields(req.headers, new_fields)
+            set_fields_at(req.headers, head.positions, new_fields)
         fs.mask_ms = (time.perf_counter() - started) * 1000
         counts = fs.masked_counts
         if counts:

@@ -23,7 +23,7 @@ from collections.abc import Set as AbstractSet
 from mitmproxy import ctx, http
 
 from awsmasker.flowstate import FlowState, add_counts, count_summary
-from awsmasker.headers import set_header_fields
+from awsmasker.headers import REPEATED, set_fields_at
 from awsmasker.restore import restore_body, select_restorer
 from awsmasker.restore.decoding import stream_decoder
 from awsmasker.restore.stream import StreamRestore
@@ -35,19 +35,21 @@ log = logging.getLogger(__name__)
 BUFFER_LIMIT = 1 << 20
 
 
-def buffered_reply(resp: http.Response) -> tuple[int, str | None] | None:
-    """The reply's length and content type if mitmproxy can buffer it unchanged and we may
-    restore it whole.
+def buffered_reply(resp: http.Response) -> tuple[int, str | None, int] | None:
+    """The reply's length, content type and the index of its content-length field, if
+    mitmproxy can buffer it unchanged and we may restore it whole.
 
     One pass over the raw header fields: mitmproxy's ``Headers.get`` scans and lower-cases every
     field on each call, and this runs for every reply.
     """
     length = b""
+    length_at = REPEATED
+    lengths = 0
     content_type: str | None = None
-    for name, value in resp.headers.fields:
+    for i, (name, value) in enumerate(resp.headers.fields):
         name = name.lower()
         if name == b"content-length":
-            length = value
+            length, length_at, lengths = value, i, lengths + 1
         elif name == b"transfer-encoding":
             return None
         elif name == b"content-encoding":
@@ -57,7 +59,9 @@ def buffered_reply(resp: http.Response) -> tuple[int, str | None] | None:
             if b"text/event-stream" in value.lower():
                 return None  # events go to the client as they come
             content_type = value.decode("latin-1")
-    return (int(length), content_type) if length.isdigit() else None
+    if not length.isdigit():
+        return None
+    return int(length), content_type, length_at if lengths == 1 else REPEATED
 
 
 def bodies_kept() -> bool:
@@ -98,6 +102,7 @@ class ResponseRestoring:
             if reply is not None and reply[0] <= min(BUFFER_LIMIT, settings.max_response_size):
                 fs.restore_whole = True
                 fs.response_type = reply[1]
+                fs.length_at = reply[2]
                 return  # mitmproxy buffers it; ``response`` restores it
         restorer = select_restorer(resp.headers.get("content-type"), flow.request.path,
                                    fs.token_map)
@@ -134,17 +139,14 @@ class ResponseRestoring:
             resp.headers["transfer-encoding"] = "chunked"
 
     def response(self, flow: http.HTTPFlow) -> None:
-        fs = self.state.flows.get(flow)
+        fs = self.state.flows.pop(flow)  # the flow's last hook here
         if fs is None or flow.response is None:
             return
-        try:
-            if fs.stream is not None:
-                self._finish_stream(flow, fs)
-            elif fs.token_map and not flow.response.stream and flow.response.raw_content:
-                # Buffered by choice (fs.restore_whole) or because something else buffered it.
-                self._restore_whole(flow, fs)
-        finally:
-            self.state.flows.discard(flow)
+        if fs.stream is not None:
+            self._finish_stream(flow, fs)
+        elif fs.token_map and not flow.response.stream and flow.response.raw_content:
+            # Buffered by choice (fs.restore_whole) or because something else buffered it.
+            self._restore_whole(flow, fs)
 
     def error(self, flow: http.HTTPFlow) -> None:
         self.state.flows.discard(flow)
@@ -173,7 +175,8 @@ class ResponseRestoring:
         if restored != body:
             if fs.restore_whole:  # what set_content does here, without its header lookups
                 resp.raw_content = restored
-                set_header_fields(resp.headers, {b"content-length": b"%d" % len(restored)})
+                set_fields_at(resp.headers, {b"content-length": fs.length_at},
+                              {b"content-length": b"%d" % len(restored)})
             else:
                 resp.content = restored  # encodes again, sets the new content-length
         self._report(flow, result.restored, result.flags, len(body),

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple, Protocol
 
-from awsmasker.restore.body import JsonRestorer, TextRestorer
+from awsmasker.restore.body import THINKING_VALUE, JsonRestorer, TextRestorer
+from awsmasker.restore.core import make_table, restore
 from awsmasker.restore.sse import SSERestorer
 
 __all__ = [
@@ -93,11 +94,19 @@ def select_restorer(
     mime, charset = _parse_content_type(content_type)
     if mime == "text/event-stream":
         return SSERestorer(token_map)
-    if mime in _JSON_TYPES or mime.endswith("+json"):
+    if _json_mime(mime):
         return JsonRestorer(token_map)
     if mime.startswith("text/"):
         return TextRestorer(token_map, _ascii_compatible(charset))
     return None
+
+
+def _json_mime(mime: str) -> bool:
+    return mime in _JSON_TYPES or mime.endswith("+json")
+
+
+def _is_json(content_type: str | None) -> bool:
+    return _json_mime(_parse_content_type(content_type)[0])
 
 
 class RestoredBody(NamedTuple):
@@ -117,19 +126,31 @@ def restore_body(
     """Restore a whole (non-streamed, decoded) reply body with the streaming path's guarantees:
     it never raises; after an error, or past ``max_bytes``, the rest passes unchanged and a flag
     says so. Unknown content types come back unchanged."""
-    from awsmasker.restore.stream import StreamRestore  # stream.py imports this package
-
     # no AWS_, no token (the usual small reply): skip making a restorer
-    restorer = select_restorer(content_type, path, token_map) if b"AWS_" in body else None
+    if b"AWS_" not in body or not token_map:
+        return RestoredBody(body, Counter(), frozenset())
+    whole = max_bytes is None or len(body) <= max_bytes
+    if whole and _is_json(content_type) and THINKING_VALUE.search(body) is None:
+        # What JsonRestorer.whole does for a body without thinking, without making one.
+        counts: Counter[str] = Counter()
+        try:
+            out = restore(body, make_table(token_map, escape_json=True, binary=True), counts,
+                          True)[0]
+        except Exception:
+            return RestoredBody(body, Counter(), frozenset({"error"}))
+        return RestoredBody(out, counts, frozenset())
+    restorer = select_restorer(content_type, path, token_map)
     if restorer is None:
         return RestoredBody(body, Counter(), frozenset())
-    if max_bytes is None or len(body) <= max_bytes:
+    if whole:
         # The whole body in one feed: what StreamRestore does for it, minus its bookkeeping.
         try:
             out = restorer.whole(body)
         except Exception:
             return RestoredBody(body, Counter(), frozenset(restorer.flags | {"error"}))
         return RestoredBody(out, restorer.restored, frozenset(restorer.flags))
+    from awsmasker.restore.stream import StreamRestore  # stream.py imports this package
+
     s = StreamRestore(restorer, max_bytes=max_bytes)
     head = s(body)
     out = (head if isinstance(head, bytes) else b"") + s(b"")

@@ -12,9 +12,9 @@ from awsmasker.restore.core import make_table, restore
 # {"type":"thinking","thinking":"...","signature":"..."}.
 # Thinking is never restored, so the block re-sent next turn matches its signature. In valid JSON
 # this pattern cannot match inside a string (every quote there is escaped).
-_THINKING_VALUE = re.compile(rb'"type"\s*:\s*"thinking"\s*,\s*"thinking"\s*:\s*"')
+THINKING_VALUE = re.compile(rb'"type"\s*:\s*"thinking"\s*,\s*"thinking"\s*:\s*"')
 _STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*')
-_LOOKBEHIND = 64  # longer than any match of _THINKING_VALUE in compact or pretty JSON
+_LOOKBEHIND = 64  # longer than any match of THINKING_VALUE in compact or pretty JSON
 
 
 class TextRestorer:
@@ -99,7 +99,7 @@ class JsonRestorer:
                 skip, tail, i = False, b"", e
                 continue
             window = tail + data[i:] if i else tail + data
-            m = _THINKING_VALUE.search(window)
+            m = THINKING_VALUE.search(window)
             if m is None:
                 piece, held = restore(held + data[i:], self._table, self.restored, final)
                 out.append(piece)
