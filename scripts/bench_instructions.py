@@ -25,13 +25,20 @@ Under callgrind mitmdump runs about 50 times slower, so counts are kept small (t
 about 8 minutes, most of it start-up). Instructions are not time: a cache miss costs more than an
 add. Use this for small differences and ``bench_overhead.py`` for throughput and latency.
 
+With ``--profile DIR`` each mitmdump also runs with CPython's perf trampolines
+(``PYTHONPERFSUPPORT=1``), and DIR gets, per cell, the instructions per request of every Python
+function (inclusive), named from CPython's perf map: where the work of a hook goes, inside
+mitmdump, without a profiler's own cost in the figures.
+
     .venv/bin/python scripts/bench_instructions.py [--tls] [--sizes 1KB,4KB,64KB] [--requests 60]
-        [--modes plain,empty-script,addon,addon-redis,events-100%] [--out FILE]
+        [--modes plain,empty-script,addon,addon-redis,events-100%] [--out FILE] [--profile DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import re
 import shutil
 import ssl
 import subprocess
@@ -98,10 +105,42 @@ def control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
 
 
+def python_functions(dump: Path, perf_map: Path, requests: int) -> list[tuple[float, str]]:
+    """(instructions per request, name) of each Python function in a callgrind dump of a
+    CPython run with perf trampolines on (``PYTHONPERFSUPPORT=1``), most costly first.
+
+    Every Python function then runs through a small trampoline of its own, which callgrind sees
+    as a function without a symbol; CPython's perf map (``/tmp/perf-PID.map``: start, size and
+    name of each trampoline) names it. The cost is inclusive (callees counted in)."""
+    entries = []
+    for line in perf_map.read_text(errors="replace").splitlines():
+        start, size, name = line.split(" ", 2)
+        entries.append((int(start, 16), int(size, 16), name.removeprefix("py::")))
+    entries.sort()
+    starts = [e[0] for e in entries]
+    annotated = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100",
+                                str(dump)], capture_output=True, text=True, check=True).stdout
+    costs: dict[str, float] = {}
+    for m in _UNNAMED_COST.finditer(annotated):
+        address = int(m.group(2), 16)
+        i = bisect.bisect_right(starts, address) - 1
+        if i >= 0 and address < starts[i] + entries[i][1]:
+            name = entries[i][2]
+            cost = int(m.group(1).replace(",", "")) / requests
+            costs[name] = max(costs.get(name, 0.0), cost)  # a recursive one: its outer calls
+    return sorted(((c, n) for n, c in costs.items()), reverse=True)
+
+
+#: a line of ``callgrind_annotate`` for code without a symbol: ``1,234 (0.5%)  ???:0x… [???]``
+_UNNAMED_COST = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+\?\?\?:0x([0-9a-f]+) \[\?\?\?\]", re.M)
+
+
 def count_mode(mode: Mode, size: int, bodies: Bodies, first: int, n: int, warm: int,
-               standin: Standin, workdir: Path, *, tls: bool = False) -> float:
+               standin: Standin, workdir: Path, *, tls: bool = False,
+               profile: Path | None = None) -> float:
     """Instructions per request that ``mode``'s mitmdump spends on ``n`` requests (over HTTPS,
-    through mitmproxy's TLS interception, with ``tls``)."""
+    through mitmproxy's TLS interception, with ``tls``). With ``profile`` (a file), the cost of
+    each Python function per request is written there too (see :func:`python_functions`)."""
     import httpx
 
     from tests.proxy_harness import ENTRY, Mitmdump
@@ -119,8 +158,11 @@ def count_mode(mode: Mode, size: int, bodies: Bodies, first: int, n: int, warm: 
         options.insert(0, "ssl_insecure=true")  # the stand-in's certificate is self-signed
     # A fixed hash seed: str hashes (so dict and set probing) are the same in every run, which
     # takes most of the run-to-run spread out of the counts.
+    env = {"AWS_MASKER_CONFIG": "", "PYTHONHASHSEED": "0"}
+    if profile is not None:
+        env["PYTHONPERFSUPPORT"] = "1"  # a trampoline per Python function, named in a perf map
     proxy = Mitmdump(workdir, options=options, with_addon=mode.script is not None,
-                     env={"AWS_MASKER_CONFIG": "", "PYTHONHASHSEED": "0"}, launcher=launcher,
+                     env=env, launcher=launcher,
                      ready_timeout=900,
                      script=script)
     try:
@@ -146,6 +188,13 @@ def count_mode(mode: Mode, size: int, bodies: Bodies, first: int, n: int, warm: 
     dumps = sorted(workdir.glob("callgrind.out.*"))
     if not dumps:
         raise RuntimeError(f"{mode.name}: callgrind wrote no dump")
+    if profile is not None:
+        perf_map = Path(f"/tmp/perf-{proxy.proc.pid}.map")  # valgrind runs it in this process
+        try:
+            rows = python_functions(dumps[-1], perf_map, n)
+        finally:
+            perf_map.unlink(missing_ok=True)
+        profile.write_text("".join(f"{cost / 1000:10.1f} k  {name}\n" for cost, name in rows))
     return callgrind_total(dumps[-1]) / n
 
 
@@ -157,6 +206,10 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=15, help="requests before counting starts")
     ap.add_argument("--modes", help="comma-separated subset of the modes (default: all)")
     ap.add_argument("--out", type=Path, help="Markdown file for the results")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="also write, per cell, the instructions per request of each Python "
+                    "function (inclusive) to DIR; CPython's perf trampolines add ~20%% to every "
+                    "count in this mode, so compare such runs only with each other")
     ap.add_argument("--tls", action="store_true",
                     help="HTTPS on both legs (CONNECT + mitmproxy's TLS interception), as deployed")
     args = ap.parse_args()
@@ -183,8 +236,12 @@ def main() -> int:
                 for mode in chosen:
                     wd = Path(tmp) / f"{label}-{mode.name.replace('%', 'pct')}"
                     wd.mkdir()
+                    profile = None
+                    if args.profile is not None:
+                        args.profile.mkdir(parents=True, exist_ok=True)
+                        profile = args.profile / f"{label}-{mode.name.replace('%', 'pct')}.txt"
                     per = count_mode(mode, size, bodies, first, args.requests, args.warmup,
-                                     standin, wd, tls=args.tls)
+                                     standin, wd, tls=args.tls, profile=profile)
                     first += args.requests + args.warmup
                     results[(label, mode.name)] = per
                     base = results[(label, "plain")]
@@ -205,7 +262,10 @@ def main() -> int:
           "", *machine(), transport,
           f"- {args.requests} counted requests per cell after {args.warmup} warm-up requests, "
           "one keep-alive client, distinct Anthropic-shaped bodies (bench_overhead.py's)",
-          f"- run took {time.monotonic() - started:.0f} s", "",
+          f"- run took {time.monotonic() - started:.0f} s",
+          *([f"- profiled (`--profile {args.profile}`): CPython's perf trampolines were on, which "
+             "adds ~20% to every count; compare with profiled runs only"] if args.profile else []),
+          "",
           "| body | mode | M instructions / request | vs plain | extra vs plain |",
           "|---|---|---:|---:|---:|"]
     for (label, name), per in results.items():

@@ -104,9 +104,11 @@ def test_redis_store_benchmark_runs():
 
 def test_instruction_count_benchmark_prints_a_ratio_to_plain_over_http_and_https(tmp_path):
     """Plain mitmdump and the addon under callgrind, a few requests each, over HTTP and (``--tls``)
-    HTTPS on both legs. The two runs go side by side (about 110 s instead of 210)."""
+    HTTPS on both legs. The two runs go side by side (about 110 s instead of 210). The HTTP run
+    is profiled too (``--profile``): the addon's hooks are named, with their cost per request."""
     runs = {}
-    for transport, extra in (("HTTP", ()), ("HTTPS", ("--tls",))):
+    profile = tmp_path / "profile"
+    for transport, extra in (("HTTP", ("--profile", str(profile))), ("HTTPS", ("--tls",))):
         out = tmp_path / f"instr-{transport}.md"
         cmd = [sys.executable, "scripts/bench_instructions.py", *extra, "--sizes", "1KB",
                "--requests", "3", "--warmup", "2", "--modes", "plain,addon", "--out", str(out)]
@@ -129,6 +131,13 @@ def test_instruction_count_benchmark_prints_a_ratio_to_plain_over_http_and_https
         assert m and float(m.group(1)) > 1 and 1.0 < float(m.group(2)) < 10, transport
         report = out.read_text()
         assert f"), {transport}" in report.splitlines()[0] and "| 1KB | addon |" in report
+    rows = {}
+    for line in (profile / "1KB-addon.txt").read_text().splitlines():
+        cost, _, name = line.split(None, 2)
+        rows[name.split(":", 1)[0]] = float(cost)
+    assert 0 < rows["RequestMasking._mask"] <= rows["RequestMasking.request"], rows
+    assert 0 < rows["Masker.plan"] < rows["RequestMasking._mask"]
+    assert "RequestMasking.request" not in (profile / "1KB-plain.txt").read_text()
 
 
 def test_instruction_count_benchmark_says_what_it_needs_without_valgrind(tmp_path):
