@@ -156,3 +156,91 @@ def test_json_triggers_raw_cover_the_json_view(pieces: list[str]) -> None:
     body = '{"a": "' + "".join(pieces) + '", "n": 123456789012}'
     assert_raw_triggers_cover_view(body)
     assert masked(HS, body) == masked(RE, body)
+
+
+def takes_sparse_view(body: str) -> bool:
+    """Whether the hyperscan masker makes the view only around the triggers (few triggers, all
+    of rules with a short reach: ``body._sparse_view``)."""
+    from awsmasker.body import _sparse_view
+
+    found = HS.scanner.json_triggers_raw(body)
+    return (found is not None and ESCAPE_KEY not in found[0]
+            and _sparse_view(body, found[0]) is not None)
+
+
+#: one identifier of each rule the sparse view serves, with what its verification reads around
+#: it: the longest EC2 prefix, a version word before an address, an address with a CIDR suffix
+SHORT_REACH_CASES = [
+    "eni-attach-0123456789abcdef0",
+    "i-0123456789abcdef0",
+    "sg-0123abcd",
+    "version 10.1.2.3",
+    "192.168.100.200/32",
+    "AKIAABCDEFGHIJKLMNOP",
+]
+
+
+@pytest.mark.parametrize("ident", SHORT_REACH_CASES)
+@pytest.mark.parametrize("esc", ["\\n", '\\"', "\\\\", "\\\\\\n"])
+def test_sparse_view_matches_the_whole_view_at_every_escape_offset(ident: str, esc: str) -> None:
+    """An escape at each offset from an identifier, before it, inside or after it: the windows
+    (``SHORT_REACH``) hold everything the verification reads, and their ends never split an
+    escape, so the masking is the ``re`` engine's (which scans the whole JSON view)."""
+    filler = "ab-cd_ef.gh " * 6
+    for offset in range(-40, len(ident) + 30):
+        text = filler + ident + filler
+        at = len(filler) + offset
+        body = body_of(text[:at] + esc + text[at:], account=False)
+        assert takes_sparse_view(body), (offset, body)
+        assert masked(HS, body) == masked(RE, body), (offset, body)
+
+
+def test_sparse_view_gives_way_to_the_whole_view() -> None:
+    one = "i-0123456789abcdef0"
+    assert takes_sparse_view(body_of(f"x\\n{one}", account=False))
+    assert takes_sparse_view(body_of("no identifier\\n here", account=False))
+    many = " ".join(f"i-0123456789abcd{k:03x}" for k in range(17))
+    for body in (
+        body_of(f"x\\n{one}", "account 123456789012", account=False),  # an account rule fires
+        body_of(f"x\\n{one}", "arn:aws:s3:::bucket-name", account=False),  # reads far ahead
+        body_of(f"x\\n{many}", account=False),  # more triggers than windows are worth
+        '{"type": "thinking", "thinking": "x\\n' + one + '", "signature": "s"}',
+    ):
+        assert not takes_sparse_view(body), body
+        assert masked(HS, body) == masked(RE, body)
+
+
+SPARSE_FRAGMENTS = [*SHORT_REACH_CASES, "\\n", '\\"', "\\\\", "AWS_EC2_001", "version", " ",
+                    "x", "-", ".", "0", "7", "/", "_", "123456789012"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(SPARSE_FRAGMENTS), min_size=1, max_size=30))
+def test_sparse_view_masks_as_the_whole_view(pieces: list[str]) -> None:
+    body = '{"a": "' + "".join(pieces) + '", "n": 123456789012}'
+    assert masked(HS, body) == masked(RE, body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(SPARSE_FRAGMENTS), min_size=1, max_size=30))
+def test_sparse_view_is_the_whole_view_within_reach_of_every_trigger(pieces: list[str]) -> None:
+    """Within ``SHORT_REACH`` of each trigger the sparse view is the whole view, character for
+    character (a window that split an escape would differ at its end); elsewhere it is raw."""
+    from awsmasker.body import _SUB_NL, _SUB_PAIR, _sparse_view
+    from awsmasker.scanner import SHORT_REACH
+
+    body = '{"a": "' + "".join(pieces) + '"}'
+    found = HS.scanner.json_triggers_raw(body)
+    if found is None or ESCAPE_KEY in found[0]:
+        return
+    sparse = _sparse_view(body, found[0])
+    if sparse is None:
+        return
+    whole = _SUB_NL(_SUB_PAIR(body)).replace("\\", '"')
+    assert len(sparse) == len(body)
+    for key, starts in found[0].items():
+        back, after = SHORT_REACH.get(key, (0, 0))
+        for h in starts:
+            lo, hi = max(h - back, 0), min(h + after, len(body))
+            assert sparse[lo:hi] == whole[lo:hi], (key, h)
+    assert all(c in (r, w) for c, r, w in zip(sparse, body, whole, strict=True))

@@ -28,7 +28,17 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
-from awsmasker.scanner import DECODE_KEY, ESCAPE_KEY, OUTSIDE12_KEY, Match, Scanner
+from awsmasker.scanner import (
+    BARE_RULE,
+    DECODE_KEY,
+    ESCAPE_KEY,
+    OUTSIDE12_KEY,
+    SHORT_REACH,
+    TOKEN_KEY,
+    Hits,
+    Match,
+    Scanner,
+)
 from awsmasker.store.base import Finding
 from awsmasker.tokens import TOKEN_RE
 
@@ -141,6 +151,66 @@ def _json_view(
         for sub in _RARE_VIEW.values():
             v = sub(v)
     return v, exact, not has_u
+
+
+#: Trigger keys that need no window in a sparse view: token starts (a token holds no escape and
+#: ends at one alike in the raw text and the view) and what is read only where an account was
+#: found (bare 12-digit runs, those outside strings) or not at all on the escape-free path.
+_NO_WINDOW = frozenset({TOKEN_KEY, BARE_RULE, OUTSIDE12_KEY, DECODE_KEY})
+#: More triggers than this: the whole view costs about as much as the windows.
+_SPARSE_MAX_WINDOWS = 16
+
+
+def _sparse_view(raw: str, hits: Hits) -> str | None:
+    """The escape-free JSON view (only ``\\"``, ``\\n`` and ``\\\\`` escapes) of ``raw``, made
+    only where the verifications will read it, or None if the whole view is needed.
+
+    That is when only rules with a short reach (``SHORT_REACH``) fired, few times, and no
+    ``"thinking"`` key is there: each window ``[h - back, h + after]`` around a trigger is
+    converted as the whole view would be, everything else stays raw. A window's ends are moved
+    off any escape they would split, so its conversion equals that slice of the whole view. A
+    body with an identifier or two then skips two replacement passes over all of it.
+    """
+    spans: list[tuple[int, int]] = []
+    for key, starts in hits.items():
+        reach = SHORT_REACH.get(key)
+        if reach is None:
+            if key in _NO_WINDOW:
+                continue
+            return None
+        if len(spans) + len(starts) > _SPARSE_MAX_WINDOWS:
+            return None
+        back, after = reach
+        spans.extend((h - back, h + after) for h in starts)
+    if not spans:
+        return raw  # nothing to verify; tokens are found alike in the raw text
+    spans.sort()
+    n = len(raw)
+    parts: list[str] = []
+    pos = 0  # raw[:pos] is done
+    for a, b in spans:
+        a = _escape_boundary(raw, max(a, pos), before=True)
+        b = _escape_boundary(raw, min(b, n), before=False)
+        if a < pos:  # overlaps the window before: convert from where it ended
+            a = pos
+        if b <= a:
+            continue
+        parts.append(raw[pos:a])
+        parts.append(_SUB_NL(_SUB_PAIR(raw[a:b])).replace("\\", '"'))
+        pos = b
+    parts.append(raw[pos:])
+    return "".join(parts)
+
+
+def _escape_boundary(raw: str, i: int, *, before: bool) -> int:
+    """``i``, or the nearest position off the two-character escape it would split: the start of
+    that escape (``before``) or its end. A run of backslashes pairs from its start."""
+    j = i
+    while j > 0 and raw[j - 1] == "\\":
+        j -= 1
+    if (i - j) % 2 == 0:  # the backslashes before i pair up: i starts an escape or none
+        return i
+    return i - 1 if before else min(i + 1, len(raw))
 
 
 def decode_with_offsets(raw: str) -> tuple[str, list[int]]:
@@ -288,6 +358,11 @@ class Masker:
         else:
             hits, pair = found
             del found
+            if ESCAPE_KEY not in hits and not self.scanner.mask_public_ips:
+                sparse = _sparse_view(raw, hits)
+                if sparse is not None:
+                    matches, tokens, _ = self.scanner.scan_hits(sparse, hits)
+                    return matches, set(), tokens  # no account: none to quote
             pairs_done = pair >= 0
             no_pairs = not pairs_done
             if no_pairs:

@@ -628,6 +628,24 @@ _BARE = len(RULES) - 1
 _REVERSIBLE = {name: t.reversible for name, t in BY_NAME.items()}
 _RULE_INDEX = {r.name: i for i, r in enumerate(RULES)}
 
+#: For the rules whose verification reads only near its trigger: how many characters before and
+#: after a trigger at ``h`` it reads, with :meth:`Scanner._resolve`'s look at the characters
+#: around a candidate (``view[h - back : h + after]`` holds all it reads), plus two for safety.
+#: A JSON body's view needs to be made only there when these are the only rules that fire
+#: (``awsmasker.body``); the tests check each bound against the whole view.
+SHORT_REACH: dict[int, tuple[int, int]] = {
+    # the prefix run before the "-" (one more than the longest prefix) and the character before
+    # it; "-" + 17 hex and the look-ahead, then the character after
+    _RULE_INDEX["ec2"]: (_EC2_MAX + 2 + 2, 19 + 2),
+    # the version word before it (24 characters and the one before them); 18 characters
+    # (15 + "/32") and a two-character look-ahead
+    _RULE_INDEX["private_ip"]: (25 + 2, 20 + 2),
+    # the look-behind's character; 20 characters and the look-ahead's
+    _RULE_INDEX["akid"]: (1 + 2, 21 + 2),
+}
+#: the rule of bare 12-digit runs (verified only where an account is known)
+BARE_RULE = _BARE
+
 #: Pure-``re`` passes shared by rules: every position found goes to each listed rule (with its
 #: offset), whose verification rejects the other rule's finds. One pass instead of two.
 _SHARED_RE_PASSES: tuple[tuple[RePass, tuple[tuple[str, int], ...]], ...] = (
