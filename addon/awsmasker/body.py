@@ -181,7 +181,8 @@ def _sparse_view(raw: str, hits: Hits) -> str | None:
         if len(spans) + len(starts) > _SPARSE_MAX_WINDOWS:
             return None
         back, after = reach
-        spans.extend((h - back, h + after) for h in starts)
+        for h in starts:
+            spans.append((h - back, h + after))
     if not spans:
         return raw  # nothing to verify; tokens are found alike in the raw text
     spans.sort()
@@ -195,8 +196,11 @@ def _sparse_view(raw: str, hits: Hits) -> str | None:
             a = pos
         if b <= a:
             continue
+        window = raw[a:b]
+        if "\\" in window:  # as the whole view: pairs first, then \n, then \" reads ""
+            window = window.replace("\\\\", "\x01\x01").replace("\\n", "\n\n").replace("\\", '"')
         parts.append(raw[pos:a])
-        parts.append(_SUB_NL(_SUB_PAIR(raw[a:b])).replace("\\", '"'))
+        parts.append(window)
         pos = b
     parts.append(raw[pos:])
     return "".join(parts)
@@ -205,7 +209,9 @@ def _sparse_view(raw: str, hits: Hits) -> str | None:
 def _escape_boundary(raw: str, i: int, *, before: bool) -> int:
     """``i``, or the nearest position off the two-character escape it would split: the start of
     that escape (``before``) or its end. A run of backslashes pairs from its start."""
-    j = i
+    if i == 0 or raw[i - 1] != "\\":  # the usual case
+        return i
+    j = i - 1
     while j > 0 and raw[j - 1] == "\\":
         j -= 1
     if (i - j) % 2 == 0:  # the backslashes before i pair up: i starts an escape or none

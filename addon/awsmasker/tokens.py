@@ -9,6 +9,7 @@ longest possible token bounds how much text a stream restorer ever has to hold b
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 TOKEN_PREFIX = "AWS_"
 MIN_COUNTER_DIGITS = 3
@@ -34,13 +35,18 @@ def is_valid_type_name(name: str) -> bool:
     return len(name) <= MAX_TYPE_LEN and _TYPE_NAME_RE.match(name) is not None
 
 
+#: the catalogue's few type names are checked once each (a token is minted per new value)
+_valid_type_name = lru_cache(maxsize=256)(is_valid_type_name)
+_COUNTER_FORMAT = f"0{MIN_COUNTER_DIGITS}d"
+
+
 def format_token(type_name: str, counter: int) -> str:
     """Build the canonical token for ``counter`` (1-based) of ``type_name``."""
-    if not is_valid_type_name(type_name):
+    if not _valid_type_name(type_name):
         raise ValueError(f"invalid token type name: {type_name!r}")
     if not 1 <= counter <= MAX_COUNTER:
         raise ValueError(f"token counter out of range: {counter}")
-    return f"{TOKEN_PREFIX}{type_name}_{counter:0{MIN_COUNTER_DIGITS}d}"
+    return f"{TOKEN_PREFIX}{type_name}_{format(counter, _COUNTER_FORMAT)}"
 
 
 def is_token(text: str) -> bool:

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import codecs
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple, Protocol
@@ -111,8 +111,11 @@ def _is_json(content_type: str | None) -> bool:
 
 class RestoredBody(NamedTuple):
     body: bytes
-    restored: Counter[str]
+    restored: Mapping[str, int]  # restored occurrences per token TYPE
     flags: frozenset[str]
+
+
+_NO_FLAGS: frozenset[str] = frozenset()
 
 
 def restore_body(
@@ -128,26 +131,26 @@ def restore_body(
     says so. Unknown content types come back unchanged."""
     # no AWS_, no token (the usual small reply): skip making a restorer
     if b"AWS_" not in body or not token_map:
-        return RestoredBody(body, Counter(), frozenset())
+        return RestoredBody(body, {}, _NO_FLAGS)
     whole = max_bytes is None or len(body) <= max_bytes
     if whole and _is_json(content_type) and THINKING_VALUE.search(body) is None:
         # What JsonRestorer.whole does for a body without thinking, without making one.
-        counts: Counter[str] = Counter()
+        counts: defaultdict[str, int] = defaultdict(int)
         try:
             out = restore(body, make_table(token_map, escape_json=True, binary=True), counts,
                           True)[0]
         except Exception:
-            return RestoredBody(body, Counter(), frozenset({"error"}))
-        return RestoredBody(out, counts, frozenset())
+            return RestoredBody(body, {}, frozenset({"error"}))
+        return RestoredBody(out, counts, _NO_FLAGS)
     restorer = select_restorer(content_type, path, token_map)
     if restorer is None:
-        return RestoredBody(body, Counter(), frozenset())
+        return RestoredBody(body, {}, _NO_FLAGS)
     if whole:
         # The whole body in one feed: what StreamRestore does for it, minus its bookkeeping.
         try:
             out = restorer.whole(body)
         except Exception:
-            return RestoredBody(body, Counter(), frozenset(restorer.flags | {"error"}))
+            return RestoredBody(body, {}, frozenset(restorer.flags | {"error"}))
         return RestoredBody(out, restorer.restored, frozenset(restorer.flags))
     from awsmasker.restore.stream import StreamRestore  # stream.py imports this package
 
