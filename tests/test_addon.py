@@ -590,3 +590,6 @@ async def test_the_entry_script_module_is_the_addon(monkeypatch, tmp_path):
         sent = f.request.get_text()
         assert all(value not in sent for value in ORIGINALS)
         assert json.loads(tctx.master.commands.execute("masker.stats"))["flows_masked"] == 1
+        from mitmproxy import contentviews
+
+        assert "aws-masker" in contentviews.registry  # the content view, added on load
