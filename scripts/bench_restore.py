@@ -10,9 +10,9 @@ Targets (issue 6): <= 20 µs per SSE event, >= 50 MB/s in bulk. Runs in well und
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
-import sys
 import time
 
 from awsmasker.restore import select_restorer
@@ -118,7 +118,9 @@ def measure(ctype: str, body: bytes, chunk: int) -> tuple[float, int]:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller replies (a smoke run)")
+    quick = ap.parse_args().quick
     mb = 1_000_000
     plan = [(1 << 16, mb, 10 * mb), (7, mb, 10 * mb), (1, mb // 4, mb)]
     if quick:

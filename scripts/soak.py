@@ -351,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, default=None,
                     help="seconds between samples (default: duration/12, 1 to 60)")
     ap.add_argument("--warmup", type=float, default=None,
-                    help=f"seconds of warm-up (default: the first {WARMUP_SHARE:.0%} of the run)")
+                    help=f"seconds of warm-up (default: the first {WARMUP_SHARE * 100:.0f}%% of "
+                    "the run)")
     ap.add_argument("--id-pool", type=int, default=200_000,
                     help="distinct identifier sets drawn from (bounds Redis memory)")
     ap.add_argument("--seed", type=int, default=20240601)
