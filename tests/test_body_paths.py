@@ -244,3 +244,17 @@ def test_sparse_view_is_the_whole_view_within_reach_of_every_trigger(pieces: lis
             lo, hi = max(h - back, 0), min(h + after, len(body))
             assert sparse[lo:hi] == whole[lo:hi], (key, h)
     assert all(c in (r, w) for c, r, w in zip(sparse, body, whole, strict=True))
+
+
+def test_public_ips_take_the_whole_view() -> None:
+    """With ``mask_public_ips`` every address in the whole view is a candidate, so a body whose
+    triggers would otherwise get a sparse view is scanned whole (the ``re`` engine agrees)."""
+    from awsmasker.body import Masker
+
+    body = body_of("x\\n8.8.8.8 and\\ni-0123456789abcdef0", account=False)
+    assert takes_sparse_view(body)  # without public IPs
+    hs, re_ = Masker(engine="hyperscan", mask_public_ips=True), Masker(engine="re",
+                                                                         mask_public_ips=True)
+    out = masked(hs, body)
+    assert out == masked(re_, body)
+    assert "8.8.8.8" not in out[0] and "i-0123456789abcdef0" not in out[0]
