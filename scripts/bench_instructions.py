@@ -25,6 +25,11 @@ Under callgrind mitmdump runs about 50 times slower, so counts are kept small (t
 about 8 minutes, most of it start-up). Instructions are not time: a cache miss costs more than an
 add. Use this for small differences and ``bench_overhead.py`` for throughput and latency.
 
+``--sse`` measures the path Claude Code takes: streamed requests answered with an Anthropic SSE
+reply of 107 events (chunked). Plain mitmdump buffers such a reply whole, so a ``plain-stream``
+mode (``stream_large_bodies=1``: streamed chunk by chunk, as the addon does) is added as the
+baseline of what streaming itself costs; ratios stay to plain.
+
 With ``--profile DIR`` each mitmdump also runs with CPython's perf trampolines
 (``PYTHONPERFSUPPORT=1``), and DIR gets, per cell, the instructions per request of every Python
 function (inclusive), named from CPython's perf map: where the work of a hook goes, inside
@@ -32,6 +37,7 @@ mitmdump, without a profiler's own cost in the figures.
 
     .venv/bin/python scripts/bench_instructions.py [--tls] [--sizes 1KB,4KB,64KB] [--requests 60]
         [--modes plain,empty-script,addon,addon-redis,events-100%] [--out FILE] [--profile DIR]
+        [--sse]
 """
 
 from __future__ import annotations
@@ -77,10 +83,14 @@ class Mode:
     redis: bool = False
 
 
-def modes(redis_url: str) -> list[Mode]:
+def modes(redis_url: str, *, sse: bool = False) -> list[Mode]:
     key = "YmVuY2gtaW5zdHJ1Y3Rpb25zLWtleS0zMi1ieXRlcyE="  # 32 bytes, base64; bench only
+    # Plain mitmdump buffers a streamed reply whole; with stream_large_bodies it streams it as
+    # the addon does, chunk by chunk: the baseline for what streaming itself costs.
+    streaming = [Mode("plain-stream", None, ("stream_large_bodies=1",))] if sse else []
     return [
         Mode("plain", None),
+        *streaming,
         Mode("empty-script", "empty"),
         Mode("addon", "addon"),
         Mode("addon-redis", "addon", ("store=redis", f"redis_url={redis_url}",
@@ -136,7 +146,7 @@ _UNNAMED_COST = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+\?\?\?:0x([0-9a-f]+) 
 
 
 def count_mode(mode: Mode, size: int, bodies: Bodies, first: int, n: int, warm: int,
-               standin: Standin, workdir: Path, *, tls: bool = False,
+               standin: Standin, workdir: Path, *, tls: bool = False, sse: bool = False,
                profile: Path | None = None) -> float:
     """Instructions per request that ``mode``'s mitmdump spends on ``n`` requests (over HTTPS,
     through mitmproxy's TLS interception, with ``tls``). With ``profile`` (a file), the cost of
@@ -174,7 +184,8 @@ def count_mode(mode: Mode, size: int, bodies: Bodies, first: int, n: int, warm: 
         with httpx.Client(proxy=proxy.url, verify=verify, trust_env=False,
                           timeout=600) as client:
             def send(i: int) -> None:
-                r = client.post(standin.url, content=bodies.body(size, i), headers=headers)
+                r = client.post(standin.url, content=bodies.body(size, i, stream=sse),
+                                headers=headers)
                 if r.status_code != 200:
                     raise RuntimeError(f"{mode.name}: HTTP {r.status_code}: {r.text[:300]}")
             for i in range(warm):
@@ -212,6 +223,9 @@ def main() -> int:
                     "count in this mode, so compare such runs only with each other")
     ap.add_argument("--tls", action="store_true",
                     help="HTTPS on both legs (CONNECT + mitmproxy's TLS interception), as deployed")
+    ap.add_argument("--sse", action="store_true",
+                    help="streamed requests answered with an Anthropic SSE reply of 107 events, "
+                    "as Claude Code gets them; adds the plain-stream mode")
     args = ap.parse_args()
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         print("valgrind (with callgrind_control) is needed: apt-get install valgrind",
@@ -225,9 +239,9 @@ def main() -> int:
         redis = RedisServer(Path(tmp), durable=False)
         redis.start()
         tls_files = self_signed_localhost(Path(tmp)) if args.tls else (None, None)
-        standin = Standin(tls_cert=tls_files[0], tls_key=tls_files[1])
+        standin = Standin(tls_cert=tls_files[0], tls_key=tls_files[1], sse=args.sse)
         try:
-            chosen = modes(redis.url)
+            chosen = modes(redis.url, sse=args.sse)
             if args.modes:
                 wanted = args.modes.split(",")
                 chosen = [m for m in chosen if m.name in wanted or m.name == "plain"]
@@ -241,7 +255,8 @@ def main() -> int:
                         args.profile.mkdir(parents=True, exist_ok=True)
                         profile = args.profile / f"{label}-{mode.name.replace('%', 'pct')}.txt"
                     per = count_mode(mode, size, bodies, first, args.requests, args.warmup,
-                                     standin, wd, tls=args.tls, profile=profile)
+                                     standin, wd, tls=args.tls, sse=args.sse,
+                                     profile=profile)
                     first += args.requests + args.warmup
                     results[(label, mode.name)] = per
                     base = results[(label, "plain")]
@@ -258,8 +273,14 @@ def main() -> int:
         "connection" if args.tls else
         "- transport: plain HTTP on both legs (no TLS), where plain mitmdump does least per "
         "request: the worst case for the ratio (`--tls` measures HTTPS)")
-    md = [f"# aws-masker: instructions per request (callgrind), {'HTTPS' if args.tls else 'HTTP'}",
-          "", *machine(), transport,
+    reply = (
+        "- replies: streamed requests answered with an Anthropic SSE stream of 107 events "
+        "(chunked); plain mitmdump buffers it whole, plain-stream (`stream_large_bodies=1`) and "
+        "the addon stream it" if args.sse else
+        "- replies: one Anthropic JSON message each (content-length)")
+    title = ("HTTPS" if args.tls else "HTTP") + (", SSE replies" if args.sse else "")
+    md = [f"# aws-masker: instructions per request (callgrind), {title}",
+          "", *machine(), transport, reply,
           f"- {args.requests} counted requests per cell after {args.warmup} warm-up requests, "
           "one keep-alive client, distinct Anthropic-shaped bodies (bench_overhead.py's)",
           f"- run took {time.monotonic() - started:.0f} s",
@@ -272,7 +293,8 @@ def main() -> int:
         base = results[(label, "plain")]
         md.append(f"| {label} | {name} | {per / 1e6:.3f} | x{per / base:.3f} | "
                   f"{(per / base - 1) * 100:+.1f}% |")
-    default_out = "bench-instructions-tls.md" if args.tls else "bench-instructions.md"
+    default_out = ("bench-instructions" + ("-tls" if args.tls else "")
+                   + ("-sse" if args.sse else "") + ".md")
     write_report(md, args.out or ROOT / "test-report" / default_out)
     return 0
 

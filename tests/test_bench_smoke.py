@@ -104,11 +104,13 @@ def test_redis_store_benchmark_runs():
 
 def test_instruction_count_benchmark_prints_a_ratio_to_plain_over_http_and_https(tmp_path):
     """Plain mitmdump and the addon under callgrind, a few requests each, over HTTP and (``--tls``)
-    HTTPS on both legs. The two runs go side by side (about 110 s instead of 210). The HTTP run
-    is profiled too (``--profile``): the addon's hooks are named, with their cost per request."""
+    HTTPS on both legs, the latter with streamed SSE replies (``--sse``). The two runs go side by
+    side (about 110 s instead of 210). The HTTP run is profiled too (``--profile``): the addon's
+    hooks are named, with their cost per request."""
     runs = {}
     profile = tmp_path / "profile"
-    for transport, extra in (("HTTP", ("--profile", str(profile))), ("HTTPS", ("--tls",))):
+    # HTTPS with SSE replies: the path Claude Code takes
+    for transport, extra in (("HTTP", ("--profile", str(profile))), ("HTTPS", ("--tls", "--sse"))):
         out = tmp_path / f"instr-{transport}.md"
         cmd = [sys.executable, "scripts/bench_instructions.py", *extra, "--sizes", "1KB",
                "--requests", "3", "--warmup", "2", "--modes", "plain,addon", "--out", str(out)]
