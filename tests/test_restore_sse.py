@@ -287,3 +287,30 @@ def test_openai_sdk_chat_and_responses() -> None:
         final = s.get_final_response()
     assert deltas == TEXT and final.output_text == TEXT
     assert json.loads(final.output[1].arguments) == ARGS_OBJ
+
+
+def _events_of(stream: bytes) -> list[bytes]:
+    """An LF-framed stream cut at its event boundaries (each piece one whole event)."""
+    return [e + b"\n\n" for e in stream.split(b"\n\n") if e]
+
+
+@pytest.mark.parametrize("group", [1, 2, 3])
+def test_whole_events_per_chunk_restore_as_the_whole_stream(group: int) -> None:
+    """Chunks of whole events (how a model's stream usually arrives): events with nothing to
+    restore pass through without the framing loop, and the output is the whole stream's.
+    Tokens cut across events, a text ending in "A" or "AWS", thinking, and other tokens'
+    events are among them."""
+    blocks = [
+        ("thinking", ["about ", mask("i-0123456789abcdef0"), " ok"]),
+        ("text", ["plain words ", "more words ", "ends in A", "WS", "_EC2_001 tail ",
+                  mask("i-0123456789abcdef0")[:6], mask("i-0123456789abcdef0")[6:], " done"]),
+        ("tool", ['{"id": "', mask("vpc-0a1b2c3d"), '"}']),
+    ]
+    stream = anthropic_stream(blocks)
+    whole = feed_all(restorer(), [stream])
+    events = _events_of(stream)
+    chunks = [b"".join(events[i : i + group]) for i in range(0, len(events), group)]
+    assert feed_all(restorer(), chunks) == whole
+    assert b"i-0123456789abcdef0" in whole and b"vpc-0a1b2c3d" in whole
+    # the thinking block comes back as it was sent (tokens left in it)
+    assert mask("i-0123456789abcdef0").encode() in whole
