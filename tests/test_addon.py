@@ -455,12 +455,8 @@ async def test_whole_reply_restore_failure_passes_the_reply_unchanged(env, monke
 
         finish = abort = lambda self: b""
 
-    def broken_restore(*args):
-        raise RuntimeError("bug")
-
     _, state, a = env
     monkeypatch.setattr(restore_pkg, "select_restorer", lambda *args: Broken())
-    monkeypatch.setattr(restore_pkg, "restore", broken_restore)  # the JSON body's one-call path
     f = await masked_flow(state, a)
     body = json_reply(f, "vpc-0123abcd")
     reply_headers(f, body)

@@ -275,7 +275,7 @@ def test_restorer_split_invariance_and_no_loss(kind: str, data: bytes, points: l
     whole = run_whole(kind, data)
     pieces = [data[i : i + 1] for i in range(len(data))] if one_byte else cuts_of(data, points)
     assert run_stream(kind, pieces) == whole
-    # the buffered-reply path (for JSON without thinking: one restore call, no restorer)
+    # the buffered-reply path (JSON without thinking: JsonRestorer.whole's one restore call)
     assert restore_body(KINDS[kind], "/v1/messages", TOKEN_MAP, data).body == whole
     if kind == "sse":
         assert sse_digest(whole) == sse_digest(data)

@@ -136,16 +136,15 @@ def test_restore_body_whole_matches_the_streamed_path() -> None:
 
 
 @pytest.mark.parametrize("body", [
-    b'{"a":"AWS_EC2_001"}',  # restored in one call, without a restorer
-    b'{"type":"thinking","thinking":"x","signature":"s"},{"a":"AWS_EC2_001"}',  # JsonRestorer
+    b'{"a":"AWS_EC2_001"}',  # no thinking value: JsonRestorer.whole's one restore call
+    b'{"type":"thinking","thinking":"x","signature":"s"},{"a":"AWS_EC2_001"}',  # its _run
 ])
 def test_restore_body_failure_passes_the_body_unchanged(monkeypatch, body: bytes) -> None:
-    import awsmasker.restore as restore_pkg
+    import awsmasker.restore.body as restore_body_module
 
     def broken(*args) -> bytes:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(JsonRestorer, "_run", broken)
-    monkeypatch.setattr(restore_pkg, "restore", broken)
+    monkeypatch.setattr(restore_body_module, "restore", broken)
     out, counts, flags = restore_body("application/json", "/", TOKEN_MAP, body)
     assert out == body and not counts and "error" in flags

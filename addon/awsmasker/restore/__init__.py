@@ -7,13 +7,12 @@
 from __future__ import annotations
 
 import codecs
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple, Protocol
 
-from awsmasker.restore.body import THINKING_VALUE, JsonRestorer, TextRestorer
-from awsmasker.restore.core import make_table, restore
+from awsmasker.restore.body import JsonRestorer, TextRestorer
 from awsmasker.restore.sse import SSERestorer
 
 __all__ = [
@@ -94,19 +93,11 @@ def select_restorer(
     mime, charset = _parse_content_type(content_type)
     if mime == "text/event-stream":
         return SSERestorer(token_map)
-    if _json_mime(mime):
+    if mime in _JSON_TYPES or mime.endswith("+json"):
         return JsonRestorer(token_map)
     if mime.startswith("text/"):
         return TextRestorer(token_map, _ascii_compatible(charset))
     return None
-
-
-def _json_mime(mime: str) -> bool:
-    return mime in _JSON_TYPES or mime.endswith("+json")
-
-
-def _is_json(content_type: str | None) -> bool:
-    return _json_mime(_parse_content_type(content_type)[0])
 
 
 class RestoredBody(NamedTuple):
@@ -132,20 +123,10 @@ def restore_body(
     # no AWS_, no token (the usual small reply): skip making a restorer
     if b"AWS_" not in body or not token_map:
         return RestoredBody(body, {}, _NO_FLAGS)
-    whole = max_bytes is None or len(body) <= max_bytes
-    if whole and _is_json(content_type) and THINKING_VALUE.search(body) is None:
-        # What JsonRestorer.whole does for a body without thinking, without making one.
-        counts: defaultdict[str, int] = defaultdict(int)
-        try:
-            out = restore(body, make_table(token_map, escape_json=True, binary=True), counts,
-                          True)[0]
-        except Exception:
-            return RestoredBody(body, {}, frozenset({"error"}))
-        return RestoredBody(out, counts, _NO_FLAGS)
     restorer = select_restorer(content_type, path, token_map)
     if restorer is None:
         return RestoredBody(body, {}, _NO_FLAGS)
-    if whole:
+    if max_bytes is None or len(body) <= max_bytes:
         # The whole body in one feed: what StreamRestore does for it, minus its bookkeeping.
         try:
             out = restorer.whole(body)

@@ -12,9 +12,9 @@ from awsmasker.restore.core import make_table, restore
 # {"type":"thinking","thinking":"...","signature":"..."}.
 # Thinking is never restored, so the block re-sent next turn matches its signature. In valid JSON
 # this pattern cannot match inside a string (every quote there is escaped).
-THINKING_VALUE = re.compile(rb'"type"\s*:\s*"thinking"\s*,\s*"thinking"\s*:\s*"')
+_THINKING_VALUE = re.compile(rb'"type"\s*:\s*"thinking"\s*,\s*"thinking"\s*:\s*"')
 _STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*')
-_LOOKBEHIND = 64  # longer than any match of THINKING_VALUE in compact or pretty JSON
+_LOOKBEHIND = 64  # longer than any match of _THINKING_VALUE in compact or pretty JSON
 
 
 class TextRestorer:
@@ -68,7 +68,11 @@ class JsonRestorer:
         return self._run(b"", True)
 
     def whole(self, data: bytes) -> bytes:
-        """``feed(data) + finish()`` in one step (the last piece takes restore's one-scan path)."""
+        """``feed(data) + finish()`` in one step (the last piece takes restore's one-scan path).
+        A body without a thinking value, fed to a fresh restorer, is one ``restore`` call."""
+        if not (self._held or self._tail or self._skip) and _THINKING_VALUE.search(data) is None:
+            out, self._held = restore(data, self._table, self.restored, True)
+            return out
         return self._run(data, True)
 
     def abort(self) -> bytes:
@@ -99,7 +103,7 @@ class JsonRestorer:
                 skip, tail, i = False, b"", e
                 continue
             window = tail + data[i:] if i else tail + data
-            m = THINKING_VALUE.search(window)
+            m = _THINKING_VALUE.search(window)
             if m is None:
                 piece, held = restore(held + data[i:], self._table, self.restored, final)
                 out.append(piece)

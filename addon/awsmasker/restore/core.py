@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache
 from json.encoder import encode_basestring
 from typing import Any
 
 from awsmasker.tokens import MAX_TOKEN_LEN, TOKEN_RE, TOKEN_RE_BYTES
-
-#: restored occurrences per token TYPE (a missing type counts 0)
-Counts = Counter[str] | defaultdict[str, int]
 
 
 class TokenIndex:
@@ -166,7 +163,7 @@ _RUN_SPLIT_BYTES = re.compile(rb"(AWS_[A-Z0-9_]{0,%d})" % (MAX_TOKEN_LEN - 3))
 _RUN_SPLIT_STR = re.compile(_RUN_SPLIT_BYTES.pattern.decode())
 
 
-def _restore_known_runs(s: Any, table: Table, counts: Counts) -> Any | None:
+def _restore_known_runs(s: Any, table: Table, counts: Counter[str]) -> Any | None:
     """The last piece of a channel restored by one C-level split at its ``AWS_`` runs, or None
     (``counts`` untouched) when a run needs :func:`_restore_scan`.
 
@@ -197,7 +194,7 @@ def _restore_known_runs(s: Any, table: Table, counts: Counts) -> Any | None:
     return table.empty.join(pieces)
 
 
-def restore(s: Any, table: Table, counts: Counts, final: bool) -> tuple[Any, Any]:
+def restore(s: Any, table: Table, counts: Counter[str], final: bool) -> tuple[Any, Any]:
     """Restore known tokens in ``s``; return ``(output, held_back_suffix)``.
 
     With ``final`` the channel ends after ``s``: nothing is held back.
@@ -209,7 +206,7 @@ def restore(s: Any, table: Table, counts: Counts, final: bool) -> tuple[Any, Any
     return _restore_scan(s, table, counts, final)
 
 
-def _restore_scan(s: Any, table: Table, counts: Counts, final: bool) -> tuple[Any, Any]:
+def _restore_scan(s: Any, table: Table, counts: Counter[str], final: bool) -> tuple[Any, Any]:
     """:func:`restore` by looking for a known token at every ``AWS_`` (any input)."""
     prefix = table.prefix
     binary = table.binary
