@@ -115,6 +115,10 @@ def control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True, timeout=120)
 
 
+#: a line of ``callgrind_annotate`` for code without a symbol: ``1,234 (0.5%)  ???:0x… [???]``
+_UNNAMED_COST = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+\?\?\?:0x([0-9a-f]+) \[\?\?\?\]", re.M)
+
+
 def python_functions(dump: Path, perf_map: Path, requests: int) -> list[tuple[float, str]]:
     """(instructions per request, name) of each Python function in a callgrind dump of a
     CPython run with perf trampolines on (``PYTHONPERFSUPPORT=1``), most costly first.
@@ -140,9 +144,6 @@ def python_functions(dump: Path, perf_map: Path, requests: int) -> list[tuple[fl
             costs[name] = max(costs.get(name, 0.0), cost)  # a recursive one: its outer calls
     return sorted(((c, n) for n, c in costs.items()), reverse=True)
 
-
-#: a line of ``callgrind_annotate`` for code without a symbol: ``1,234 (0.5%)  ???:0x… [???]``
-_UNNAMED_COST = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+\?\?\?:0x([0-9a-f]+) \[\?\?\?\]", re.M)
 
 
 def count_mode(mode: Mode, size: int, bodies: Bodies, first: int, n: int, warm: int,

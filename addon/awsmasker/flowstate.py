@@ -13,7 +13,7 @@ from mitmproxy import http
 class FlowState:
     """What the addon knows of one flow (a plain class with slots: one is made per request)."""
 
-    __slots__ = ("length_at", "mask_ms", "masked_counts", "request_bytes", "response_type",
+    __slots__ = ("length_position", "mask_ms", "masked_counts", "request_bytes", "response_type",
                  "restore_started", "restore_whole", "stream", "token_map")
 
     def __init__(self) -> None:
@@ -29,8 +29,8 @@ class FlowState:
         self.restore_whole = False
         #: the reply's content-type when ``restore_whole`` (read with its other headers)
         self.response_type: str | None = None
-        #: ... and the index of its one content-length field (headers.REPEATED if several)
-        self.length_at = 0
+        #: ... and where its content-length field is (``headers.set_fields_at``)
+        self.length_position: dict[bytes, int] = {}
         self.restore_started = 0.0
 
 
@@ -49,11 +49,8 @@ class FlowStates:
         st = self._states[flow] = FlowState()
         return st
 
-    def discard(self, flow: http.HTTPFlow) -> None:
-        self._states.pop(flow, None)
-
     def pop(self, flow: http.HTTPFlow) -> FlowState | None:
-        """The flow's state, forgotten here."""
+        """The flow's state (if any), forgotten here."""
         return self._states.pop(flow, None)
 
     def __len__(self) -> int:

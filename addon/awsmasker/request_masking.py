@@ -202,7 +202,7 @@ class RequestMasking:
         flow.response = block_response(flow, status, message, reason)
         flow.marked = ":no_entry:"
         flow.comment = f"aws-masker: blocked ({reason})"
-        self.state.flows.discard(flow)
+        self.state.flows.pop(flow)
         self.state.totals.blocked_by_reason[reason] += 1
         log.warning("aws-masker: blocked %s %s: %s", flow.request.method,
                     flow.request.pretty_url.split("?", 1)[0], message)

@@ -23,7 +23,7 @@ from collections.abc import Set as AbstractSet
 from mitmproxy import ctx, http
 
 from awsmasker.flowstate import FlowState, add_counts, count_summary
-from awsmasker.headers import REPEATED, set_fields_at
+from awsmasker.headers import note_position, set_fields_at
 from awsmasker.restore import restore_body, select_restorer
 from awsmasker.restore.decoding import stream_decoder
 from awsmasker.restore.stream import StreamRestore
@@ -35,21 +35,21 @@ log = logging.getLogger(__name__)
 BUFFER_LIMIT = 1 << 20
 
 
-def buffered_reply(resp: http.Response) -> tuple[int, str | None, int] | None:
-    """The reply's length, content type and the index of its content-length field, if
-    mitmproxy can buffer it unchanged and we may restore it whole.
+def buffered_reply(resp: http.Response) -> tuple[int, str | None, dict[bytes, int]] | None:
+    """The reply's length, content type and where its content-length field is (for
+    ``set_fields_at``), if mitmproxy can buffer it unchanged and we may restore it whole.
 
     One pass over the raw header fields: mitmproxy's ``Headers.get`` scans and lower-cases every
     field on each call, and this runs for every reply.
     """
     length = b""
-    length_at = REPEATED
-    lengths = 0
+    positions: dict[bytes, int] = {}
     content_type: str | None = None
     for i, (name, value) in enumerate(resp.headers.fields):
         name = name.lower()
         if name == b"content-length":
-            length, length_at, lengths = value, i, lengths + 1
+            length = value
+            note_position(positions, name, i)
         elif name == b"transfer-encoding":
             return None
         elif name == b"content-encoding":
@@ -59,9 +59,7 @@ def buffered_reply(resp: http.Response) -> tuple[int, str | None, int] | None:
             if b"text/event-stream" in value.lower():
                 return None  # events go to the client as they come
             content_type = value.decode("latin-1")
-    if not length.isdigit():
-        return None
-    return int(length), content_type, length_at if lengths == 1 else REPEATED
+    return (int(length), content_type, positions) if length.isdigit() else None
 
 
 def bodies_kept() -> bool:
@@ -102,7 +100,7 @@ class ResponseRestoring:
             if reply is not None and reply[0] <= min(BUFFER_LIMIT, settings.max_response_size):
                 fs.restore_whole = True
                 fs.response_type = reply[1]
-                fs.length_at = reply[2]
+                fs.length_position = reply[2]
                 return  # mitmproxy buffers it; ``response`` restores it
         restorer = select_restorer(resp.headers.get("content-type"), flow.request.path,
                                    fs.token_map)
@@ -149,7 +147,7 @@ class ResponseRestoring:
             self._restore_whole(flow, fs)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self.state.flows.discard(flow)
+        self.state.flows.pop(flow)
 
     def _restore_whole(self, flow: http.HTTPFlow, fs: FlowState) -> None:
         """Restore a buffered reply in one pass, with the streaming path's guarantees (never
@@ -175,7 +173,7 @@ class ResponseRestoring:
         if restored != body:
             if fs.restore_whole:  # what set_content does here, without its header lookups
                 resp.raw_content = restored
-                set_fields_at(resp.headers, {b"content-length": fs.length_at},
+                set_fields_at(resp.headers, fs.length_position,
                               {b"content-length": b"%d" % len(restored)})
             else:
                 resp.content = restored  # encodes again, sets the new content-length
