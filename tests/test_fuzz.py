@@ -311,3 +311,24 @@ def test_restorer_large_adversarial_shapes(kind: str, shape: str) -> None:
         assert sse_digest(whole) == sse_digest(body)
     else:
         assert unrestore(whole, kind) == unrestore(body, kind)
+
+
+# What the splice patterns (awsmasker.restore.events) take as a JSON string's body
+STRING_BODY = re.compile(rb'[^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*')
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"\\", b'"', b"u", b"0", b"d8", b"00e9", b"n", b"/",
+                                 b"\xc3\xa9", b"\xff", b"AWS_"]), max_size=12)
+       .map(b"".join).filter(lambda raw: STRING_BODY.fullmatch(raw) is not None))
+def test_event_string_decoding_agrees_with_json_loads(raw: bytes) -> None:
+    """The splice paths decode a delta's raw JSON string with json's string scanner: the same
+    text as ``json.loads`` of the quoted string, and None exactly where that fails, for every
+    string body the splice patterns can match."""
+    from awsmasker.restore.events import _decode_string
+
+    try:
+        expected = json.loads(b'"' + raw + b'"')
+    except ValueError:
+        expected = None
+    assert _decode_string(raw) == expected

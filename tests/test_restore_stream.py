@@ -96,7 +96,11 @@ def test_exception_in_feed_passes_held_and_chunk_through() -> None:
     assert sr(b"more") == b"more" and sr(b"") == b""
 
 
-def test_restorer_that_always_raises() -> None:
+@pytest.mark.parametrize("path", ["usual_chunk", "past_max_bytes", "decoder"])
+def test_restorer_that_always_raises(path: str) -> None:
+    """Whichever path a chunk takes through StreamRestore, a failing restorer loses nothing."""
+    from awsmasker.restore.decoding import stream_decoder
+
     class Broken:
         def __init__(self) -> None:
             self.restored: dict = {}
@@ -111,9 +115,15 @@ def test_restorer_that_always_raises() -> None:
         def abort(self) -> bytes:
             raise Boom
 
-    sr = StreamRestore(Broken(), max_bytes=10)  # type: ignore[arg-type]
+    if path == "decoder":
+        sr = StreamRestore(Broken(), max_bytes=100,  # type: ignore[arg-type]
+                           decoder=stream_decoder("gzip"))
+        assert sr(gzip.compress(b"abc")) == b"abc"
+        assert sr(b"") == b"" and "error" in sr.flags
+        return
+    sr = StreamRestore(Broken(), max_bytes=10 if path == "usual_chunk" else 2)  # type: ignore[arg-type]
     assert sr(b"abc") == b"abc" and sr(b"def") == b"def" and sr(b"") == b""
-    assert "error" in sr.flags
+    assert "error" in sr.flags and sr.bytes_in == sr.bytes_out == 6
 
 
 def _compress(kind: str, data: bytes) -> bytes:
@@ -166,7 +176,8 @@ def test_a_bug_outside_the_restorer_passes_the_chunk_through(monkeypatch) -> Non
     from awsmasker.restore.stream import StreamRestore
 
     r = select_restorer("text/plain", "/", {"AWS_EC2_001": "i-0123456789abcdef0"})
-    s = StreamRestore(r, max_bytes=1 << 20)
+    # Past max_bytes, so the chunk takes the general path (_step), not the usual chunk's.
+    s = StreamRestore(r, max_bytes=8)
 
     def broken(data: bytes, final: bool) -> bytes:
         raise RuntimeError("bug")

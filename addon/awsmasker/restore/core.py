@@ -200,7 +200,8 @@ def restore(s: Any, table: Table, counts: Counter[str], final: bool) -> tuple[An
     With ``final`` the channel ends after ``s``: nothing is held back.
     """
     if final:  # a whole body or its last piece: try the one-scan path first
-        out = _restore_known_runs(s, table, counts) if table.prefix in s else s
+        # find, not ``in``: for bytes, ``in`` costs a caught TypeError (see events.INTEREST)
+        out = _restore_known_runs(s, table, counts) if s.find(table.prefix) >= 0 else s
         if out is not None:
             return out, table.empty
     return _restore_scan(s, table, counts, final)

@@ -11,14 +11,11 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 
-from awsmasker.restore.events import EventRestorer
+from awsmasker.restore.events import INTEREST, EventRestorer
 
 # A line end (CRLF, lone CR, LF) followed by another one: the empty line that ends an event.
 _BOUNDARY = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 MAX_EVENT = 1 << 20
-# Events without these bytes have no token and no text that could start one: with nothing held
-# they pass unchanged (text ending in "A", "AW" or "AWS" shows as A" etc. in the raw JSON).
-_INTEREST = re.compile(rb'A(?:WS_|WS"|W"|")')
 
 
 class SSERestorer:
@@ -36,24 +33,25 @@ class SSERestorer:
         self._snapshot: tuple | None = None
         self._sep = b"\n\n"  # the stream's usual event separator, for the fast path
         self._sep_unknown = True
+        #: at an event boundary: no partial event buffered, not inside an oversized one
+        self._bare = True
+        #: ... and no channel holds text: a chunk of whole events without INTEREST passes as it is
+        self._clean = True
 
     def feed(self, data: bytes) -> bytes:
+        # Two shortcuts for a chunk of whole events (it ends with LF LF, which ends an event
+        # whatever precedes them) where no event is too large; the framing loop below would
+        # give the same output after many more steps.
+        if data[-2:] == b"\n\n" and len(data) <= self._max_event:
+            if self._clean and INTEREST.search(data) is None:
+                return data  # the usual chunk: nothing to restore and nothing held
+            if self._bare and data.find(b"\n\n") == len(data) - 2 and data.find(b"\r") < 0:
+                # Exactly one LF-framed event (EventRestorer.event never raises).
+                out = self._events.event(data)
+                self._clean = not self._events.has_held()
+                return out
         ev = self._events
-        if (
-            not self._buf
-            and not self._skipping
-            and not self._sep_unknown
-            and data.endswith(b"\n\n")
-            and self._sep == b"\n\n"
-            and len(data) <= self._max_event
-            and b"\r" not in data
-            and not ev.has_held()
-            and _INTEREST.search(data) is None
-        ):
-            # The usual chunk of a stream: whole LF-framed events with nothing to restore and
-            # nothing held. The bulk fast path below would pass it on whole too, after a few
-            # more steps; here it costs a fraction of them.
-            return data
+        self._bare = self._clean = False  # until this call completes
         self._snapshot = (
             len(self._buf),
             self._scan,
@@ -79,7 +77,7 @@ class SSERestorer:
         while True:
             if pos < ready and not ev.has_held():
                 if interest < pos:
-                    hit = _INTEREST.search(buf, pos, ready)
+                    hit = INTEREST.search(buf, pos, ready)
                     interest = hit.start() if hit else ready
                 if interest >= ready:
                     cut = ready
@@ -132,7 +130,13 @@ class SSERestorer:
                 del buf[:pos]
             self._scan = scan - pos
         self._snapshot = None
+        self._settle()
         return b"".join(out)
+
+    def _settle(self) -> None:
+        """Work out ``_bare`` and ``_clean`` once a call has completed."""
+        self._bare = not self._buf and not self._skipping
+        self._clean = self._bare and not self._events.has_held()
 
     def _skip(self, data: bytes, out: list[bytes]) -> bytes:
         """Pass ``data`` through up to the end of the oversized event; return the rest."""
@@ -156,6 +160,7 @@ class SSERestorer:
             out.append(ev.event(bytes(self._buf), final=True))
             self._buf.clear()
         self._scan = 0
+        self._settle()
         return b"".join(out)
 
     def whole(self, data: bytes) -> bytes:
@@ -172,4 +177,5 @@ class SSERestorer:
             self._snapshot = None
         out = ev.flush_all_safe() + bytes(self._buf)
         self._buf.clear()
+        self._settle()
         return out

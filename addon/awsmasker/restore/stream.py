@@ -40,7 +40,7 @@ class StreamRestore:
         self.decoder = decoder
         self._flags: set[str] = set()
         self._mode = _RESTORE
-        self._taken = 0  # decoded bytes given to the restorer
+        self._room = max_bytes  # decoded bytes the restorer may still take
         self.bytes_in = 0
         self.bytes_decoded = 0
         self.bytes_out = 0
@@ -55,6 +55,18 @@ class StreamRestore:
         return self.restorer.restored
 
     def __call__(self, data: bytes) -> bytes | list[bytes]:
+        n = len(data)
+        if n and self._mode is _RESTORE and self.decoder is None and n <= self._room:
+            # The usual chunk: the general path below, minus the steps that do nothing here.
+            self._room -= n
+            self.bytes_in += n
+            self.bytes_decoded += n
+            try:
+                out = self.restorer.feed(data)
+            except Exception:
+                out = self._fail(b"", data)
+            self.bytes_out += len(out)
+            return out or []
         final = not data
         try:
             self.bytes_in += len(data)
@@ -87,9 +99,9 @@ class StreamRestore:
         self.bytes_decoded += len(dec)
         if self._mode == _PASS:
             return dec
-        room = self.max_bytes - self._taken
+        room = self._room
         head, rest = (dec, b"") if len(dec) <= room else (dec[:room], dec[room:])
-        self._taken += len(head)
+        self._room -= len(head)
         out: list[bytes] = []
         unsent = dec  # input not yet reflected in ``out``
         try:
@@ -98,16 +110,19 @@ class StreamRestore:
             if rest or final:
                 out.append(self.restorer.finish())
         except Exception:
-            # The restorer rolls back to its state before the failed call: send what it held
-            # then, and the input it did not handle, unchanged.
-            self._flags.add("error")
-            self._mode = _PASS
-            return b"".join(out) + self._abort() + unsent
+            return self._fail(b"".join(out), unsent)
         if rest:
             self._flags.add("size_cap")
             self._mode = _PASS
             out.append(rest)
         return b"".join(out)
+
+    def _fail(self, sent: bytes, unsent: bytes) -> bytes:
+        """The restorer failed: it rolls back to its state before the failed call. Pass what it
+        held then, and the input it did not handle, unchanged; everything after too."""
+        self._flags.add("error")
+        self._mode = _PASS
+        return sent + self._abort() + unsent
 
     def _abort(self) -> bytes:
         try:
