@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from awsmasker.restore.core import make_table, restore
+from awsmasker.restore.core import Table, make_table, restore
 from awsmasker.tokens import MAX_TOKEN_LEN
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -131,7 +131,8 @@ def test_the_one_scan_final_path_equals_the_token_by_token_scan(text: str) -> No
     for table, s in ((RAW, text), (RAW_B, text.encode())):
         fast_counts: Counter[str] = Counter()
         scan_counts: Counter[str] = Counter()
-        fast = _restore_known_runs(s, table, fast_counts)
+        first = s.find(table.prefix)
+        fast = _restore_known_runs(s, first, table, fast_counts) if first >= 0 else s
         expected = _restore_scan(s, table, scan_counts, True)[0]
         if fast is not None:
             assert (fast, fast_counts) == (expected, scan_counts)
@@ -141,7 +142,10 @@ def test_the_one_scan_final_path_equals_the_token_by_token_scan(text: str) -> No
 
 
 def test_the_one_scan_path_falls_back_only_for_runs_it_cannot_judge() -> None:
-    from awsmasker.restore.core import _restore_known_runs
+    from awsmasker.restore.core import _restore_known_runs as known_runs
+
+    def _restore_known_runs(s: str, table: Table, counts: Counter[str]) -> str | None:
+        return known_runs(s, s.find("AWS_"), table, counts)
 
     counts: Counter[str] = Counter()
     assert _restore_known_runs("a AWS_EC2_001, AWS_VPC_002.", RAW, counts) == (

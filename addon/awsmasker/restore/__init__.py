@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import codecs
-from collections import Counter
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple, Protocol
@@ -26,7 +25,7 @@ __all__ = [
 
 
 class Restorer(Protocol):
-    restored: Counter[str]  # restored occurrences per token TYPE
+    restored: dict[str, int]  # restored occurrences per token TYPE
     flags: set[str]  # e.g. "event_too_large", "invalid_event", "error"
 
     def feed(self, data: bytes) -> bytes:

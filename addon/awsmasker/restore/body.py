@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping
 
 from awsmasker.restore.core import make_table, restore
@@ -17,13 +16,21 @@ _STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*')
 _LOOKBEHIND = 64  # longer than any match of _THINKING_VALUE in compact or pretty JSON
 
 
+def _thinking_value(data: bytes) -> re.Match[bytes] | None:
+    """The first ``_THINKING_VALUE`` in ``data``. Its literal ``"thinking"`` is looked for first:
+    ``find`` skips a body without one several times faster than the regex search does."""
+    if data.find(b'"thinking"') < 0:
+        return None
+    return _THINKING_VALUE.search(data)
+
+
 class TextRestorer:
     """text/* bodies: every known token replaced by its original, encoded in ``encoding``."""
 
     def __init__(self, token_map: Mapping[str, str], encoding: str = "utf-8") -> None:
         self._table = make_table(token_map, escape_json=False, binary=True, encoding=encoding)
         self._held = b""
-        self.restored: Counter[str] = Counter()
+        self.restored: dict[str, int] = {}
         self.flags: set[str] = set()
 
     def feed(self, data: bytes) -> bytes:
@@ -58,7 +65,7 @@ class JsonRestorer:
         self._tail = b""  # last bytes seen outside thinking values (pattern across chunks)
         self._skip = False  # inside a thinking value
         self._escape = False  # ... right after a backslash
-        self.restored: Counter[str] = Counter()
+        self.restored: dict[str, int] = {}
         self.flags: set[str] = set()
 
     def feed(self, data: bytes) -> bytes:
@@ -70,7 +77,7 @@ class JsonRestorer:
     def whole(self, data: bytes) -> bytes:
         """``feed(data) + finish()`` in one step (the last piece takes restore's one-scan path).
         A body without a thinking value, fed to a fresh restorer, is one ``restore`` call."""
-        if not (self._held or self._tail or self._skip) and _THINKING_VALUE.search(data) is None:
+        if not (self._held or self._tail or self._skip) and _thinking_value(data) is None:
             out, self._held = restore(data, self._table, self.restored, True)
             return out
         return self._run(data, True)
@@ -103,7 +110,7 @@ class JsonRestorer:
                 skip, tail, i = False, b"", e
                 continue
             window = tail + data[i:] if i else tail + data
-            m = _THINKING_VALUE.search(window)
+            m = _thinking_value(window)
             if m is None:
                 piece, held = restore(held + data[i:], self._table, self.restored, final)
                 out.append(piece)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Callable, Mapping
 from json.decoder import scanstring
 from json.encoder import encode_basestring
@@ -141,7 +140,7 @@ class EventRestorer:
         index = TokenIndex(token_map)  # the two tables share their lazily built keys
         self.raw = make_table(index, escape_json=False, binary=False)
         self.js = make_table(index, escape_json=True, binary=False)
-        self.restored: Counter[str] = Counter()
+        self.restored: dict[str, int] = {}
         self.flags: set[str] = set()
         self._ch: dict[tuple, _Channel] = {}
         self._makers: dict[tuple, Callable[[str], bytes]] = {}  # for _anthropic_splice

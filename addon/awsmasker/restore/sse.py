@@ -8,7 +8,6 @@ is passed through unchanged (flag ``event_too_large``) up to its end.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping
 
 from awsmasker.restore.events import INTEREST, EventRestorer
@@ -23,7 +22,7 @@ class SSERestorer:
 
     def __init__(self, token_map: Mapping[str, str], *, max_event: int = MAX_EVENT) -> None:
         self._events = EventRestorer(token_map)
-        self.restored: Counter[str] = self._events.restored
+        self.restored: dict[str, int] = self._events.restored
         self.flags: set[str] = self._events.flags
         self._max_event = max_event
         self._buf = bytearray()

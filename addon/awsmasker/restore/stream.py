@@ -9,7 +9,6 @@ With a decoder the output is the *decoded* body: the addon removes ``content-enc
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ class StreamRestore:
         return self._flags | self.restorer.flags
 
     @property
-    def restored(self) -> Counter[str]:
+    def restored(self) -> dict[str, int]:
         return self.restorer.restored
 
     def __call__(self, data: bytes) -> bytes | list[bytes]:
