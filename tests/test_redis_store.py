@@ -113,6 +113,33 @@ async def test_present_tokens_return_originals_never_secrets(store):
     }
 
 
+async def test_values_with_spaces_and_line_ends_round_trip(store):
+    """The script takes the findings as lines of space-separated fields: a value's own spaces
+    and line ends travel encrypted (base64), never as separators."""
+    odd = [Finding("ARN", "arn:aws:iam::123:role/a b\nc d"), Finding("ARN", " \n\n "),
+           Finding("SECRET_KEY", "x y\nz", reversible=False), ec2(1)]
+    first = await store.resolve(odd)
+    assert first.tokens == ["AWS_ARN_001", "AWS_ARN_002", "AWS_SECRET_KEY_001", "AWS_EC2_001"]
+    again = await store.resolve(list(reversed(odd)), first.tokens)
+    assert again.tokens == list(reversed(first.tokens))
+    assert again.originals == {"AWS_ARN_001": odd[0].value, "AWS_ARN_002": odd[1].value,
+                               "AWS_EC2_001": odd[3].value}
+
+
+def test_lookup_hash_is_hmac_sha256_of_kind_type_and_value(shared, master, ns):
+    """The forward keys already in Redis are named by this hash: it must not change."""
+    import hashlib
+    import hmac
+
+    keys = derive_keys(master)
+    store = RedisStore(shared, keys, namespace=ns, ttl=600)
+    secret = Finding("SECRET_KEY", "wJalr/é", reversible=False)
+    for finding, kind in ((ec2(5), b"r"), (secret, b"s")):
+        msg = kind + b"\0" + finding.type_name.encode() + b"\0" + finding.value.encode()
+        expected = hmac.new(keys.hash_key, msg, hashlib.sha256).hexdigest()
+        assert store.lookup_hash(finding) == store.lookup_hash(finding) == expected
+
+
 async def test_secret_and_reversible_with_same_text_get_different_tokens(store):
     r = await store.resolve([Finding("KEY", "same"), Finding("KEY", "same", reversible=False)])
     assert len(set(r.tokens)) == 2
