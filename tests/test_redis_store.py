@@ -273,6 +273,37 @@ async def test_one_round_trip_per_resolve(store, sync_redis, monkeypatch):
     assert len(sent) == 2
 
 
+async def test_known_values_reuse_their_encrypted_line_and_secrets_are_never_kept(
+        store, ns, sync_redis, monkeypatch):
+    """A value seen before is sent with the ciphertext made for it then (no new encryption);
+    that ciphertext still recreates a lost reverse entry; a secret's line is never kept."""
+    import awsmasker.store.redis_store as redis_store_module
+
+    encrypted: list[str] = []
+    real = RedisStore._encrypt
+
+    def counting(self, value, lookup, nonce=None):  # type: ignore[no-untyped-def]
+        encrypted.append(value)
+        return real(self, value, lookup, nonce)
+
+    monkeypatch.setattr(RedisStore, "_encrypt", counting)
+    secret = Finding("SECRET_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", reversible=False)
+    findings = [ec2(1), ec2(2), secret]
+    first = await store.resolve(findings)
+    assert encrypted == [ec2(1).value, ec2(2).value]
+    sync_redis.delete(f"{ns}:t:EC2:{counter(first.tokens[0])}")  # the reverse entry is lost
+    again = await store.resolve(findings)
+    assert again.tokens == first.tokens and len(encrypted) == 2  # nothing encrypted anew
+    assert (await store.resolve([], first.tokens)).originals == {
+        first.tokens[0]: ec2(1).value, first.tokens[1]: ec2(2).value}
+    assert all(secret.value not in key for key in store._lines)
+    assert all(secret.value not in line for line in store._lines.values())
+
+    monkeypatch.setattr(redis_store_module, "LINES_KEPT", 2)
+    await store.resolve([ec2(i) for i in range(3, 8)])
+    assert len(store._lines) <= 2
+
+
 # -- expiry ---------------------------------------------------------------------------------------
 
 

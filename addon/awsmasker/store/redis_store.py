@@ -48,6 +48,9 @@ DEFAULT_TIMEOUT = 5.0
 _HASH_HEX_LEN = 64
 _NONCE_LEN = 12
 _AAD_PREFIX = b"aws-masker v1 "
+#: at most this many script lines of reversible findings are kept between resolves (then all are
+#: forgotten): a conversation re-sends its identifiers with every request
+LINES_KEPT = 4096
 
 # ARGV: ns, ttl_ms, check value, max counter, then the findings as lines "<type> <hmac> <blob>"
 #       (blob empty for a secret) and the present tokens as lines "<type> <n>", each list one
@@ -162,6 +165,10 @@ class RedisStore(MappingStore):
         self._keys: StoreKeys | None = keys if isinstance(keys, StoreKeys) else None
         self._aead: AESGCM | None = None
         self._hmac: hmac.HMAC | None = None  # keyed once; each lookup hash works on a copy
+        #: (type, value) of a reversible finding → its script line (hash and encrypted value:
+        #: the same ciphertext sent again, never a new one under an old nonce). Secrets are
+        #: never kept: their line is made for each request.
+        self._lines: dict[tuple[str, str], str] = {}
         self.namespace = namespace
         self.ttl_ms = max(1, round(ttl * 1000))
         self.timeout = timeout
@@ -257,13 +264,24 @@ class RedisStore(MappingStore):
         for type_name in {f.type_name for f in findings}:
             if not is_valid_type_name(type_name):
                 raise ValueError(f"invalid token type name: {type_name!r}")
-        nonces = os.urandom(_NONCE_LEN * len(findings))  # one system call for all of them
+        kept = self._lines
+        nonces = b""
         lines = []
         for k, f in enumerate(findings):
-            lookup = self.lookup_hash(f)
-            blob = (self._encrypt(f.value, lookup, nonces[k * _NONCE_LEN:(k + 1) * _NONCE_LEN])
-                    if f.reversible else "")
-            lines.append(f"{f.type_name} {lookup} {blob}")
+            if not f.reversible:
+                lines.append(f"{f.type_name} {self.lookup_hash(f)} ")
+                continue
+            line = kept.get((f.type_name, f.value))
+            if line is None:
+                if not nonces:  # one system call for all the new ones
+                    nonces = os.urandom(_NONCE_LEN * len(findings))
+                lookup = self.lookup_hash(f)
+                nonce = nonces[k * _NONCE_LEN:(k + 1) * _NONCE_LEN]
+                line = f"{f.type_name} {lookup} {self._encrypt(f.value, lookup, nonce)}"
+                if len(kept) >= LINES_KEPT:
+                    kept.clear()
+                kept[(f.type_name, f.value)] = line
+            lines.append(line)
         args: list[str | int] = [
             self.namespace, self.ttl_ms, keys.check_value, REDIS_MAX_COUNTER,
             "\n".join(lines), "\n".join(f"{t} {n}" for _, t, n in present),
