@@ -219,11 +219,11 @@ class EventRestorer:
         path); None (nothing changed yet) when the string is not valid JSON, so the general path
         handles (and flags) it.
         """
-        raw = m.group(4)
+        named, index, text_kind, raw, eol = m.groups()
         text = _decode_string(raw)
         if text is None:
             return None
-        idx = int(m.group(2))
+        idx = int(index)
         key = ("a", idx)
         ch = self._ch.pop(key, None)
         if ch is None:
@@ -232,11 +232,11 @@ class EventRestorer:
             whole = text
         else:
             whole = ch.held + text
-        is_text = m.group(3) is not None
+        is_text = text_kind is not None
         table = self.raw if is_text else self.js
         new, held = restore(whole, table, self.restored, final)
         if held:
-            mkey = (idx, is_text, m.group(1) is not None, m.group(5))
+            mkey = (idx, is_text, named is not None, eol)
             make = self._makers.get(mkey)
             if make is None:
                 dt, field = _TEXT_DELTA if is_text else _JSON_DELTA
