@@ -145,7 +145,6 @@ def python_functions(dump: Path, perf_map: Path, requests: int) -> list[tuple[fl
     return sorted(((c, n) for n, c in costs.items()), reverse=True)
 
 
-
 def count_mode(mode: Mode, size: int, bodies: Bodies, first: int, n: int, warm: int,
                standin: Standin, workdir: Path, *, tls: bool = False, sse: bool = False,
                profile: Path | None = None) -> float:

@@ -201,13 +201,13 @@ class EventRestorer:
         the text the channels held before it goes out unrestored, then the event unchanged."""
         if not self._ch and INTEREST.search(ev) is None:
             return ev  # nothing to restore, nothing held: the common case
-        saved = dict(self._ch) if self._ch else None
+        saved = self.snapshot()
         self._final = final
         try:
             return self._event(ev)
         except Exception:
             self.flags.add("error")
-            self._ch = saved or {}
+            self.restore_snapshot(saved)
             return self.flush_all_safe() + ev
         finally:
             self._final = False

@@ -47,7 +47,7 @@ class SSERestorer:
             if self._bare and data.find(b"\n\n") == len(data) - 2 and data.find(b"\r") < 0:
                 # Exactly one LF-framed event (EventRestorer.event never raises).
                 out = self._events.event(data)
-                self._clean = not self._events.has_held()
+                self._settle()
                 return out
         ev = self._events
         self._bare = self._clean = False  # until this call completes
