@@ -332,3 +332,52 @@ def test_event_string_decoding_agrees_with_json_loads(raw: bytes) -> None:
     except ValueError:
         expected = None
     assert _decode_string(raw) == expected
+
+
+def _backtracking_twin(pattern: re.Pattern[bytes]) -> re.Pattern[bytes]:
+    """``pattern`` with its possessive quantifiers (``*+``) made greedy (``*``)."""
+    assert b"*+" in pattern.pattern
+    return re.compile(pattern.pattern.replace(b"*+", b"*"), pattern.flags)
+
+
+def _possessive_patterns() -> dict[str, re.Pattern[bytes]]:
+    from awsmasker.restore import body, events
+
+    return {"anthropic": events._ANTHROPIC_DELTA, "chat": events._CHAT_DELTA,
+            "responses": events._RESPONSES_DELTA, "string_body": body._STRING_BODY}
+
+
+_DELTA_PREFIXES = {
+    "anthropic": b'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta",'
+                 b'"text":"',
+    "chat": b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"',
+    "responses": b'data: {"type":"response.output_text.delta","item_id":"m","output_index":0,'
+                 b'"content_index":0,"delta":"',
+    "string_body": b"",
+}
+_DELTA_SUFFIXES = {
+    "anthropic": b'"}}\n\n', "chat": b'"},"finish_reason":null}]}\n\n',
+    "responses": b'"}\n\n', "string_body": b'"',
+}
+
+
+@pytest.mark.parametrize("name", list(_possessive_patterns()))
+@settings(max_examples=300, deadline=None)
+@given(inside=st.lists(st.sampled_from([b"a", b"\\", b'"', b"\\\\", b'\\"', b"\x01", b"\n", b"u",
+                                        b"\xc3\xa9", b"AWS_EC2_001", b"}"]), max_size=14)
+       .map(b"".join),
+       cut=st.integers(0, 8))
+def test_possessive_string_patterns_match_as_their_backtracking_twins(
+        name: str, inside: bytes, cut: int) -> None:
+    """The delta and thinking-string patterns read a JSON string's inside with possessive
+    quantifiers (no backtracking state per escape: linear memory on a string of a million
+    escapes). An inside can be matched one way only, so they must match exactly where, and
+    exactly what, the same patterns with greedy quantifiers match: whole events, events cut
+    short, strings with stray quotes, backslashes and control characters."""
+    pattern = _possessive_patterns()[name]
+    twin = _backtracking_twin(pattern)
+    data = _DELTA_PREFIXES[name] + inside + _DELTA_SUFFIXES[name]
+    data = data[: len(data) - cut] if cut else data
+    for op in ("fullmatch", "match"):
+        got, want = getattr(pattern, op)(data), getattr(twin, op)(data)
+        assert (got and (got.span(), got.groups())) == (want and (want.span(), want.groups()))

@@ -12,7 +12,8 @@ from awsmasker.restore.core import make_table, restore
 # Thinking is never restored, so the block re-sent next turn matches its signature. In valid JSON
 # this pattern cannot match inside a string (every quote there is escaped).
 _THINKING_VALUE = re.compile(rb'"type"\s*:\s*"thinking"\s*,\s*"thinking"\s*:\s*"')
-_STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*')
+# possessive: one way to match, so no backtracking state is kept per escape
+_STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+')
 _LOOKBEHIND = 64  # longer than any match of _THINKING_VALUE in compact or pretty JSON
 
 
