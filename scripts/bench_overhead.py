@@ -7,9 +7,9 @@ conversation: prose, tool_use/tool_result JSON with escapes, AWS CLI output, ~1%
 of 1 KB, 64 KB and 1 MB at concurrency 1 and 16 from this process (threads, httpx). Every body is
 distinct (a fresh turn with fresh identifiers and a counter, at a random offset into a shared
 conversation pool). The modes run interleaved, in a rotated order, for every repeat; each cell
-reports req/s, p50/p99 latency and mitmdump's CPU time per request (utime+stime from
-/proc/<pid>/stat, before/after the cell), then min and median over the repeats and ratios to
-plain mitmdump (and, for the events modes, to the addon without events: issue 5's < 10%).
+reports req/s, p50/p99 latency and mitmdump's CPU time per request (nanoseconds from
+/proc/<pid>/task/*/schedstat, before/after the cell), then min and median over the repeats and
+ratios to plain mitmdump (and, for the events modes, to the addon without events: issue 5's < 10%).
 
 ``--llm-latency``: the stand-in answers like an LLM (``--first-byte-ms``, default 300 ms, then
 an SSE stream of fixed length on a fixed schedule); reports p50 time to first byte and to the
@@ -312,11 +312,27 @@ def publish_count(redis: RedisServer) -> int:
     return int(stats.get("cmdstat_publish", {}).get("calls", 0))
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+def cpu_ns(pid: int) -> int:
+    """CPU time a process has used so far, all its threads, in nanoseconds: from
+    ``/proc/<pid>/task/*/schedstat``, or utime+stime (clock ticks, 10 ms here) without it."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        tasks = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return _ticks_ns(pid)  # no schedstat here (or a thread just ended): whole process
+    return total or _ticks_ns(pid)
+
+
+def _ticks_ns(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -494,13 +510,13 @@ def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int, *, stream: bo
         pid = mode.proxy.proc.pid if mode.proxied else None  # type: ignore[attr-defined]
         conn0 = connects(mode)
         pub0 = publish_count(redis) if (redis and mode.events) else None
-        cpu0 = cpu_seconds(pid) if pid else 0.0
+        cpu0 = cpu_ns(pid) if pid else 0
         t0 = time.perf_counter()
         with ThreadPoolExecutor(conc) as ex:
             for f in [ex.submit(worker, c) for c in clients]:
                 f.result()
         wall = time.perf_counter() - t0
-        cpu1 = cpu_seconds(pid) if pid else 0.0
+        cpu1 = cpu_ns(pid) if pid else 0
         if failures:
             raise RuntimeError(f"{mode.name}: {len(failures)} failed requests: {failures[:3]}")
         publishes = None
@@ -509,7 +525,7 @@ def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int, *, stream: bo
             publishes = (publish_count(redis) - pub0) / len(bodies)
         conn1 = connects(mode)
         return Cell(rps=len(bodies) / wall, p50=pct(lat, 0.5), p99=pct(lat, 0.99),
-                    cpu_ms=(cpu1 - cpu0) * 1000 / len(bodies) if pid else None,
+                    cpu_ms=(cpu1 - cpu0) / 1e6 / len(bodies) if pid else None,
                     conns=(conn1 - conn0) / len(bodies) if pid else None,
                     ttfb50=pct(ttfb, 0.5) if stream else None, publishes=publishes)
     finally:
@@ -648,7 +664,7 @@ def run_overhead(args: argparse.Namespace) -> list[str]:
 
 def report_overhead(results: dict[tuple[str, int, str], Series], sizes: dict[str, int],
                     concs: list[int], modes: list[Mode], plain: Mode, addon: Mode) -> list[str]:
-    md = ["", "Medians over the repeats (min in brackets). CPU = mitmdump utime+stime per "
+    md = ["", "Medians over the repeats (min in brackets). CPU = mitmdump CPU time per "
           "request. Ratios are of medians: req/s and CPU/request to plain mitmdump; events "
           "modes also to the addon without events. PUBLISH/req: Redis PUBLISH calls per "
           "request; conns/req: client connections mitmdump accepted per request (1.00 = no "

@@ -11,7 +11,6 @@ Run: ``.venv/bin/python scripts/bench_proxy_stream.py [--mb 64] [--repeats 3]``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -23,19 +22,17 @@ sys.path[:0] = [str(ROOT), str(ROOT / "addon")]
 
 import httpx  # noqa: E402
 
+from scripts.bench_overhead import cpu_ns  # noqa: E402
 from tests.proxy_harness import Mitmdump  # noqa: E402
 from tests.stream_upstream import SSE_HEADERS, BigSSE, UpstreamServer  # noqa: E402
 
 ORIGINALS = ["i-0a1b2c3d4e5f67890", "vpc-0123abcd", "subnet-0fedcba9876543210", "10.20.30.40"]
 MB = 1024 * 1024
-TICK = os.sysconf("SC_CLK_TCK")
 BUDGET_S = 100  # stop adding repeats past this, to stay under two minutes
 
 
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    return cpu_ns(pid) / 1e9
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -151,3 +151,20 @@ def test_instruction_count_benchmark_says_what_it_needs_without_valgrind(tmp_pat
     p = subprocess.run([sys.executable, "scripts/bench_instructions.py"], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "valgrind" in p.stderr
+
+
+def test_cpu_benchmark_prints_a_ratio_to_plain_for_every_mode(tmp_path):
+    """``bench_cpu.py --quick``: plain, an empty script and the addon alternate; each gets its
+    CPU time per request read from /proc and a ratio to plain (the addon's warm-up reply is
+    checked for restored identifiers by ``run_cell``)."""
+    from scripts.bench_cpu import MODES
+
+    out = tmp_path / "cpu.md"
+    p = run_script("scripts/bench_cpu.py", "--quick", "--out", str(out))
+    assert p.returncode == 0, p.stdout + p.stderr
+    for mode in MODES:
+        pattern = rf"^1KB {re.escape(mode)}\s+cpu/req\s+\d+ us\s+vs plain x\d\.\d{{3}} "
+        assert re.search(pattern, p.stdout, re.M), mode
+        assert re.search(rf"^\| 1KB \| {re.escape(mode)} \| \d+ \(\d+\) \| x\d\.\d{{3}} \|",
+                         out.read_text(), re.M), mode
+    assert "vs plain x1.000" in p.stdout  # plain against itself
