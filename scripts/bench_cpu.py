@@ -16,7 +16,10 @@ Instruction counts (``bench_instructions.py``) are steadier still but are not CP
 addon's code runs once per request, cold in the caches that mitmproxy's own work has just
 filled, and its instructions take about twice the time per instruction of mitmproxy's.
 
-    .venv/bin/python scripts/bench_cpu.py [--sizes 1KB,4KB] [--rounds 20] [--requests 300]
+``--sse``: streamed requests answered with the stand-in's Anthropic SSE reply (107 events), as
+Claude Code gets them; plain mitmdump then streams the reply too (``stream_large_bodies``).
+
+    .venv/bin/python scripts/bench_cpu.py [--sizes 1KB,4KB] [--rounds 20] [--requests 300] [--sse]
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ from tests.proxy_harness import ENTRY  # noqa: E402
 
 SIZES = {"1KB": 1024, "4KB": 4 * 1024, "64KB": 64 * 1024}
 MODES = ("plain", "empty-script", "addon-no-masking", "addon")
+#: ``--sse``: plain mitmdump (and the empty script) would buffer the streamed reply;
+#: ``stream_large_bodies`` makes it stream chunk by chunk as the addon does, so that is the base
+PLAIN_STREAM = "stream_large_bodies=1"
 
 #: The addon with every plan empty: its handlers, flow state, header rewrite and reply handling
 #: run, but nothing is masked (so there is nothing to restore either). What the addon costs
@@ -69,7 +75,7 @@ class Samples:
     us: list[float] = field(default_factory=list)
 
 
-def start_modes(names: list[str], workdir: Path) -> list[Mode]:
+def start_modes(names: list[str], workdir: Path, *, sse: bool) -> list[Mode]:
     from tests.proxy_harness import Mitmdump
 
     empty = workdir / "empty_script.py"
@@ -82,9 +88,9 @@ def start_modes(names: list[str], workdir: Path) -> list[Mode]:
         d.mkdir()
         m = Mode(name, addon=name == "addon")  # the reply check: masked and restored
         if name == "plain":
-            m.proxy = Mitmdump(d, with_addon=False)
+            m.proxy = Mitmdump(d, with_addon=False, options=[PLAIN_STREAM] if sse else [])
         elif name == "empty-script":
-            m.proxy = Mitmdump(d, script=empty)
+            m.proxy = Mitmdump(d, script=empty, options=[PLAIN_STREAM] if sse else [])
         else:
             m.proxy = Mitmdump(d, options=["targets=127.0.0.1"], env={"AWS_MASKER_CONFIG": ""},
                                script=no_masking if name == "addon-no-masking" else ENTRY)
@@ -110,27 +116,31 @@ def measure(args: argparse.Namespace) -> list[str]:
           f"- {args.rounds} rounds per size, modes alternated (order rotated each round), "
           f"{args.requests} distinct bodies per cell, concurrency 1, one keep-alive client; "
           "loopback, plain HTTP, memory store",
+          *(["- replies: streamed Anthropic SSE (107 events); plain = plain mitmdump with "
+             f"`{PLAIN_STREAM}` (it streams the reply as the addon does)"] if args.sse else []),
           "- CPU: /proc/<pid>/task/*/schedstat (ns, every thread of the mitmdump process)"]
     print("\n".join(md), flush=True)
     results: dict[tuple[str, str], Samples] = {}
     n = 0
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
-        standin = Standin()
+        standin = Standin(sse=args.sse)
         modes: list[Mode] = []
         try:
-            modes = start_modes(names, Path(tmp))
+            modes = start_modes(names, Path(tmp), sse=args.sse)
             for label, size in sizes.items():
                 for m in modes:  # warm-up: imports, engine compilation, the connection
-                    run_cell(m, standin.url, [bodies.body(size, n := n + 1)
-                                              for _ in range(args.warmup + 1)], 1)
+                    run_cell(m, standin.url, [bodies.body(size, n := n + 1, stream=args.sse)
+                                              for _ in range(args.warmup + 1)], 1, stream=args.sse)
                 for r in range(args.rounds):
                     order = modes[r % len(modes):] + modes[:r % len(modes)]
                     line = [f"{label:>4} round {r + 1:>2}/{args.rounds}"]
                     for m in order:
-                        batch = [bodies.body(size, n := n + 1) for _ in range(args.requests + 1)]
+                        batch = [bodies.body(size, n := n + 1, stream=args.sse)
+                                 for _ in range(args.requests + 1)]
                         pid = m.proxy.proc.pid  # type: ignore[attr-defined]
                         c0 = cpu_ns(pid)
-                        run_cell(m, standin.url, batch, 1)  # the first body: the reply check
+                        # the first body: the reply check
+                        run_cell(m, standin.url, batch, 1, stream=args.sse)
                         us = (cpu_ns(pid) - c0) / 1000 / len(batch)
                         results.setdefault((label, m.name), Samples()).us.append(us)
                         line.append(f"{m.name} {us:.0f} us")
@@ -171,17 +181,25 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1KB,4KB", help="comma-separated subset of "
                     + ",".join(SIZES))
-    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of "
-                    + ",".join(MODES) + " (plain is needed)")
+    ap.add_argument("--modes", help="comma-separated subset of " + ",".join(MODES)
+                    + " (plain is needed; default all, without addon-no-masking with --sse: "
+                    "with nothing to restore the addon leaves the reply buffered, which is "
+                    "cheaper than plain's streaming)")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--requests", type=int, default=300, help="requests per cell")
     ap.add_argument("--warmup", type=int, default=60, help="requests per mode before counting")
+    ap.add_argument("--sse", action="store_true",
+                    help="streamed requests answered with an Anthropic SSE reply (Claude Code's "
+                    "path); plain streams it too")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1KB, 3 rounds of 20")
     ap.add_argument("--max-seconds", type=float, default=1200,
                     help="stop a size's rounds once the run has taken this long")
-    ap.add_argument("--out", type=Path, default=ROOT / "test-report" / "bench-cpu.md",
-                    help="Markdown file for the results")
+    ap.add_argument("--out", type=Path, help="Markdown file for the results (default "
+                    "test-report/bench-cpu.md, bench-cpu-sse.md with --sse)")
     args = ap.parse_args()
+    args.modes = args.modes or ",".join(m for m in MODES
+                                        if not (args.sse and m == "addon-no-masking"))
+    args.out = args.out or ROOT / "test-report" / f"bench-cpu{'-sse' if args.sse else ''}.md"
     if args.quick:
         args.sizes, args.rounds, args.requests, args.warmup = "1KB", 3, 20, 10
     write_report(measure(args), args.out)
