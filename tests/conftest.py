@@ -1,4 +1,5 @@
-"""Shared fixtures: the stand-in LLM server and mitmdump processes running the addon."""
+"""Shared fixtures: the stand-in LLM server, raw-socket upstreams and mitmdump processes running
+the addon."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 
 from scripts.standin_llm import StandinConfig, StandinServer
 from tests.proxy_harness import Mitmdump
+from tests.raw_upstream import Behaviour, RawUpstream
 
 pytest_plugins = ["tests.report_plugin"]
 
@@ -40,3 +42,17 @@ def proxy_factory(tmp_path):
 def proxy(proxy_factory):
     """mitmdump with the addon, targeting the stand-in server on 127.0.0.1."""
     return proxy_factory("targets=127.0.0.1")
+
+
+@pytest.fixture
+def upstreams():
+    """``upstreams(behaviour)`` starts a :class:`RawUpstream`; all are closed at the end."""
+    made: list[RawUpstream] = []
+
+    def make(behaviour: Behaviour) -> RawUpstream:
+        made.append(RawUpstream(behaviour))
+        return made[-1]
+
+    yield make
+    for u in made:
+        u.close()

@@ -420,6 +420,45 @@ async def test_replies_that_cannot_be_buffered_are_streamed(env, case):
     assert b"vpc-0123abcd" in out
 
 
+@pytest.mark.parametrize(("case", "streams"), [
+    ("sse", True), ("sse_with_length", True), ("chunked", True), ("json", False),
+    ("gzip_json", False), ("head", False), ("no_content", False), ("non_target", False)])
+async def test_reply_with_nothing_to_restore_streams_when_read_as_written(env, case, streams):
+    """A target flow whose request held no identifier has nothing to restore; its reply passes
+    through unchanged. An SSE or length-less one must go as it comes (mitmproxy would hold it
+    whole and the client would see a streamed answer only once it is complete); one with a
+    length is left to mitmproxy. Flows of other hosts are not touched."""
+    _, state, a = env
+    host = "example.com" if case == "non_target" else "api.anthropic.com"
+    f = anthropic_flow(messages("Nothing to mask here."), host=host)
+    if case == "head":
+        f.request.method = "HEAD"
+    await a["RequestMasking"].request(f)
+    if case != "non_target":
+        assert state.flows.get(f) is not None and not state.flows.get(f).token_map
+    reply_headers(f, b'{"content": []}')
+    h = f.response.headers
+    if case in ("sse", "sse_with_length"):
+        h["content-type"] = "text/event-stream; charset=utf-8"
+        if case == "sse":
+            del h["content-length"]
+            h["transfer-encoding"] = "chunked"
+    elif case == "chunked":
+        del h["content-length"]
+        h["transfer-encoding"] = "chunked"
+    elif case == "gzip_json":
+        h["content-encoding"] = "gzip"
+    elif case == "no_content":
+        f.response.status_code = 204
+        del h["content-length"]
+    a["ResponseRestoring"].responseheaders(f)
+    assert f.response.stream is streams  # True: passed through as it comes, no restorer
+    if case != "non_target":
+        a["ResponseRestoring"].response(f)
+        assert state.flows.get(f) is None
+        assert not f.marked
+
+
 @pytest.mark.parametrize("keeper", ["flow_detail", "view", "save_stream_file"])
 async def test_replies_stream_when_mitmproxy_keeps_bodies(env, keeper):
     """A buffered reply would hold the originals in the flow, where mitmdump's flow_detail 3,

@@ -3,7 +3,8 @@ malformed upstream SSE, Redis stopped and restarted under concurrent load.
 
 The proxy must stay up, leak nothing upstream, and give the client either the bytes (restored or
 unchanged) or a clear error, never silently dropped data. A small raw-socket upstream
-(:class:`RawUpstream`) misbehaves on demand where the shared stand-in server cannot.
+(:class:`tests.raw_upstream.RawUpstream`, the ``upstreams`` fixture) misbehaves on demand where
+the shared stand-in server cannot.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -31,89 +31,6 @@ IDS = ["i-0a1b2c3d4e5f67890", "vpc-0123abcd", "10.20.30.40",
 SEP = " | "
 ANTHROPIC_HEADERS = {"content-type": "application/json", "x-api-key": "sk-test",
                      "anthropic-version": "2023-06-01"}
-
-
-# --------------------------------------------------------------------------------------------
-# A raw upstream that does exactly what a test tells it to
-# --------------------------------------------------------------------------------------------
-
-Behaviour = Callable[[socket.socket, bytes], None]
-
-
-def read_request(conn: socket.socket) -> bytes | None:
-    """One HTTP/1.1 request with a content-length body; returns the body (None on EOF)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return None
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return None
-        body += chunk
-    return body
-
-
-class RawUpstream:
-    """Accepts connections on loopback; each request's body is recorded and handed, with the
-    socket, to ``behaviour``. The connection is closed when ``behaviour`` returns."""
-
-    def __init__(self, behaviour: Behaviour) -> None:
-        self.behaviour = behaviour
-        self.bodies: list[bytes] = []
-        self.errors: list[BaseException] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                body = read_request(conn)
-                if body is None:
-                    return
-                self.bodies.append(body)
-                self.behaviour(conn, body)
-            except OSError as e:
-                self.errors.append(e)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/messages"
-
-    def close(self) -> None:
-        self._closed = True
-        self.sock.close()
-
-
-@pytest.fixture
-def upstreams():
-    made: list[RawUpstream] = []
-
-    def make(behaviour: Behaviour) -> RawUpstream:
-        made.append(RawUpstream(behaviour))
-        return made[-1]
-
-    yield make
-    for u in made:
-        u.close()
 
 
 def request_body(stream: bool = True, ids: list[str] = IDS) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import httpx
 import pytest
@@ -260,3 +261,42 @@ def test_chunked_request_body_is_masked(proxy, standin):
     assert r.status_code == 200
     assert_nothing_leaked(standin)
     assert "vpc-0123abcd" in r.json()["content"][0]["text"]
+
+
+@pytest.mark.parametrize("with_identifier", [True, False], ids=["identifier", "none"])
+def test_streamed_answer_reaches_the_client_as_it_is_written(proxy, upstreams, with_identifier):
+    """An SSE answer goes to the client event by event whether or not the request held an
+    identifier. With none there is nothing to restore, but mitmproxy must still not hold the
+    reply whole (by default it buffers every body): the upstream sends its first event and waits
+    until the client has read it before it sends the rest."""
+    first_read = threading.Event()
+    waited: list[bool] = []
+
+    def delta(text: str) -> bytes:
+        ev = ("event: content_block_delta\ndata: " + json.dumps(
+            {"type": "content_block_delta", "index": 0,
+             "delta": {"type": "text_delta", "text": text}}) + "\n\n").encode()
+        return b"%x\r\n%b\r\n" % (len(ev), ev)
+
+    def behaviour(conn, body: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n" + delta("first part"))
+        waited.append(first_read.wait(10))
+        conn.sendall(delta("second part") + b"0\r\n\r\n")
+
+    up = upstreams(behaviour)
+    content = "Is i-0a1b2c3d4e5f67890 up?" if with_identifier else "Nothing to mask here."
+    body = json.dumps({"model": "m", "max_tokens": 10, "stream": True,
+                       "messages": [{"role": "user", "content": content}]})
+    received = b""
+    with (httpx.Client(proxy=proxy.url, timeout=30) as c,
+          c.stream("POST", up.url, content=body,
+                   headers={"content-type": "application/json"}) as r):
+        assert r.status_code == 200
+        for data in r.iter_raw():
+            received += data
+            if b"first part" in received:
+                first_read.set()
+    assert waited == [True], "the proxy held the first event until the reply ended"
+    assert b"second part" in received
+    assert (b"i-0a1b2c3d4e5f67890" in up.bodies[0]) is False

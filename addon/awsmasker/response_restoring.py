@@ -12,6 +12,10 @@ path never waits on the store. Two ways, one result:
   buffered reply holds the originals in the flow, a streamed one is never stored (invariant 4);
 - every other reply (SSE, chunked or unknown length, large, compressed) is streamed through a
   sans-IO restorer, which keeps memory bounded whatever the reply size.
+
+A flow with nothing to restore (its request held no identifier) gets its reply unchanged; an SSE
+or length-less one is still streamed (without a restorer), so that an answer reaches the client
+as it is written whether or not the request held an identifier.
 """
 
 from __future__ import annotations
@@ -63,6 +67,20 @@ def buffered_reply(resp: http.Response) -> tuple[int, str | None, dict[bytes, in
     return (int(length), content_type, positions) if length.isdigit() else None
 
 
+def written_as_it_comes(resp: http.Response) -> bool:
+    """Whether a client reads this reply as the server writes it: an event stream, or a body
+    without a content-length (chunked, or until the connection closes)."""
+    has_length = False
+    for name, value in resp.headers.fields:
+        name = name.lower()
+        if name == b"content-type":
+            if value.lower().find(b"text/event-stream") >= 0:  # find: see buffered_reply
+                return True
+        elif name == b"content-length":
+            has_length = True
+    return not has_length
+
+
 def bodies_kept() -> bool:
     """Whether this mitmproxy keeps or prints reply bodies: mitmweb's or the console's flow view,
     mitmdump's ``flow_detail`` ≥ 3, a flow file (``save_stream_file``) or a HAR dump."""
@@ -92,10 +110,19 @@ class ResponseRestoring:
         fs = self.state.flows.get(flow)
         resp = flow.response
         settings = self.state.settings
-        if fs is None or not fs.token_map or resp is None or settings is None:
+        if fs is None or resp is None or settings is None:
             return
         if flow.request.method == "HEAD" or resp.status_code in (204, 304):
             return  # no body
+        if not fs.token_map:
+            # Nothing to restore. A reply that is read as it is written (SSE, or no length) goes
+            # through as it comes, as it would without the proxy: mitmproxy would otherwise hold
+            # it whole, and a streamed answer would reach the client only once it is complete.
+            # It is streamed as well when there are tokens (below), so streaming does not
+            # depend on whether the request held an identifier.
+            if not resp.stream and written_as_it_comes(resp):
+                resp.stream = True
+            return
         if not resp.stream and self.may_buffer():  # stream_large_bodies may have set it
             reply = buffered_reply(resp)
             if reply is not None and reply[0] <= min(BUFFER_LIMIT, settings.max_response_size):
