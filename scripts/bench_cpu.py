@@ -181,10 +181,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1KB,4KB", help="comma-separated subset of "
                     + ",".join(SIZES))
-    ap.add_argument("--modes", help="comma-separated subset of " + ",".join(MODES)
-                    + " (plain is needed; default all, without addon-no-masking with --sse: "
-                    "with nothing to restore the addon leaves the reply buffered, which is "
-                    "cheaper than plain's streaming)")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="comma-separated subset of " + ",".join(MODES) + " (plain is needed)")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--requests", type=int, default=300, help="requests per cell")
     ap.add_argument("--warmup", type=int, default=60, help="requests per mode before counting")
@@ -197,8 +195,6 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="Markdown file for the results (default "
                     "test-report/bench-cpu.md, bench-cpu-sse.md with --sse)")
     args = ap.parse_args()
-    args.modes = args.modes or ",".join(m for m in MODES
-                                        if not (args.sse and m == "addon-no-masking"))
     args.out = args.out or ROOT / "test-report" / f"bench-cpu{'-sse' if args.sse else ''}.md"
     if args.quick:
         args.sizes, args.rounds, args.requests, args.warmup = "1KB", 3, 20, 10
