@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 BUFFER_LIMIT = 1 << 20
 
 
+def _is_event_stream(content_type: bytes) -> bool:
+    # find, not ``in``: see awsmasker.restore.events.INTEREST
+    return content_type.lower().find(b"text/event-stream") >= 0
+
+
 def buffered_reply(resp: http.Response) -> tuple[int, str | None, dict[bytes, int]] | None:
     """The reply's length, content type and where its content-length field is (for
     ``set_fields_at``), if mitmproxy can buffer it unchanged and we may restore it whole.
@@ -60,8 +65,7 @@ def buffered_reply(resp: http.Response) -> tuple[int, str | None, dict[bytes, in
             if value.strip().lower() not in (b"", b"identity"):
                 return None
         elif name == b"content-type" and content_type is None:
-            # find, not ``in``: see awsmasker.restore.events.INTEREST
-            if value.lower().find(b"text/event-stream") >= 0:
+            if _is_event_stream(value):
                 return None  # events go to the client as they come
             content_type = value.decode("latin-1")
     return (int(length), content_type, positions) if length.isdigit() else None
@@ -73,10 +77,9 @@ def written_as_it_comes(resp: http.Response) -> bool:
     has_length = False
     for name, value in resp.headers.fields:
         name = name.lower()
-        if name == b"content-type":
-            if value.lower().find(b"text/event-stream") >= 0:  # find: see buffered_reply
-                return True
-        elif name == b"content-length":
+        if name == b"content-type" and _is_event_stream(value):
+            return True
+        if name == b"content-length":
             has_length = True
     return not has_length
 
