@@ -282,7 +282,7 @@ async def test_known_values_reuse_their_encrypted_line_and_secrets_are_never_kep
     encrypted: list[str] = []
     real = RedisStore._encrypt
 
-    def counting(self, value, lookup, nonce):  # type: ignore[no-untyped-def]
+    def counting(self, value, lookup, nonce=None):  # type: ignore[no-untyped-def]
         encrypted.append(value)
         return real(self, value, lookup, nonce)
 
