@@ -29,7 +29,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,13 +65,6 @@ from awsmasker.addon import make_addon
 body.Masker.plan = lambda self, text, *, is_json=None: body.MaskPlan(text)
 globals().update(make_addon().members())
 """
-
-
-@dataclass
-class Samples:
-    """CPU µs per request of one mode at one size, one value per round."""
-
-    us: list[float] = field(default_factory=list)
 
 
 def start_modes(names: list[str], workdir: Path, *, sse: bool) -> list[Mode]:
@@ -120,7 +112,8 @@ def measure(args: argparse.Namespace) -> list[str]:
              f"`{PLAIN_STREAM}` (it streams the reply as the addon does)"] if args.sse else []),
           "- CPU: /proc/<pid>/task/*/schedstat (ns, every thread of the mitmdump process)"]
     print("\n".join(md), flush=True)
-    results: dict[tuple[str, str], Samples] = {}
+    #: (size, mode) → CPU µs per request, one value per round
+    results: dict[tuple[str, str], list[float]] = {}
     n = 0
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmp:
         standin = Standin(sse=args.sse)
@@ -142,7 +135,7 @@ def measure(args: argparse.Namespace) -> list[str]:
                         # the first body: the reply check
                         run_cell(m, standin.url, batch, 1, stream=args.sse)
                         us = (cpu_ns(pid) - c0) / 1000 / len(batch)
-                        results.setdefault((label, m.name), Samples()).us.append(us)
+                        results.setdefault((label, m.name), []).append(us)
                         line.append(f"{m.name} {us:.0f} us")
                     print("  ".join(line), flush=True)
                     if args.max_seconds and time.monotonic() - t_start > args.max_seconds:
@@ -157,16 +150,16 @@ def measure(args: argparse.Namespace) -> list[str]:
     return md
 
 
-def report(results: dict[tuple[str, str], Samples], sizes: dict[str, int],
+def report(results: dict[tuple[str, str], list[float]], sizes: dict[str, int],
            names: list[str]) -> list[str]:
     md = ["", "CPU µs per request: median (min) over the rounds. Ratio to plain: the median of "
           "the per-round ratios, with their quartiles.", "",
           "| body | mode | CPU µs / request | ratio to plain | quartiles | extra vs plain |",
           "|---|---|---:|---:|---:|---:|"]
     for label in sizes:
-        plain = results[(label, "plain")].us
+        plain = results[(label, "plain")]
         for name in names:
-            us = results[(label, name)].us
+            us = results[(label, name)]
             ratios = [a / b for a, b in zip(us, plain, strict=False)]
             med = statistics.median(ratios)
             lo, hi = quartiles(ratios)

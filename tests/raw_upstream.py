@@ -1,8 +1,10 @@
 """A raw-socket upstream for end-to-end tests: it does exactly what a test tells it to
-(misbehave, pause mid-reply) where the shared stand-in server cannot."""
+(misbehave, pause mid-reply) where the shared stand-in server cannot; and the pieces of an
+Anthropic SSE reply its behaviours write."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Callable
@@ -71,3 +73,21 @@ class RawUpstream:
     def close(self) -> None:
         self._closed = True
         self.sock.close()
+
+
+# -- what a behaviour writes: an Anthropic SSE reply, piece by piece -------------------------
+
+def sse_event(text: str) -> bytes:
+    return ("event: content_block_delta\ndata: " + json.dumps(
+        {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "text_delta", "text": text}}) + "\n\n").encode()
+
+
+def sse_head(chunked: bool = True) -> bytes:
+    framing = b"transfer-encoding: chunked\r\n" if chunked else b"connection: close\r\n"
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+            b"cache-control: no-cache\r\n" + framing + b"\r\n")
+
+
+def chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"

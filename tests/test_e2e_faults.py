@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from tests.raw_upstream import chunk, sse_event, sse_head
 from tests.redis_helpers import RedisServer
 from tests.samples import ORIGINALS
 
@@ -48,22 +49,6 @@ def token_map_of(masked_body: bytes, ids: list[str] = IDS) -> dict[str, str]:
 
 def tokens_in(body: bytes, ids: list[str] = IDS) -> list[str]:
     return list(token_map_of(body, ids))
-
-
-def sse_event(text: str) -> bytes:
-    return ("event: content_block_delta\ndata: " + json.dumps(
-        {"type": "content_block_delta", "index": 0,
-         "delta": {"type": "text_delta", "text": text}}) + "\n\n").encode()
-
-
-def sse_head(chunked: bool = True) -> bytes:
-    framing = b"transfer-encoding: chunked\r\n" if chunked else b"connection: close\r\n"
-    return (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-            b"cache-control: no-cache\r\n" + framing + b"\r\n")
-
-
-def chunk(data: bytes) -> bytes:
-    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
 def unrestore(data: bytes, token_map: dict[str, str]) -> bytes:

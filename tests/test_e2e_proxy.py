@@ -11,6 +11,7 @@ import pytest
 from scripts.standin_llm import TOKEN_RE
 from tests.clients import anthropic_client, chat_stream_text_and_arguments, openai_client
 from tests.proxy_harness import run_mitmdump_expecting_exit
+from tests.raw_upstream import chunk, sse_event, sse_head
 from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE, assert_restored_message
 
 pytestmark = pytest.mark.e2e
@@ -272,17 +273,10 @@ def test_streamed_answer_reaches_the_client_as_it_is_written(proxy, upstreams, w
     first_read = threading.Event()
     waited: list[bool] = []
 
-    def delta(text: str) -> bytes:
-        ev = ("event: content_block_delta\ndata: " + json.dumps(
-            {"type": "content_block_delta", "index": 0,
-             "delta": {"type": "text_delta", "text": text}}) + "\n\n").encode()
-        return b"%x\r\n%b\r\n" % (len(ev), ev)
-
     def behaviour(conn, body: bytes) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                     b"transfer-encoding: chunked\r\n\r\n" + delta("first part"))
+        conn.sendall(sse_head() + chunk(sse_event("first part")))
         waited.append(first_read.wait(10))
-        conn.sendall(delta("second part") + b"0\r\n\r\n")
+        conn.sendall(chunk(sse_event("second part")) + b"0\r\n\r\n")
 
     up = upstreams(behaviour)
     content = "Is i-0a1b2c3d4e5f67890 up?" if with_identifier else "Nothing to mask here."
@@ -299,4 +293,4 @@ def test_streamed_answer_reaches_the_client_as_it_is_written(proxy, upstreams, w
                 first_read.set()
     assert waited == [True], "the proxy held the first event until the reply ended"
     assert b"second part" in received
-    assert (b"i-0a1b2c3d4e5f67890" in up.bodies[0]) is False
+    assert b"i-0a1b2c3d4e5f67890" not in up.bodies[0]
