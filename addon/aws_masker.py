@@ -3,9 +3,8 @@
 mitmproxy puts this file's folder on ``sys.path`` while it runs the script, so the
 ``awsmasker`` package beside it is importable here. All logic lives in the package.
 
-The addon's handlers and commands are set on this module itself rather than listed in
-``addons``: for every event (about 16 per proxied request) mitmproxy walks the script's addon
-tree looking for a handler, and a module without ``addons`` is one level less to walk.
+The entry puts the addon at the end of mitmproxy's addon chain, so that requests are masked
+after every rewrite (see :mod:`awsmasker.addon`).
 """
 
 import sys
@@ -16,6 +15,6 @@ if sys.version_info < (3, 12):  # noqa: UP036 - a clear message on an old Python
         f"This is Python {sys.version.split()[0]}; see README 'Install'."
     )
 
-from awsmasker.addon import make_addon
+from awsmasker.addon import EntryScript
 
-globals().update(make_addon().members())
+addons = [EntryScript()]

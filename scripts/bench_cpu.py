@@ -60,10 +60,10 @@ import sys
 
 sys.path.insert(0, {addon_dir!r})
 from awsmasker import body
-from awsmasker.addon import make_addon
+from awsmasker.addon import EntryScript
 
 body.Masker.plan = lambda self, text, *, is_json=None: body.MaskPlan(text)
-globals().update(make_addon().members())
+addons = [EntryScript()]
 """
 
 

@@ -29,10 +29,12 @@ class Mitmdump:
 
     def __init__(self, workdir: Path, *, options: Sequence[str] = (), with_addon: bool = True,
                  env: dict[str, str] | None = None, launcher: Sequence[str] = (),
-                 ready_timeout: float = 30, script: Path = ENTRY) -> None:
+                 ready_timeout: float = 30, script: Path = ENTRY,
+                 extra_scripts: Sequence[Path] = (), args: Sequence[str] = ()) -> None:
         """``launcher``: a command that runs the mitmdump script under it (a profiler: it gets
         the Python interpreter and the script as its arguments). ``script``: what ``-s`` loads
-        with ``with_addon`` (another script must log "aws-masker ready" too)."""
+        with ``with_addon`` (another script must log "aws-masker ready" too); ``extra_scripts``
+        are loaded after it; ``args`` go to mitmdump as they are."""
         self.port = free_port()
         self.workdir = workdir
         self.lines: list[str] = []
@@ -46,8 +48,11 @@ class Mitmdump:
             cmd += ["--set", "flow_detail=0"]
         if with_addon:
             cmd += ["-s", str(script)]
+        for extra in extra_scripts:
+            cmd += ["-s", str(extra)]
         for opt in options:
             cmd += ["--set", opt]
+        cmd += list(args)
         self.cmd = cmd
         full_env = {**os.environ, **(env or {})}
         full_env.pop("HTTP_PROXY", None)
@@ -106,8 +111,8 @@ class Mitmdump:
         self.stop()
 
 
-def run_mitmdump_expecting_exit(workdir: Path, options: Sequence[str], timeout: float = 30
-                                ) -> tuple[int, str]:
+def run_mitmdump_expecting_exit(workdir: Path, options: Sequence[str], timeout: float = 30,
+                                env: dict[str, str] | None = None) -> tuple[int, str]:
     """Start mitmdump with the addon and options that should make it refuse to start."""
     confdir = workdir / "confdir"
     confdir.mkdir(parents=True, exist_ok=True)
@@ -115,5 +120,6 @@ def run_mitmdump_expecting_exit(workdir: Path, options: Sequence[str], timeout: 
            "--set", f"confdir={confdir}", "-s", str(ENTRY)]
     for opt in options:
         cmd += ["--set", opt]
-    p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, **(env or {})})
     return p.returncode, p.stdout + p.stderr

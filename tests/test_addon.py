@@ -107,7 +107,7 @@ async def test_non_target_flow_is_not_touched(env):
     _, state, a = env
     f = anthropic_flow(messages(), host="example.com")
     before = f.request.copy()
-    a["RequestMasking"].requestheaders(f)
+    await a["RequestMasking"].requestheaders(f)
     await a["RequestMasking"].request(f)
     assert f.request.content == before.content
     assert f.request.headers == before.headers
@@ -219,24 +219,44 @@ async def test_broken_configuration_blocks_target_flows():
         assert "configuration error" in body["error"]["message"]
 
 
-def test_stream_large_bodies_kills_target_flow(env):
+async def test_stream_large_bodies_kills_target_flow(env):
     tctx, _, a = env
     # stream_large_bodies belongs to mitmproxy's proxyserver addon, absent from taddons
     tctx.options.add_option("stream_large_bodies", Optional[str], None, "")  # noqa: UP045
     tctx.options.update(stream_large_bodies="1k")
     f = anthropic_flow(messages(PROMPT * 20))
     f.request.stream = True  # what mitmproxy does for a body over the limit
-    a["RequestMasking"].requestheaders(f)
+    await a["RequestMasking"].requestheaders(f)
     assert f.error is not None and "killed" in f.error.msg.lower()
     # chunked (size unknown) is refused as well
     g = anthropic_flow(messages())
     del g.request.headers["content-length"]
-    a["RequestMasking"].requestheaders(g)
+    g.request.headers["transfer-encoding"] = "chunked"
+    await a["RequestMasking"].requestheaders(g)
     assert g.error is not None and "killed" in g.error.msg.lower()
     # a small body with a known length is fine
     h = anthropic_flow(messages())
-    a["RequestMasking"].requestheaders(h)
+    await a["RequestMasking"].requestheaders(h)
     assert h.error is None
+    # whatever the method: a chunked GET may carry a body past the limit
+    get = anthropic_flow(b"")
+    get.request.method = "GET"
+    del get.request.headers["content-length"]
+    get.request.headers["transfer-encoding"] = "chunked"
+    await a["RequestMasking"].requestheaders(get)
+    assert get.error is not None
+    # HTTP/2 frames its own body: without a content-length it may run past the limit
+    h2 = anthropic_flow(b"")
+    h2.request.method = "OPTIONS"
+    h2.request.http_version = "HTTP/2.0"
+    del h2.request.headers["content-length"]
+    await a["RequestMasking"].requestheaders(h2)
+    assert h2.error is not None
+    # HTTP/1 without content-length or transfer-encoding has no body: nothing to stream
+    empty = anthropic_flow(b"")
+    del empty.request.headers["content-length"]
+    await a["RequestMasking"].requestheaders(empty)
+    assert empty.error is None
 
 
 def sse(events: list[dict]) -> bytes:
@@ -535,47 +555,6 @@ async def test_capped_reply_is_marked_and_passes_the_rest_unchanged(env):
     assert state.totals.flagged_by_reason["size_cap"] == 1
 
 
-def test_the_one_addon_object_hands_every_event_to_the_parts_that_handle_it() -> None:
-    from awsmasker.addon import EVENTS, AwsMasker
-
-    parts = make_addons(MaskerState())
-    masker = AwsMasker(parts)
-    for name in EVENTS:
-        handlers = [getattr(p, name) for p in parts if callable(getattr(p, name, None))]
-        if len(handlers) == 1:
-            assert getattr(masker, name) == handlers[0], name  # the part's own bound method
-        elif handlers:
-            assert callable(getattr(masker, name)), name
-        else:
-            assert not hasattr(masker, name), name
-    assert masker.stats == parts[-1].stats  # the masker.stats command
-
-
-async def test_the_one_addon_object_calls_several_handlers_in_order() -> None:
-    from awsmasker.addon import AwsMasker
-
-    calls: list[str] = []
-
-    class First:
-        def configure(self, updated):
-            calls.append(f"first configure {sorted(updated)}")
-
-        async def done(self):
-            calls.append("first done")
-
-    class Second:
-        def configure(self, updated):
-            calls.append("second configure")
-
-        def done(self):
-            calls.append("second done")
-
-    masker = AwsMasker([First(), Second()])
-    masker.configure({"x"})
-    await masker.done()
-    assert calls == ["first configure ['x']", "second configure", "first done", "second done"]
-
-
 async def test_mitmproxy_runs_the_one_addon_object_like_the_parts(monkeypatch, tmp_path):
     """The object the entry script registers: options, masking, restoring and the command."""
     from awsmasker.addon import make_addon
@@ -596,13 +575,13 @@ async def test_mitmproxy_runs_the_one_addon_object_like_the_parts(monkeypatch, t
         assert out["flows_masked"] == 1
 
 
-async def test_the_entry_script_module_is_the_addon(monkeypatch, tmp_path):
-    """``addon/aws_masker.py`` as mitmproxy's ScriptLoader runs it: the handlers and the command
-    are on the module itself (no ``addons`` level below it for every event to walk), options
-    load, a flow is masked and the command answers."""
+async def test_the_entry_script_puts_the_masker_last_in_the_chain(monkeypatch, tmp_path):
+    """``addon/aws_masker.py`` as mitmproxy's ScriptLoader runs it: the masker is added at the
+    end of the addon chain (after map_remote, modify_body, modify_headers and later scripts),
+    options load, a flow is masked and the command answers."""
     import asyncio
 
-    from mitmproxy.addons import script
+    from mitmproxy.addons import mapremote, modifybody, script
     from mitmproxy.proxy.layers.http import HttpRequestHook
 
     from tests.proxy_harness import ENTRY
@@ -610,19 +589,23 @@ async def test_the_entry_script_module_is_the_addon(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AWS_MASKER_CONFIG", raising=False)
     loader = script.ScriptLoader()
-    with taddons.context(loader) as tctx:
+    with taddons.context(loader, mapremote.MapRemote(), modifybody.ModifyBody()) as tctx:
         tctx.configure(loader, scripts=[str(ENTRY)])
         for _ in range(200):  # the script's watcher task loads it
             if loader.addons[0].ns is not None:
                 break
             await asyncio.sleep(0.02)
-        module = loader.addons[0].ns
-        assert module is not None and not hasattr(module, "addons")
-        assert module.request.__self__.__class__.__name__ == "RequestMasking"
+        assert loader.addons[0].ns is not None
+        chain = tctx.master.addons.chain
+        assert type(chain[-1]).__name__ == "AwsMasker"
+        assert [type(a).__name__ for a in chain].index("MapRemote") < len(chain) - 1
         assert "masker_config" in tctx.options
-        f = anthropic_flow(messages())
+        # modify_body puts an identifier into the body before the masker sees it
+        tctx.options.update(modify_body=["|~q|PLACEHOLDER|i-0a1b2c3d4e5f60718"])
+        f = anthropic_flow(messages(PROMPT + " PLACEHOLDER"))
         await tctx.master.addons.handle_lifecycle(HttpRequestHook(f))
         sent = f.request.get_text()
+        assert "PLACEHOLDER" not in sent and "i-0a1b2c3d4e5f60718" not in sent
         assert all(value not in sent for value in ORIGINALS)
         assert json.loads(tctx.master.commands.execute("masker.stats"))["flows_masked"] == 1
         from mitmproxy import contentviews

@@ -149,3 +149,77 @@ def test_masker_config_option_loads_another_file(monkeypatch, tmp_path):
         tctx.configure(addon, masker_config=str(third), event_batch_size=3)
         assert state.settings.event_batch_size == 3
         assert state.settings.mapping_ttl == 120
+
+
+@pytest.mark.parametrize("value", [
+    "a.com,b.com", "a.com, b.com", ["a.com,b.com"], ["a.com", "b.com"], ["a.com", " b.com ,"],
+    ["a.com", "b.com", "a.com"],
+])
+def test_a_list_is_the_same_however_it_is_written(value):
+    assert config.validate({"targets": value}).targets == ("a.com", "b.com")
+
+
+@pytest.mark.parametrize("value", [[], "", ",", [" "]])
+def test_an_empty_target_list_is_an_error(value):
+    with pytest.raises(config.ConfigError, match="targets: the list is empty"):
+        config.validate({"targets": value})
+
+
+def test_a_key_given_twice_in_the_file_is_an_error(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text("targets: [a.com]\nstore: memory\ntargets: [b.com]\n")
+    with pytest.raises(config.ConfigError, match=r"key 'targets' is given twice \(lines 1 and 3\)"):
+        config.load_file(f)
+
+
+def test_config_source_order(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(config.CONFIG_ENV, raising=False)
+    assert config.config_source("") == ("", "")
+    (tmp_path / "masker.yaml").write_text("")
+    assert config.config_source("") == (str(tmp_path / "masker.yaml"), "working directory")
+    monkeypatch.setenv(config.CONFIG_ENV, "env.yaml")
+    assert config.config_source("") == (str(tmp_path / "env.yaml"), "$AWS_MASKER_CONFIG")
+    assert config.config_source("opt.yaml") == (str(tmp_path / "opt.yaml"),
+                                                "masker_config option")
+
+
+def test_tunnelled_targets():
+    from awsmasker.options import tunnelled_targets
+
+    assert tunnelled_targets(["api.anthropic.com"], [], []) == []
+    assert [t for t, _ in tunnelled_targets(["api.anthropic.com"], ["anthropic"], [])] == [
+        "api.anthropic.com"]
+    assert tunnelled_targets(["api.anthropic.com"], [], [r"^api\.anthropic\.com:443$"]) == []
+    assert [t for t, _ in tunnelled_targets(["a.com", "*.b.com"], [], [r"^a\.com"])] == ["*.b.com"]
+
+
+def test_set_values_survive_a_refused_live_config_change(monkeypatch, tmp_path):
+    """A refused live change of masker_config makes mitmproxy configure again with the old
+    path; nothing may change then (it used to re-read the start-up file over --set values)."""
+    state, addon = _options_addon(monkeypatch, tmp_path, "targets: [from.file]\n")
+    with taddons.context(addon) as tctx:
+        configure_all(tctx, addon)
+        tctx.configure(addon, targets=["from.set"])
+        assert state.settings.targets == ("from.set",)
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("store: mongo\n")
+        with pytest.raises(exceptions.OptionsError, match="store: expected one of"):
+            tctx.configure(addon, masker_config=str(bad))
+        assert state.settings.targets == ("from.set",)
+        assert tctx.options.targets == ["from.set"]
+        good = tmp_path / "good.yaml"
+        good.write_text("targets: [other.file]\nevent_batch_size: 4\n")
+        tctx.configure(addon, masker_config=str(good))
+        assert state.settings.targets == ("from.set",)  # set as an option: wins over files
+        assert state.settings.event_batch_size == 4
+        assert tctx.options.event_batch_size == 4  # the options show the values in force
+
+
+def test_an_empty_list_set_live_is_refused(monkeypatch, tmp_path):
+    state, addon = _options_addon(monkeypatch, tmp_path)
+    with taddons.context(addon) as tctx:
+        configure_all(tctx, addon)
+        with pytest.raises(exceptions.OptionsError, match="targets: the list is empty"):
+            tctx.configure(addon, targets=[])
+        assert state.settings.targets == ("api.anthropic.com",)

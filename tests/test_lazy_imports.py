@@ -19,6 +19,8 @@ PROGRAM = textwrap.dedent('''
     sys.path.insert(0, "addon")
     from awsmasker.addon import make_addon
     from mitmproxy import hooks, http
+    from mitmproxy.proxy.layers.http import (HttpRequestHeadersHook, HttpRequestHook,
+                                             HttpResponseHeadersHook, HttpResponseHook)
     from mitmproxy.test import taddons, tflow, tutils
 
     async def main() -> None:
@@ -30,23 +32,23 @@ PROGRAM = textwrap.dedent('''
                 tctx.configure(addon, enable_event_monitoring=True,
                                redis_url="redis://127.0.0.1:1/0")
                 print("after-configure", "redis" in sys.modules)
-            await addon.running()
+            await tctx.master.addons.invoke_addon(addon, hooks.RunningHook())
             req = tutils.treq(host="api.anthropic.com", port=443, scheme=b"https",
                               path=b"/v1/messages", method=b"POST",
                               content=json.dumps({"messages": [{"role": "user",
                                   "content": "why is i-0123456789abcdef0 down?"}]}).encode())
             req.headers["content-type"] = "application/json"
             f = tflow.tflow(req=req)
-            addon.requestheaders(f)
-            await addon.request(f)
+            await tctx.master.addons.handle_lifecycle(HttpRequestHeadersHook(f))
+            await tctx.master.addons.handle_lifecycle(HttpRequestHook(f))
             assert b"i-0123456789abcdef0" not in f.request.raw_content
             token = f.request.raw_content.split(b"why is ")[1].split(b" ")[0]
             f.response = http.Response.make(200, b'{"text": "' + token + b'"}',
                                             {"content-type": "application/json"})
-            addon.responseheaders(f)
-            addon.response(f)
+            await tctx.master.addons.handle_lifecycle(HttpResponseHeadersHook(f))
+            await tctx.master.addons.handle_lifecycle(HttpResponseHook(f))
             assert b"i-0123456789abcdef0" in f.response.content
-            await addon.done()
+            await tctx.master.addons.invoke_addon(addon, hooks.DoneHook())
         print("before-client", "redis" in sys.modules)
         if "--client" in sys.argv:
             from awsmasker.redis_client import SharedRedis

@@ -1,18 +1,27 @@
-"""Assemble the addon that ``addon/aws_masker.py`` hands to mitmproxy.
+"""The addon, and how the entry script hands it to mitmproxy.
 
-The work is split into one class per concern (``make_addons``). mitmproxy sees them as one set
-of handlers, :class:`AwsMasker`'s ``members()``: for every event (about 16 per proxied request)
-it walks each addon object of a script looking for a handler, and six objects instead of one
-cost about 1% of the CPU of a small request (the entry script puts the members on its module
-itself, one object fewer still). The handlers are the concern classes' own bound methods.
+:class:`AwsMasker` is the addon: one part per concern, as mitmproxy sub-addons, in order.
+
+:class:`EntryScript` is what ``addon/aws_masker.py`` lists in ``addons``. It adds the
+:class:`AwsMasker` at the **end** of mitmproxy's addon chain instead of leaving it where scripts
+sit (before mitmproxy's ``map_remote``, ``modify_body`` and ``modify_headers``, and before any
+script listed after this one). So every request is masked after the last rewrite of its body,
+headers or destination, and a rewrite can never put an identifier back, or point an unmasked
+request at a target.
+
+mitmproxy calls a script's ``load`` and ``done`` synchronously when it reloads the script (its
+file changed) and only then; so the entry's own hooks are synchronous, and the masker's
+asynchronous ``running``/``done`` (event publisher, Redis client) are run as tasks on a reload.
+At shutdown mitmproxy runs the masker's ``done`` itself, awaited.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Sequence
+import logging
 
-from mitmproxy import hooks
+from mitmproxy import exceptions, hooks
+from mitmproxy.addonmanager import traverse
+from mitmproxy.utils import asyncio_utils
 
 from awsmasker.contentview import MaskerContentview
 from awsmasker.event_monitoring import EventMonitoring
@@ -22,9 +31,7 @@ from awsmasker.response_restoring import ResponseRestoring
 from awsmasker.state import MaskerState
 from awsmasker.stats import MaskerStats
 
-#: events the concern classes handle; any other mitmproxy event name is forwarded too
-EVENTS = ("load", "configure", "running", "done", "requestheaders", "request",
-          "responseheaders", "response", "error")
+log = logging.getLogger(__name__)
 
 
 def make_addons(state: MaskerState | None = None) -> list[object]:
@@ -39,46 +46,56 @@ def make_addons(state: MaskerState | None = None) -> list[object]:
     ]
 
 
-def _in_order(handlers: Sequence[Callable]) -> Callable:
-    """One handler that calls ``handlers`` in order (awaiting those that are async)."""
-    if any(inspect.iscoroutinefunction(h) for h in handlers):
-        async def run_async(*args):
-            for h in handlers:
-                result = h(*args)
-                if inspect.isawaitable(result):
-                    await result
-        return run_async
-
-    def run(*args):
-        for h in handlers:
-            h(*args)
-    return run
-
-
 class AwsMasker:
-    """The concern addons as one mitmproxy addon: each event goes to the parts that handle it,
-    in the parts' order; their commands (``masker.stats``) are exposed as they are."""
+    """The addon: its parts handle the events, in this order."""
 
-    def __init__(self, parts: Sequence[object]) -> None:
-        self.parts = list(parts)
-        for name, member in self.members().items():
-            setattr(self, name, member)
+    name = "aws-masker"
 
-    def members(self) -> dict[str, Callable]:
-        """What mitmproxy looks for on an addon: a handler per event the parts handle and the
-        parts' commands, by attribute name."""
-        out: dict[str, Callable] = {}
-        for name in sorted(set(EVENTS) | set(hooks.all_hooks)):
-            handlers = [h for p in self.parts if callable(h := getattr(p, name, None))]
-            if handlers:  # one handler: its bound method itself, no extra call
-                out[name] = handlers[0] if len(handlers) == 1 else _in_order(handlers)
-        for part in self.parts:
-            for attr in dir(part):
-                member = getattr(part, attr, None)
-                if isinstance(getattr(member, "command_name", None), str):
-                    out[attr] = member
-        return out
+    def __init__(self, state: MaskerState | None = None) -> None:
+        self.state = state or MaskerState()
+        self.addons = make_addons(self.state)
 
 
 def make_addon(state: MaskerState | None = None) -> AwsMasker:
-    return AwsMasker(make_addons(state))
+    return AwsMasker(state)
+
+
+def _addon_name(addon: object) -> str:
+    # mitmproxy's rule: the ``name`` attribute, else the lower-case class name
+    return getattr(addon, "name", type(addon).__name__.lower())
+
+
+class EntryScript:
+    """Puts an :class:`AwsMasker` at the end of mitmproxy's addon chain (module docstring)."""
+
+    name = "aws-masker-entry"
+
+    def __init__(self) -> None:
+        self.masker: AwsMasker | None = None
+        self.master = None
+
+    def load(self, loader) -> None:
+        master = self.master = loader.master
+        masker = self.masker = AwsMasker()
+        master.addons.add(masker)  # declares the options, then applies --set values
+        try:
+            master.addons.invoke_addon_sync(masker, hooks.ConfigureHook(master.options.keys()))
+        except exceptions.OptionsError as e:
+            # One line, no traceback. At start-up mitmproxy exits on a logged error; on a reload
+            # the masker stays unconfigured, which blocks every target request.
+            log.error("%s", e)
+        loader_addon = master.addons.get("scriptloader")
+        if loader_addon is not None and loader_addon.is_running:  # a reload: "running" is past
+            asyncio_utils.create_task(master.addons.invoke_addon(masker, hooks.RunningHook()),
+                                      name="aws-masker running", keep_ref=True)
+
+    def done(self) -> None:
+        masker, self.masker = self.masker, None
+        if masker is None or self.master is None or self.master.should_exit.is_set():
+            return  # shutting down: mitmproxy awaits the masker's own done
+        addons = self.master.addons
+        for a in traverse([masker]):
+            addons.lookup.pop(_addon_name(a), None)
+        addons.chain = [a for a in addons.chain if a is not masker]
+        asyncio_utils.create_task(addons.invoke_addon(masker, hooks.DoneHook()),
+                                  name="aws-masker done", keep_ref=True)

@@ -152,11 +152,7 @@ def _coerce(key: Key, value: Any) -> Any:
             raise bad
         out = value
     else:  # list of strings
-        if isinstance(value, str):
-            value = [v for v in (p.strip() for p in value.split(",")) if v]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise bad
-        return tuple(value)
+        return _coerce_list(key, value, bad)
     if key.choices and out not in key.choices:
         raise bad
     if key.minimum is not None and out < key.minimum:
@@ -164,6 +160,29 @@ def _coerce(key: Key, value: Any) -> Any:
     if key.maximum is not None and out > key.maximum:
         raise bad
     return out
+
+
+def coerce(name: str, value: Any) -> Any:
+    """``value`` (from YAML or an option) in the type of key ``name``; raises ConfigError."""
+    return _coerce(KEYS_BY_NAME[name], value)
+
+
+def _coerce_list(key: Key, value: Any, bad: ConfigError) -> tuple[str, ...]:
+    """A list key from YAML (a list, or one string) or from ``--set`` (one string per ``--set``).
+
+    Every item is split on commas, so ``--set targets=a,b``, a repeated ``--set``, a YAML list
+    and a YAML string ``"a, b"`` all give the same list. Blank pieces are dropped and repeats
+    are kept once, in their first place.
+    """
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+        raise bad
+    out: dict[str, None] = {}
+    for item in items:
+        for piece in item.split(","):
+            if piece := piece.strip():
+                out[piece] = None
+    return tuple(out)
 
 
 def _check_host_pattern(pattern: str) -> None:
@@ -183,6 +202,11 @@ def validate(values: Mapping[str, Any], base: Settings | None = None) -> Setting
         )
     changes = {name: _coerce(KEYS_BY_NAME[name], v) for name, v in values.items()}
     settings = dataclasses.replace(base or Settings(), **changes)
+    if not settings.targets:
+        raise ConfigError(
+            "targets: the list is empty, so no request would be masked; name at least one host "
+            "(the default is api.anthropic.com)"
+        )
     for pattern in settings.targets:
         _check_host_pattern(pattern)
     from awsmasker.catalogue import TYPE_NAMES  # late: the catalogue is heavier to import
@@ -201,6 +225,25 @@ def validate(values: Mapping[str, Any], base: Settings | None = None) -> Setting
     return settings
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (plain
+    YAML keeps the last one, so a second ``targets:`` would silently replace the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                first = lines.setdefault(key, line)
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if first != line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (lines {first} and {line})")
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a masker.yaml; an empty file is an empty mapping. Raises ConfigError."""
     p = Path(path)
@@ -208,8 +251,13 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read config file {str(p)!r}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as e:
+        line = f" (line {e.problem_mark.line + 1})" if e.problem_mark else ""
+        raise ConfigError(f"{p}: not valid YAML: {e.problem}{line}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML: {e}") from None
     if data is None:
@@ -219,12 +267,23 @@ def load_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def default_config_path() -> str:
-    """``$AWS_MASKER_CONFIG``, else ``masker.yaml`` in the working directory if it exists."""
+def config_source(option_path: str = "") -> tuple[str, str]:
+    """Which config file is in force, and why: ``(path, source)``.
+
+    The first of: the ``masker_config`` option (``option_path``), ``$AWS_MASKER_CONFIG``,
+    ``masker.yaml`` in the working directory if anything of that name is there. ``("", "")``
+    when there is none: the built-in defaults apply. A named file that cannot be read is an
+    error when it is loaded (:func:`load_file`), never a fall-back to the defaults.
+    """
+    if option_path:
+        return str(Path(option_path).expanduser().absolute()), "masker_config option"
     env = os.environ.get(CONFIG_ENV, "")
     if env:
-        return env
-    return DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).is_file() else ""
+        return str(Path(env).expanduser().absolute()), f"${CONFIG_ENV}"
+    local = Path(DEFAULT_CONFIG_FILE)
+    if local.exists() or local.is_symlink():
+        return str(local.absolute()), "working directory"
+    return "", ""
 
 
 def host_matches(host: str, patterns: Sequence[str]) -> bool:

@@ -37,16 +37,35 @@ def stream_limit() -> int | None:
 
 
 def could_stream_request(flow: http.HTTPFlow, limit: int | None) -> bool:
-    """Whether mitmproxy's ``stream_large_bodies`` (``limit``) may stream this request raw."""
-    if flow.request.stream:
+    """Whether mitmproxy's ``stream_large_bodies`` (``limit``) may send this request's body
+    upstream as it arrives: a known length over the limit, or a length only known at the end
+    (chunked, or HTTP/2 and HTTP/3 without content-length), whatever the method."""
+    req = flow.request
+    if req.stream:
         return True
     if limit is None:
         return False
-    length = flow.request.headers.get("content-length")
+    if "chunked" in req.headers.get("transfer-encoding", "").lower():
+        return True
+    length = req.headers.get("content-length")
     if length is None:
-        # Unknown size (chunked, HTTP/2 without content-length): may cross the limit later.
-        return flow.request.method not in ("GET", "HEAD", "OPTIONS")
-    return not length.isdigit() or int(length) > limit
+        # HTTP/1 without either field has no body; HTTP/2 and 3 frame the body themselves,
+        # so it may run past the limit (these headers do not say whether one follows).
+        return req.http_version not in ("HTTP/1.1", "HTTP/1.0")
+    return not length.strip().isdigit() or int(length) > limit
+
+
+def after_map_remote(flow: http.HTTPFlow) -> http.HTTPFlow:
+    """A copy of ``flow`` as mitmproxy's ``map_remote`` will send it. A streamed request's body
+    leaves before the ``request`` hook, where map_remote rewrites the destination, so its real
+    destination must be worked out here."""
+    map_remote = ctx.master.addons.get("mapremote")
+    if map_remote is None or not ctx.options.map_remote:
+        return flow
+    copy = flow.copy()
+    copy.live = True  # map_remote leaves flows that are not live alone
+    map_remote.request(copy)
+    return copy
 
 
 class RequestHead:
@@ -97,15 +116,17 @@ class RequestMasking:
         if "stream_large_bodies" in updated:
             self._stream_limit = stream_limit()
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if not is_target(flow, self.state.settings):
+    async def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if not could_stream_request(flow, self._stream_limit):
             return
-        if could_stream_request(flow, self._stream_limit):
+        settings = self.state.settings
+        if await is_target(flow, settings) or await is_target(after_map_remote(flow), settings):
             # With stream_large_bodies, mitmproxy sends a large body upstream as it arrives,
             # without the request hook, and no hook can stop it later (the size of a chunked
             # body is only known once buffered). Killing the flow now is the only way to make
             # sure no byte of it reaches the server. A response cannot be set here: mitmproxy
-            # refuses a response on a streamed request.
+            # refuses a response on a streamed request, and one set on a request it goes on to
+            # buffer is lost as soon as the buffer crosses the limit and streaming starts.
             self.state.totals.blocked_by_reason["request_streamed"] += 1
             flow.comment = "aws-masker: killed (stream_large_bodies would send it unmasked)"
             flow.marked = ":no_entry:"
@@ -117,7 +138,7 @@ class RequestMasking:
 
     async def request(self, flow: http.HTTPFlow) -> None:
         state = self.state
-        if flow.response is not None or not is_target(flow, state.settings):
+        if flow.response is not None or not await is_target(flow, state.settings):
             return
         state.totals.flows_seen += 1
         if not state.ready:

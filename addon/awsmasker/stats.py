@@ -28,12 +28,6 @@ class MaskerStats:
         log.info("aws-masker stats: %s", text)
         return text
 
-    def running(self) -> None:
-        st = self.state.settings
-        if st is not None:
-            log.info("aws-masker ready: store=%s targets=%s events=%s", st.store,
-                     ",".join(st.targets), "on" if st.enable_event_monitoring else "off")
-
     async def done(self) -> None:
         await self.state.store.close()
         await self.state.redis.close()
