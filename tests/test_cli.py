@@ -101,6 +101,8 @@ def test_one_file_with_map_round_trip_is_byte_identical(cli, tmp_path):
     assert_masked(masked)
     back = cli.ok("unmask", "--map", "m.json", stdin=masked)
     assert back.stdout == src.read_bytes()
+    # masking masked text changes nothing (its tokens are left as they are)
+    assert cli.ok("mask", "--map", "m.json", stdin=masked).stdout == masked
     assert back.stderr == b""  # every token had a mapping
     assert files_in(tmp_path) == {"home", "log.txt", "m.json"}
 
@@ -360,7 +362,11 @@ def test_unmask_without_a_kept_mapping_is_refused(cli):
     assert_refused(cli("unmask", stdin=b"AWS_EC2_001"), "store is memory", "--map")
 
 
-def test_usage_errors(cli):
+def test_usage_and_help(cli):
+    for command in ("mask", "unmask"):
+        r = cli.ok(command, "--help")
+        assert r.stdout.startswith(f"usage: python -m awsmasker {command}".encode())
+        assert b"--map PATH" in r.stdout and b"--suffix SUF" in r.stdout
     assert cli().returncode == 2
     assert_refused(cli("mask", "--suffix", ".x", stdin=PROMPT.encode()), "--suffix")
 

@@ -10,8 +10,8 @@ with ``--suffix`` each result goes beside its input as FILE+SUF. The masker, the
 
 Every input is read and checked before anything is written, and the output files are written to
 temporary files that are renamed into place only once all of them are complete: on any error,
-nothing is written. Exit status: 0 done, 1 the store did not answer, 2 bad input, usage,
-configuration, key or map file.
+nothing is written. Exit status: 0 done; 1 the store did not answer (or standard output was
+closed); 2 bad input, usage, configuration, key or map file.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from awsmasker.config import ConfigError, Settings, default_config_path, load_fi
 from awsmasker.store.base import MappingStore, StoreError
 from awsmasker.tokens import TOKEN_RE
 
-EXIT_STORE = 1
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -243,12 +243,16 @@ async def run(args: argparse.Namespace) -> int:
 
         if isinstance(e, StoreKeyMismatch):
             raise CliError(f"cannot decrypt: wrong encryption key? {e}") from None
-        raise CliError(f"mapping store error: {e}", EXIT_STORE) from None
+        raise CliError(f"mapping store error: {e}", EXIT_FAILED) from None
     if targets:
         write_all(targets, outputs)
     else:
-        sys.stdout.buffer.write(outputs[0].encode("utf-8"))
-        sys.stdout.buffer.flush()
+        try:
+            sys.stdout.buffer.write(outputs[0].encode("utf-8"))
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:  # the reader went away (``| head``): not worth a traceback
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_FAILED
     return 0
 
 
