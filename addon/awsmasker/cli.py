@@ -146,7 +146,7 @@ async def open_store(command: str, settings: Settings,
     if map_path:
         from awsmasker.store.mapfile import MapFile, MapFileError
 
-        if command == "unmask" and not Path(map_path).is_file():
+        if command == "unmask" and not Path(map_path).exists():
             raise CliError(f"map file {map_path} does not exist (nothing was masked with it)")
         try:
             with MapFile(map_path, _keys(settings)) as store:
