@@ -296,8 +296,13 @@ class MaskPlan:
         return (f"MaskPlan(findings={self.findings!r}, present_tokens={self.present_tokens!r}, "
                 f"counts={self.counts!r})")
 
-    def apply(self, tokens: Sequence[str]) -> str:
-        """The masked text; ``tokens[i]`` replaces ``findings[i]``."""
+    def apply(self, tokens: Sequence[str], *, json_quotes: bool = True) -> str:
+        """The masked text; ``tokens[i]`` replaces ``findings[i]``.
+
+        ``json_quotes=False`` writes every token bare, also where an account ID was a bare JSON
+        number: the text is then not valid JSON there, but putting the originals back in place
+        of the tokens gives the input again byte for byte (the command line's promise).
+        """
         if len(tokens) != len(self.findings):
             raise MaskingError(f"expected {len(self.findings)} tokens, got {len(tokens)}")
         if not self.edits:
@@ -308,7 +313,7 @@ class MaskPlan:
         for start, end, index, quote in self.edits:
             out.append(text[pos:start])
             tok = tokens[index]
-            out.append(f'"{tok}"' if quote else tok)
+            out.append(f'"{tok}"' if quote and json_quotes else tok)
             pos = end
         out.append(text[pos:])
         return "".join(out)
@@ -322,7 +327,11 @@ class Masker:
         allow_values: Iterable[str] = (),
         mask_public_ips: bool = False,
         engine: str | None = None,
+        keep_thinking: bool = True,
     ) -> None:
+        """``keep_thinking``: leave the text of thinking blocks unmasked. The proxy must (the API
+        checks each block against its signature); text pasted elsewhere has no such reason."""
+        self.keep_thinking = keep_thinking
         self.scanner = Scanner(
             disabled_types=disabled_types,
             allow_values=allow_values,
@@ -402,7 +411,7 @@ class Masker:
                 matches, tokens, thinking = self.scanner.scan_full(view)
             if thinking is not False:
                 thinking = '"thinking"' in view
-        protected = _thinking_spans(view) if thinking else []
+        protected = _thinking_spans(view) if thinking and self.keep_thinking else []
         decoded_strings: list[tuple[int, int]] = []
         extra: list[Match] = []
         if exact:
