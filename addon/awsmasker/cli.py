@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from awsmasker.config import ConfigError, Settings, default_config_path, load_file, validate
+from awsmasker.config import ConfigError, Settings, config_source, load_file, validate
 from awsmasker.store.base import MappingStore, StoreError
 from awsmasker.tokens import TOKEN_RE
 
@@ -121,7 +121,7 @@ def decode(name: str, data: bytes) -> str:
 
 def load_settings(config: str | None) -> Settings:
     """The proxy's lookup: ``--config``, else ``$AWS_MASKER_CONFIG``, else ./masker.yaml."""
-    path = config or default_config_path()
+    path, _ = config_source(config or "")
     try:
         return validate(load_file(path) if path else {})
     except ConfigError as e:
