@@ -112,6 +112,8 @@ class Tracker:
         self.total = Window(clock())
         self.window = Window(clock())
         self.dropped: dict[str, dict[str, int]] = {}  # publisher id -> latest cumulative counts
+        #: the cumulative drop counts when the current window began (a window shows the change)
+        self.window_dropped_base: dict[str, int] = {}
         self.malformed = 0
 
     def add(self, ev: dict[str, Any]) -> None:
@@ -132,14 +134,23 @@ class Tracker:
             out.update(counts)
         return dict(out)
 
+    def new_window(self) -> None:
+        """Start the next summary window: its counts, and its drops, begin at zero."""
+        self.window = Window(self._clock())
+        self.window_dropped_base = self.dropped_total()
+
     def summary(self, w: Window, label: str, suppressed: int) -> str:
+        """One line of counts for window ``w``; drops are those reported during it (the proxies
+        report cumulative counts: the window shows how much they grew)."""
         elapsed = max(1e-9, self._clock() - w.started)
         durs = sorted(w.durations)
         types = " ".join(f"{t}={n}" for t, n in sorted(w.by_type.items())) or "-"
         masks = " ".join(f"{t}={n}" for t, n in w.masks.most_common()) or "-"
+        base = self.window_dropped_base if w is self.window else {}
+        grown = {k: v - base.get(k, 0) for k, v in self.dropped_total().items()}
         dropped = " ".join(
-            f"{k.removeprefix('dropped_')}={v}" for k, v in sorted(self.dropped_total().items())
-        ) or "none reported"
+            f"{k.removeprefix('dropped_')}={v}" for k, v in sorted(grown.items()) if v
+        ) or ("none" if self.dropped else "none reported")
         parts = [
             f"[summary {label} {elapsed:.1f}s] {w.events} events ({w.events / elapsed:.1f}/s) "
             f"{types}",
@@ -267,6 +278,9 @@ class Watcher:
         self.connected_once = False
         self.last_id: str | None = None  # stream: id of the last entry read (resume point)
         self.backoff = args.min_backoff
+        #: when the current outage began (monotonic), None while connected
+        self.down_since: float | None = None
+        self.warned_no_stream = False
 
     def handle(self, data: bytes | str) -> None:
         try:
@@ -305,9 +319,11 @@ class Watcher:
                     await self._read_pubsub(client)
             except (RedisError, OSError) as e:
                 delay = self.backoff * random.uniform(0.8, 1.2)
-                what = "connection lost" if self.connected_once else "cannot connect"
-                self.output.status(f"redis {what} ({type(e).__name__}: {e}); "
-                                   f"retrying in {delay:.1f}s")
+                if self.down_since is None:  # one line per outage, not one per retry
+                    self.down_since = time.monotonic()
+                    what = "connection lost" if self.connected_once else "cannot connect"
+                    self.output.status(f"redis {what} ({type(e).__name__}: {e}); retrying "
+                                       f"every {self.args.max_backoff:g}s at most")
                 await asyncio.sleep(delay)
                 self.backoff = min(self.args.max_backoff, self.backoff * 2)
             finally:
@@ -316,6 +332,9 @@ class Watcher:
 
     def _connected(self, what: str) -> None:
         verb = "reconnected" if self.connected_once else "connected"
+        if self.down_since is not None:
+            verb += f" after {time.monotonic() - self.down_since:.1f}s"
+            self.down_since = None
         self.connected_once = True
         self.backoff = self.args.min_backoff
         self.output.status(f"{verb}: {what} at {display_url(self.args.redis_url)}")
@@ -343,6 +362,11 @@ class Watcher:
     async def _read_stream(self, client: aioredis.Redis) -> None:
         await client.ping()
         self._connected(f"reading stream {self.args.channel} after id {self.last_id}")
+        if not await client.exists(self.args.channel) and not self.warned_no_stream:
+            self.warned_no_stream = True
+            self.output.status(
+                f"the stream {self.args.channel} does not exist yet: the proxy writes it only "
+                "with event_sink: stream or both (the default, pubsub, does not); waiting for it")
         while True:
             resp = await client.xread({self.args.channel: self.last_id}, count=500, block=1000)
             for _key, entries in resp or ():
@@ -418,7 +442,7 @@ async def amain(args: argparse.Namespace) -> int:
             if next_summary is not None and clock() >= next_summary:
                 output.flush_suppressed()
                 output.notice(tracker.summary(tracker.window, "last", output.suppressed_total))
-                tracker.window = Window(clock())
+                tracker.new_window()
                 next_summary = clock() + args.summary_every
 
     reader = asyncio.create_task(watcher.run())

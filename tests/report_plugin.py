@@ -22,6 +22,15 @@ class ReportCollector:
             lambda: {"passed": 0, "failed": 0, "skipped": 0, "error": 0, "seconds": 0.0}
         )
         self.durations: list[tuple[float, str]] = []
+        self.deselected = 0
+        self.selected = 0
+
+    def pytest_deselected(self, items) -> None:
+        self.deselected += len(items)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items) -> None:
+        self.selected = len(items)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         suite = report.nodeid.split("::", 1)[0]
@@ -45,6 +54,8 @@ class ReportCollector:
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} · Python {platform.python_version()}"
             f" · exit status {exitstatus}",
             "",
+            *selection_lines(session.config, self.selected, self.deselected),
+            "",
             "| suite | passed | failed | errors | skipped | seconds |",
             "|---|---:|---:|---:|---:|---:|",
         ]
@@ -65,6 +76,33 @@ class ReportCollector:
             for b in benches:
                 lines += [f"### {b.name}", "", b.read_text(encoding="utf-8").strip(), ""]
         (REPORT_DIR / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def selection_lines(config: pytest.Config, selected: int, deselected: int) -> list[str]:
+    """What part of the suite this run is: the whole of it, or the filters and paths that
+    narrowed it and how many tests (or test files) they left out."""
+    filters = []
+    if config.option.keyword:
+        filters.append(f"`-k {config.option.keyword}`")
+    if config.option.markexpr:
+        filters.append(f"`-m {config.option.markexpr}`")
+    root = Path(str(config.rootpath))
+    testpaths = [root / p for p in config.getini("testpaths")] or [root]
+    args = [Path(a.split("::", 1)[0]).resolve() for a in config.args]
+    narrowed = [a for a in args if a not in testpaths]
+    if not filters and not narrowed:
+        return [f"Selection: the whole suite ({selected} tests)."]
+    parts = []
+    if filters:
+        parts.append(f"filtered by {' and '.join(filters)}: {selected} tests run, "
+                     f"{deselected} left out")
+    if narrowed:
+        every = sum(len(list(p.rglob("test_*.py"))) for p in testpaths if p.is_dir())
+        named = ", ".join(f"`{a.relative_to(root) if a.is_relative_to(root) else a}`"
+                          for a in narrowed)
+        parts.append(f"only {named} (of {every} test files in the suite)")
+    return [f"**Selection: part of the suite** — {'; '.join(parts)}. "
+            f"Counts below are for this part only."]
 
 
 def pytest_configure(config: pytest.Config) -> None:

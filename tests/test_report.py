@@ -26,6 +26,23 @@ def test_report_counts_each_suite_and_includes_benchmarks(tmp_path):
     passed = int(re.search(r"(\d+) passed", p.stdout).group(1))  # what pytest itself counted
     assert passed > 1 and int(cells[1]) == passed and cells[2] == "0"
     assert "## Latest benchmark figures" in report and "| addon | 0.97 |" in report
+    # the report says it is a part of the suite, how it was narrowed and what was left out
+    deselected = int(re.search(r"(\d+) deselected", p.stdout).group(1))
+    assert "**Selection: part of the suite**" in report
+    assert f"`-k host_matching or bad_values`: {passed} tests run, {deselected} left out" in report
+    assert "only `tests/test_config.py` (of " in report
+
+
+def test_report_of_the_whole_suite_says_so():
+    import pytest
+
+    from tests.report_plugin import selection_lines
+
+    config = pytest.Config.fromdictargs({}, [])
+    config.args = [str(ROOT / "tests")]
+    config.option.keyword = ""
+    config.option.markexpr = ""
+    assert selection_lines(config, 12, 0) == ["Selection: the whole suite (12 tests)."]
 
 
 def test_readme_catalogue_lists_every_type():

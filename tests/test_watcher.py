@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from awsmasker.events import make_event
 
-from scripts.watch_events import events_of, percentile
+from scripts.watch_events import Tracker, events_of, percentile
 from tests.redis_helpers import RedisServer as OwnRedis
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "watch_events.py"
@@ -213,13 +213,16 @@ def test_reconnects_after_a_redis_restart(tmp_path, watchers):
 
         own.stop()
         w.wait_for(lambda: any("connection lost" in line for line in w.err), "the outage")
+        time.sleep(3)  # several retries (--max-backoff 1) while Redis is down
         own.start()
         client = redis.Redis(port=own.port)
         wait_subscribed(client)
         client.publish(CHANNEL, json.dumps(event("masked", "after")))
         w.wait_for(lambda: any(line.startswith("after ") for line in w.out), "event after")
         client.close()
-        assert any(line.startswith("[watch] reconnected") for line in w.err)
+        assert any(line.startswith("[watch] reconnected after ") for line in w.err)
+        # one line when the connection is lost and one when it is back, however many retries
+        assert len([line for line in w.err if "connection lost" in line]) == 1, w.err
         assert w.signal() == 0
     finally:
         own.stop()
@@ -245,3 +248,23 @@ def test_parsing_helpers():
         events_of("[1, 2]")
     with pytest.raises(ValueError):
         events_of('{"no": "event_type"}')
+
+
+def test_a_stream_that_is_not_written_says_which_setting_writes_it(url, redisdb, watchers):
+    w = watchers(url, "--stream", "--from-start", "--summary-every", "0")
+    w.wait_for(lambda: any("does not exist yet" in line for line in w.err), "the hint")
+    (line,) = [ln for ln in w.err if "does not exist yet" in ln]
+    assert "event_sink: stream or both" in line
+    assert w.signal() == 0
+
+
+def test_window_summaries_count_the_drops_of_the_window():
+    now = [0.0]
+    t = Tracker(lambda: now[0])
+    t.report_drops("p1", {"dropped_queue_full": 5})
+    assert "proxy dropped queue_full=5" in t.summary(t.window, "last", 0)
+    t.new_window()
+    assert "proxy dropped none" in t.summary(t.window, "last", 0)
+    t.report_drops("p1", {"dropped_queue_full": 7})
+    assert "proxy dropped queue_full=2" in t.summary(t.window, "last", 0)
+    assert "proxy dropped queue_full=7" in t.summary(t.total, "total", 0)
