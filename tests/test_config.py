@@ -223,3 +223,23 @@ def test_an_empty_list_set_live_is_refused(monkeypatch, tmp_path):
         with pytest.raises(exceptions.OptionsError, match="targets: the list is empty"):
             tctx.configure(addon, targets=[])
         assert state.settings.targets == ("api.anthropic.com",)
+
+
+def test_readme_table_lists_every_key_with_its_default():
+    """The README's configuration table and config.KEYS say the same."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| `([^`]*)` \|", readme, flags=re.M))
+
+    def shown(key: config.Key) -> str:
+        if key.kind is list:
+            return "[" + ", ".join(key.default) + "]"
+        if key.kind is bool:
+            return str(key.default).lower()
+        if key.kind is str:
+            return key.default or '""'
+        return str(key.default)
+
+    assert {name: rows.get(name) for name in config.KEYS_BY_NAME} == {
+        k.name: shown(k) for k in config.KEYS}

@@ -78,35 +78,21 @@ KEYS: tuple[Key, ...] = (
 KEYS_BY_NAME: dict[str, Key] = {k.name: k for k in KEYS}
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    targets: tuple[str, ...] = ("api.anthropic.com",)
-    store: str = "memory"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_namespace: str = "masker"
-    mapping_ttl: int = 604800
-    on_store_error: str = "block"
-    encryption_key: str = ""
-    encryption_key_file: str = ""
-    disabled_types: tuple[str, ...] = ()
-    allow_values: tuple[str, ...] = ()
-    mask_public_ips: bool = False
-    max_request_size: int = 32 * 1024 * 1024
-    max_response_size: int = 8 * 1024 * 1024
-    enable_event_monitoring: bool = False
-    event_sampling_rate: float = 1.0
-    redis_event_channel: str = "masker:events"
-    event_batch_size: int = 1
-    event_flush_interval_ms: int = 1000
-    event_sink: str = "pubsub"
-    event_stream_maxlen: int = 100000
+def _settings_class() -> type:
+    """The settings object, one field per key of :data:`KEYS` with its default (lists become
+    tuples, so settings are immutable and hashable)."""
+    fields = []
+    for key in KEYS:
+        kind = tuple[str, ...] if key.kind is list else key.kind
+        default = tuple(key.default) if key.kind is list else key.default
+        fields.append((key.name, kind, dataclasses.field(default=default)))
+    return dataclasses.make_dataclass("Settings", fields, frozen=True, slots=True,
+                                      module=__name__)
 
 
-def _field_names() -> set[str]:
-    return {f.name for f in dataclasses.fields(Settings)}
-
-
-assert _field_names() == set(KEYS_BY_NAME), "KEYS and Settings disagree"
+#: The configuration in force: an immutable value with one attribute per key, e.g.
+#: ``Settings().targets == ("api.anthropic.com",)``. Built from :data:`KEYS`, the one table.
+Settings = _settings_class()
 
 
 def _describe(key: Key) -> str:

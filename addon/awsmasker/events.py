@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -83,20 +82,11 @@ def _safe_value(value: Any) -> Any:
     return None
 
 
-@functools.cache
-def _catalogue_types() -> frozenset[str] | None:
-    try:
-        from awsmasker.catalogue import TYPE_NAMES
-    except ImportError:  # catalogue not available: shape checks only
-        return None
-    return frozenset(TYPE_NAMES)
-
-
 def _is_count_key(key: object) -> bool:
-    if not isinstance(key, str) or not is_valid_type_name(key) or _ID_LIKE_RE.search(key):
-        return False
-    known = _catalogue_types()
-    return known is None or key in known
+    from awsmasker.catalogue import TYPE_NAMES  # late: only events import it here
+
+    return (isinstance(key, str) and is_valid_type_name(key)
+            and _ID_LIKE_RE.search(key) is None and key in TYPE_NAMES)
 
 
 def scrub_path(path: str) -> str:

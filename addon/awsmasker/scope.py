@@ -74,12 +74,6 @@ def _targets(settings: Settings | None) -> tuple[str, ...]:
     return settings.targets if settings is not None else Settings().targets
 
 
-def matches_by_name(flow: http.HTTPFlow, settings: Settings | None) -> bool:
-    """Whether a name or known address of the flow matches a target (no name resolution)."""
-    targets = _targets(settings)
-    return any(host_matches(name, targets) for name in route_names(flow))
-
-
 async def is_target(flow: http.HTTPFlow, settings: Settings | None) -> bool:
     """Whether this request goes to a target (module docstring)."""
     targets = _targets(settings)

@@ -82,8 +82,8 @@ class MaskerState:
         if new.store == "redis" or new.enable_event_monitoring:
             SharedRedis.import_client_library()  # now, not on the event loop at first use
         if old is None or any(getattr(old, k) != getattr(new, k) for k in _STORE_KEYS):
-            store = build_store(new, self.redis, previous=self.store, state=self,
-                                confdir=confdir)
+            store = build_store(new, self.redis, previous=self.store, confdir=confdir,
+                                on_outage=self.store_outage, on_recovered=self.store_recovered)
         self.masker, self.store = masker, store
         if self.publisher is not None:
             self.publisher.configure(new)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from awsmasker.config import ConfigError, Settings
 from awsmasker.redis_client import SharedRedis
@@ -12,15 +12,15 @@ from awsmasker.store.guarded import GuardedStore
 from awsmasker.store.keys import MasterKeyError
 from awsmasker.store.memory import MemoryStore
 
-if TYPE_CHECKING:
-    from awsmasker.state import MaskerState
-
 log = logging.getLogger(__name__)
 
 
 def build_store(settings: Settings, redis: SharedRedis, *, previous: MappingStore | None,
-                state: MaskerState, confdir: str) -> MappingStore:
-    """The store for ``settings``; raises ConfigError when the Redis store's key is unusable."""
+                on_outage: Callable[[str, bool], None], on_recovered: Callable[[float], None],
+                confdir: str) -> MappingStore:
+    """The store for ``settings``; raises ConfigError when the Redis store's key is unusable.
+    ``on_outage(message, fallback)`` and ``on_recovered(outage_seconds)`` are told of outages
+    of a Redis store."""
     if settings.store == "memory":
         # Keep the mappings of a running memory store across unrelated option changes.
         return previous if isinstance(previous, MemoryStore) else MemoryStore()
@@ -35,6 +35,6 @@ def build_store(settings: Settings, redis: SharedRedis, *, previous: MappingStor
     return GuardedStore(
         primary,
         policy=settings.on_store_error,
-        on_store_error=state.store_outage,
-        on_recovered=state.store_recovered,
+        on_store_error=on_outage,
+        on_recovered=on_recovered,
     )
