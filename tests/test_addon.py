@@ -328,11 +328,14 @@ async def test_masker_stats_command_reports_totals_without_values(env):
     tctx, _state, a = env
     f = anthropic_flow(messages())
     await a["RequestMasking"].request(f)
-    out = json.loads(tctx.command(a["MaskerStats"].stats))
+    out = json.loads(tctx.command(a["MaskerStats"].stats_json))
     assert out["flows_masked"] == 1 and out["masked_by_type"]["EC2"] >= 1
     assert out["store"] == "memory"
+    line = tctx.command(a["MaskerStats"].stats)  # what mitmweb's command bar shows
+    assert line.startswith("aws-masker totals: 1 target flows, 1 masked (")
+    assert f"EC2 {out['masked_by_type']['EC2']}" in line and "\n" not in line
     for value in ORIGINALS:
-        assert value not in json.dumps(out)
+        assert value not in json.dumps(out) and value not in line
 
 
 async def test_content_view_marks_tokens_of_a_masked_body(env):
@@ -571,7 +574,7 @@ async def test_mitmproxy_runs_the_one_addon_object_like_the_parts(monkeypatch, t
         await tctx.master.addons.handle_lifecycle(HttpRequestHook(f))
         sent = f.request.get_text()
         assert all(value not in sent for value in ORIGINALS)
-        out = json.loads(tctx.master.commands.execute("masker.stats"))
+        out = json.loads(tctx.master.commands.execute("masker.stats_json"))
         assert out["flows_masked"] == 1
 
 
@@ -607,7 +610,7 @@ async def test_the_entry_script_puts_the_masker_last_in_the_chain(monkeypatch, t
         sent = f.request.get_text()
         assert "PLACEHOLDER" not in sent and "i-0a1b2c3d4e5f60718" not in sent
         assert all(value not in sent for value in ORIGINALS)
-        assert json.loads(tctx.master.commands.execute("masker.stats"))["flows_masked"] == 1
+        assert json.loads(tctx.master.commands.execute("masker.stats_json"))["flows_masked"] == 1
         from mitmproxy import contentviews
 
         assert "aws-masker" in contentviews.registry  # the content view, added on load

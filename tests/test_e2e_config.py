@@ -321,3 +321,19 @@ def redis_server(tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+# -- what mitmdump says -----------------------------------------------------------------------
+
+
+def test_totals_on_sigusr1_and_at_exit(tmp_path, standin):
+    import signal
+
+    with start(tmp_path / "w", "targets=127.0.0.1") as proxy:
+        send(proxy, f"http://127.0.0.1:{standin.port}/v1/messages")
+        proxy.proc.send_signal(signal.SIGUSR1)
+        assert proxy.wait_for("aws-masker totals: 1 target flows, 1 masked (")
+        proxy.stop()
+        assert wait_until(lambda: proxy.output().count("aws-masker totals:") == 2)
+        out = proxy.output()
+    assert all(value not in out for value in ORIGINALS)
