@@ -3,9 +3,11 @@ the addon."""
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 
-from scripts.standin_llm import StandinConfig, StandinServer
+from scripts.standin_llm import StandinConfig, StandinServer, self_signed_localhost
 from tests.proxy_harness import Mitmdump
 from tests.raw_upstream import Behaviour, RawUpstream
 
@@ -16,6 +18,20 @@ pytest_plugins = ["tests.report_plugin"]
 def standin():
     cfg = StandinConfig()
     srv = StandinServer(cfg).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def tls_standin(tmp_path):
+    """The stand-in LLM server, speaking only TLS (so every recorded request came over TLS)."""
+    cert, key = self_signed_localhost(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv = StandinServer(StandinConfig())
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.start()
     yield srv
     srv.shutdown()
     srv.server_close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 
 import httpx
@@ -171,6 +172,46 @@ def test_stream_large_bodies_cannot_send_a_target_body_unmasked(proxy_factory, s
             pass
     assert standin.cfg.requests == [], "a streamed target body reached the server"
     assert proxy.wait_for("stream_large_bodies")
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "POST"])
+def test_stream_large_bodies_refuses_a_chunked_body_whatever_the_method(
+        proxy_factory, standin, method):
+    """A chunked body may cross the limit, and mitmproxy would then stream it raw."""
+    proxy = proxy_factory("targets=127.0.0.1", "stream_large_bodies=1k")
+    body = json.dumps({"messages": [{"role": "user", "content": PROMPT * 20}]}).encode()
+
+    def chunks():
+        for i in range(0, len(body), 500):
+            yield body[i:i + 500]
+
+    with httpx.Client(proxy=proxy.url, timeout=10) as c:
+        try:
+            r = c.request(method, f"http://127.0.0.1:{standin.port}/v1/messages",
+                          content=chunks(), headers={"content-type": "application/json"})
+            assert r.status_code >= 400
+        except httpx.HTTPError:
+            pass
+    assert standin.cfg.requests == [], "a streamed target body reached the server"
+    assert proxy.wait_for("stream_large_bodies")
+
+
+def test_stream_large_bodies_refuses_http2_bodies_without_a_length(proxy_factory, tls_standin):
+    """HTTP/2 frames its own body: without content-length the headers do not say whether a
+    body follows or how long it is, so a target request may be streamed and is refused."""
+    proxy = proxy_factory("targets=localhost", "ssl_insecure=true", "stream_large_bodies=1k")
+    body = json.dumps({"messages": [{"role": "user", "content": PROMPT * 20}]}).encode()
+
+    def chunks():
+        for i in range(0, len(body), 500):
+            yield body[i:i + 500]
+
+    ctx = ssl.create_default_context(cafile=str(proxy.ca_cert))
+    with (httpx.Client(proxy=proxy.url, timeout=10, verify=ctx, http2=True) as c,
+          pytest.raises(httpx.HTTPError)):
+        c.request("OPTIONS", f"https://localhost:{tls_standin.port}/v1/messages",
+                  content=chunks())
+    assert tls_standin.cfg.requests == [], "a streamed target body reached the server"
 
 
 def test_small_bodies_still_pass_with_stream_large_bodies(proxy_factory, standin):

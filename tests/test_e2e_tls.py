@@ -15,25 +15,10 @@ import openai
 import pytest
 from awsmasker.tokens import TOKEN_RE
 
-from scripts.standin_llm import StandinConfig, StandinServer, self_signed_localhost
 from tests.clients import chat_stream_text_and_arguments
 from tests.samples import ORIGINALS, PROMPT, assert_restored_message
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def tls_standin(tmp_path):
-    """The stand-in LLM server, speaking only TLS (so every recorded request came over TLS)."""
-    cert, key = self_signed_localhost(tmp_path)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    srv = StandinServer(StandinConfig())
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    srv.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 @pytest.fixture
