@@ -99,7 +99,9 @@ def ec2_prefixes(bc: zipfile.ZipFile, cli: zipfile.ZipFile) -> set[str]:
 def positives(sample: int, prefixes: set[str]) -> Iterator[dict]:
     with zipfile.ZipFile(wheel(AWSCLI)) as cli:
         for n in sorted(cli.namelist()):
-            if not (n.startswith("awscli/examples/") and n.endswith(".rst")) or not _keep(n, sample):
+            if not (n.startswith("awscli/examples/") and n.endswith(".rst")) or not _keep(
+                n, sample
+            ):
                 continue
             text = cli.read(n).decode("utf-8")[:MAX_DOC]
             service = n.split("/")[2]

@@ -91,7 +91,7 @@ _ARN_TEMPLATED = re.compile(
 _ARN_ENCODED = re.compile(
     rf"arn%3A{_PARTITION}%3A[a-z0-9-]+%3A[a-z0-9-]*%3A({_ACCT12})%3A", A | re.I
 )
-_AKID = re.compile(rf"(?<![A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{{16}})(?![A-Za-z0-9])", A)
+_AKID = re.compile(r"(?<![A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?![A-Za-z0-9])", A)
 # IAM unique IDs: a 4-letter prefix per entity kind; botocore's ``idType`` allows 16-128 word
 # characters in all.
 _IAMID = re.compile(
@@ -139,9 +139,7 @@ _DIST = re.compile(
     A,
 )
 # in CloudFront's own documents, a distribution's ``Id`` and ``--id``
-_DIST_CF = re.compile(
-    r"(?:--id[ =]+|\"Id\"[ \t]*:[ \t]*\")(E[A-Z0-9]{7,20})(?![A-Za-z0-9])", A
-)
+_DIST_CF = re.compile(r"(?:--id[ =]+|\"Id\"[ \t]*:[ \t]*\")(E[A-Z0-9]{7,20})(?![A-Za-z0-9])", A)
 _AWSCOM = r"\.amazonaws\.com(?:\.cn)?"
 _LBL = r"[a-z0-9-]+"
 _HOSTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -154,8 +152,14 @@ _HOSTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (rf"[a-z0-9]{{10}}\.execute-api\.{_LBL}{_AWSCOM}", "API_GATEWAY"),
         (r"[a-z0-9]{32}\.lambda-url\.[a-z0-9-]+\.on\.aws", "LAMBDA_URL"),
         (r"d[a-z0-9]{12,13}\.cloudfront\.net", "CLOUDFRONT"),
-        (rf"ec2-[0-9]{{1,3}}(?:-[0-9]{{1,3}}){{3}}\.(?:{_LBL}\.)?compute(?:-1)?{_AWSCOM}", "EC2_HOST"),
-        (r"ip-[0-9]{1,3}(?:-[0-9]{1,3}){3}\.(?:[a-z0-9-]+\.)?(?:ec2|compute)\.internal", "EC2_HOST"),
+        (
+            rf"ec2-[0-9]{{1,3}}(?:-[0-9]{{1,3}}){{3}}\.(?:{_LBL}\.)?compute(?:-1)?{_AWSCOM}",
+            "EC2_HOST",
+        ),
+        (
+            r"ip-[0-9]{1,3}(?:-[0-9]{1,3}){3}\.(?:[a-z0-9-]+\.)?(?:ec2|compute)\.internal",
+            "EC2_HOST",
+        ),
         (rf"{_LBL}\.{_LBL}\.{_LBL}\.redshift{_AWSCOM}", "HOST"),
         (rf"(?:search|vpc)-{_LBL}\.{_LBL}\.es{_AWSCOM}", "HOST"),
         (rf"[a-z0-9]{{10,20}}-ats\.iot\.{_LBL}{_AWSCOM}", "HOST"),
@@ -182,9 +186,7 @@ _ACCOUNT_CTX = (
     re.compile(rf"(?:sqs\.{_LBL}|queue){_AWSCOM}/({_ACCT12})(?![0-9])", A),
     # JSON keys and CLI options naming an account or owner (botocore: AccountId, OwnerId,
     # SourceAccount, AwsAccountId, RequesterId …)
-    re.compile(
-        rf"\"\w*(?i:account|owner|requester)\w*\"[ \t]*:[ \t]*\"?({_ACCT12})(?![0-9])", A
-    ),
+    re.compile(rf"\"\w*(?i:account|owner|requester)\w*\"[ \t]*:[ \t]*\"?({_ACCT12})(?![0-9])", A),
     re.compile(rf"--[a-z-]*(?:account|owner)[a-z-]*[ =]+[\"']?({_ACCT12})(?![0-9])", A),
     # prose: "account 1234…", "Account B (`444455556666`)", "the AWS account ID 1234…"
     re.compile(rf"(?i:account|owner)[^\n.;]{{0,40}}?(?<![0-9])({_ACCT12})(?![0-9])", A),

@@ -3,8 +3,8 @@
 Reads the corpus that scripts/corpus_build.py writes (building it first if it is missing). Each
 document goes, as the proxy sees it, as the text of an Anthropic Messages request body; the real
 masker plans it, a memory store mints the tokens, and the real reply restorer puts the originals
-back. A labelled value is *leaked* when its exact text is still in the masked document; the unit
-is a distinct (document, value) pair. A false positive is a span masked in a negative document.
+back. A labelled value is *leaked* when its exact text is still in the masked document (not as
+part of a longer run of letters and digits); the unit is a distinct (document, value) pair. A false positive is a span masked in a negative document.
 The round trip must give the body back byte for byte for every document without a secret.
 
     .venv/bin/python scripts/corpus_report.py [--sample N] [--worst 15] [--misses TYPE]
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -42,6 +43,12 @@ def type_of(label_class: str) -> str:
         prefix = label_class[4:]
         return EC2_PREFIXES.get(prefix, f"(no type: {prefix}-)")
     return label_class
+
+
+def _present(value: str, text: str) -> bool:
+    """Is ``value`` in ``text`` as a whole (not inside a longer run of letters and digits, as
+    ``123456789012`` is inside a UUID's last group)?"""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text) is not None
 
 
 @dataclass
@@ -111,7 +118,7 @@ def measure(docs: list[dict], masker: Masker | None = None) -> Result:
         for cls, value in {tuple(x) for x in d["labels"]}:
             t = type_of(cls)
             res.total[t] += 1
-            if value in masked:
+            if _present(value, masked):
                 res.leaked[t] += 1
                 leaks += 1
                 res.misses[t].append((d["id"], value))
@@ -168,7 +175,9 @@ def main() -> None:
     ap.add_argument("--worst", type=int, default=15)
     ap.add_argument("--misses", default=None, help="list every miss of this type")
     args = ap.parse_args()
-    path = args.corpus or CACHE / ("corpus.jsonl" if args.sample <= 1 else f"sample{args.sample}.jsonl")
+    path = args.corpus or CACHE / (
+        "corpus.jsonl" if args.sample <= 1 else f"sample{args.sample}.jsonl"
+    )
     if not path.exists():
         build(path, args.sample)
     res = measure(load(path))

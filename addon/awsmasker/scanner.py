@@ -216,15 +216,20 @@ _BATCH[_verify_ec2] = _verify_ec2_all
 # --- access keys / IAM unique IDs -------------------------------------------------------------
 _KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
 _IAM_PREFIXES = ("AIDA", "AROA", "AIPA", "ANPA", "ANVA", "AGPA", "APKA", "ASCA")
-_AKID_RX = re.compile(r"(?<![A-Za-z0-9+/])(A[A-Z0-9]{3}[A-Z0-9]{16})(?![A-Za-z0-9+])", A)
+# Access key IDs are 20 characters; IAM unique IDs have no documented length (botocore's
+# ``idType``: 16 to 128 word characters; 20 and 21 are seen). Right after ``/`` or ``+`` is fine
+# (``/keys/AKIA…``): inside base64 the run would go on with a lower-case letter.
+_AKID_RX = re.compile(r"(?<![A-Za-z0-9])(A[A-Z0-9]{3}[A-Z0-9]{16,124})(?![A-Za-z0-9+])", A)
+_AKID_MAX = 128
 
 
 def _verify_akid(view: str, h: int) -> list[Cand]:
     m = _AKID_RX.match(view, h)
     if not m:
         return []
-    p = view[h : h + 4]
-    return [(h, m.end(), "ACCESS_KEY" if p in _KEY_PREFIXES else "IAM_ID")]
+    if view[h : h + 4] in _KEY_PREFIXES:
+        return [(h, m.end(), "ACCESS_KEY")] if m.end() - h == 20 else []
+    return [(h, m.end(), "IAM_ID")]
 
 
 # --- private IPv4 --------------------------------------------------------------------------------
@@ -640,8 +645,8 @@ SHORT_REACH: dict[int, tuple[int, int]] = {
     # the version word before it (24 characters and the one before them); 18 characters
     # (15 + "/32") and a two-character look-ahead
     _RULE_INDEX["private_ip"]: (25 + 2, 20 + 2),
-    # the look-behind's character; 20 characters and the look-ahead's
-    _RULE_INDEX["akid"]: (1 + 2, 21 + 2),
+    # the look-behind's character; the longest ID and the look-ahead's character
+    _RULE_INDEX["akid"]: (1 + 2, _AKID_MAX + 1 + 2),
 }
 #: the rule of bare 12-digit runs (verified only where an account is known)
 BARE_RULE = _BARE
