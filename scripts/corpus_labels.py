@@ -16,7 +16,11 @@ Limits (the labeller is a second opinion, not ground truth):
   12-digit number in a table with no header) is not labelled.
 * Generic AWS hosts (HOST) are labelled only for Redshift clusters, OpenSearch domains and IoT
   endpoints; public service endpoints are not identifiers and are never labelled.
-* Public IPs are not labelled (off by default in the masker).
+* Public IPs are not labelled (off by default in the masker), nor bucket "names" that are plain
+  words (``s3://bucket/key``).
+* A value counts as leaked when it is still in the masked text as a whole word, so a value
+  masked in one place but left in another counts as leaked, and a value only partly masked
+  (an ARN cut short) counts as masked.
 """
 
 from __future__ import annotations
@@ -117,6 +121,9 @@ _BUCKETS = (
     re.compile(rf"(?<![A-Za-z0-9_.-]){_BUCKETNAME}\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com", A),
     re.compile(rf"//s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com/{_BUCKETNAME}(?![A-Za-z0-9_-])", A),
 )
+#: bucket "names" that are plain words (``s3://bucket/key``, ``"Bucket": "example"``): whether
+#: they leak cannot be told, the word is in the prose anyway, so they are not labelled
+_PLAIN_WORDS = frozenset({"bucket", "example", "name", "test", "data", "logs"})
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _KMSV = rf"({_UUID}|mrk-[0-9a-f]{{32}})(?![A-Za-z0-9-])"
 _KMS = (
@@ -124,7 +131,7 @@ _KMS = (
     re.compile(rf"\"\w*(?:Key[Ii]d|KeyArn)\"[ \t]*:[ \t]*\"{_KMSV}", A),
     re.compile(rf"--(?:[a-z-]*-)?key-id[ =]+[\"']?{_KMSV}", A),
     # wording: "KMS key 1234…", "a KMS key with an ID of `1234…`", "key ID 1234…"
-    re.compile(rf"(?i:kms|key)[^\n.;]{{0,40}}?[ `'\"(]{_KMSV}", A),
+    re.compile(rf"(?i:kms|key[ _-]?id)[^\n.;]{{0,40}}?[ `'\"(]{_KMSV}", A),
     re.compile(rf"{_B}(mrk-[0-9a-f]{{32}}){_E}", A),
 )
 _UUID_ANY = re.compile(rf"(?<![A-Za-z0-9-])({_UUID})(?![A-Za-z0-9-])", A)
@@ -196,7 +203,7 @@ _ACCT_LIST = re.compile(
     r"((?:[\s,\"']*[0-9]{12}(?![0-9]))+)",
     A,
 )
-_ANY12 = re.compile(rf"(?<![0-9A-Za-z])({_ACCT12})(?![0-9A-Za-z])", A)
+_ANY12 = re.compile(rf"(?<![0-9A-Za-z-])({_ACCT12})(?![0-9A-Za-z])", A)
 
 
 def _ok_ip(text: str, start: int) -> bool:
@@ -242,7 +249,7 @@ def label(text: str, ec2_prefixes: Iterable[str], service: str = "") -> set[tupl
 
     for rx in _BUCKETS:
         for v in _values(rx, text):
-            if ".." not in v and not re.fullmatch(r"[0-9.]+", v):
+            if ".." not in v and not re.fullmatch(r"[0-9.]+", v) and v not in _PLAIN_WORDS:
                 out.add(("S3_BUCKET", v))
 
     kms: set[str] = set()

@@ -221,6 +221,13 @@ CATALOGUE: tuple[IdentifierType, ...] = (
         "0123456789ABCDEF0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com",
     ),
     IdentifierType(
+        "EKS_OIDC",
+        "EKS cluster OIDC issuer ID (32 hex digits)",
+        "`oidc.eks.….amazonaws.com/id/…`",
+        "38D6A4619A0A69E342B113ED7F1A7652",
+        "https://oidc.eks.us-east-2.amazonaws.com/id/38D6A4619A0A69E342B113ED7F1A7652",
+    ),
+    IdentifierType(
         "API_GATEWAY",
         "API Gateway endpoint host",
         "`….execute-api.….amazonaws.com`",

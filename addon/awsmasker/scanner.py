@@ -121,7 +121,7 @@ class Rule:
 # ---------------------------------------------------------------------------------------------
 # shared pattern pieces
 
-_SEP = r"[ \t\r\n\"'=:|\x01]"  # separators between a context key and its value
+_SEP = r"[ \t\r\n\"'`=:|\x01]"  # separators between a context key and its value
 _OCT = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -156,9 +156,15 @@ def _anchored(pattern: str, type_name: str, flags: int = 0) -> Verify:
 
 
 # --- ARN ---------------------------------------------------------------------------------------
+_PARTITIONS = r"(?:aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]|aws-eusc)"
 _ARN_RX = re.compile(
-    r"(arn:(?:aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]|aws-eusc):[a-z0-9-]{1,64}:"
-    r"[a-z0-9-]{0,32}:(?:[0-9]{12}|aws)?:[A-Za-z0-9/_+=.@:*-]{0,1023}[A-Za-z0-9/_+=@*-])",
+    # a partition, or a template for one (CloudFormation's ``${AWS::Partition}``, the docs'
+    # ``{arn-aws}`` for ``arn:aws:``)
+    rf"((?:arn:(?:{_PARTITIONS}|\$\{{(?:AWS::)?Partition\}}):|\{{arn-aws\}})[a-z0-9-]{{1,64}}:"
+    r"[a-z0-9-]{0,32}:(?:[0-9]{12}|aws)?:[A-Za-z0-9/_+=.@:*-]{0,1023}[A-Za-z0-9/_+=@*-]"
+    # URL-encoded (a query parameter): every ``:`` is ``%3A``
+    rf"|(?i:arn%3A){_PARTITIONS}(?i:%3A)[a-z0-9-]{{1,64}}(?i:%3A)[a-z0-9-]{{0,32}}(?i:%3A)"
+    r"(?:[0-9]{12}|aws)?(?i:%3A)[A-Za-z0-9/_+=.@*%-]{0,1023}[A-Za-z0-9/_+=@*-])",
     A,
 )
 _verify_arn = _anchored(_ARN_RX.pattern, "ARN")
@@ -216,10 +222,11 @@ _BATCH[_verify_ec2] = _verify_ec2_all
 # --- access keys / IAM unique IDs -------------------------------------------------------------
 _KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
 _IAM_PREFIXES = ("AIDA", "AROA", "AIPA", "ANPA", "ANVA", "AGPA", "APKA", "ASCA")
-# Access key IDs are 20 characters; IAM unique IDs have no documented length (botocore's
-# ``idType``: 16 to 128 word characters; 20 and 21 are seen). Right after ``/`` or ``+`` is fine
+# Access key IDs are 20 characters; IAM unique IDs have no fixed length (botocore's ``idType``:
+# 16 to 128 word characters; 20 and 21 are usual). Right after ``/`` or ``+`` is fine
 # (``/keys/AKIA…``): inside base64 the run would go on with a lower-case letter.
-_AKID_RX = re.compile(r"(?<![A-Za-z0-9])(A[A-Z0-9]{3}[A-Z0-9]{16,124})(?![A-Za-z0-9+])", A)
+_AKID_RX = re.compile(r"(?<![A-Za-z0-9])(A[A-Z0-9]{3}[A-Z0-9]{12,124})(?![A-Za-z0-9+])", A)
+_PAIR_SECRET = re.compile(r":([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])", A)
 _AKID_MAX = 128
 
 
@@ -227,9 +234,16 @@ def _verify_akid(view: str, h: int) -> list[Cand]:
     m = _AKID_RX.match(view, h)
     if not m:
         return []
-    if view[h : h + 4] in _KEY_PREFIXES:
-        return [(h, m.end(), "ACCESS_KEY")] if m.end() - h == 20 else []
-    return [(h, m.end(), "IAM_ID")]
+    e = m.end()
+    if view[h : h + 4] not in _KEY_PREFIXES:
+        return [(h, e, "IAM_ID")]
+    if e - h != 20:
+        return []
+    out = [(h, e, "ACCESS_KEY")]
+    s = _PAIR_SECRET.match(view, e)  # ``AKIA…:secret`` (a credential pair on one line)
+    if s:
+        out.append((s.start(1), s.end(1), "SECRET_KEY"))
+    return out
 
 
 # --- private IPv4 --------------------------------------------------------------------------------
@@ -242,14 +256,14 @@ _PRIV_RX = re.compile(
 # A whole word (``server 10.0.1.5`` is an address, ``ver 10.0.1.5`` a version): no letter or
 # digit before it; ``_`` counts as a separator (``app_version=10.1.2.3``).
 _VERSION_CTX = re.compile(
-    r"(?<![A-Za-z0-9])(?:version|release|tag|ver|build|firmware|chrome|firefox|safari)"
+    r"(?<![A-Za-z0-9])(?:version|release|tags|tag|ver|build|firmware|chrome|firefox|safari)"
     r"[ \t:=\"'\x01/]*\Z",
     A | re.I,
 )
 
 
 _VERSION_WORDS = (
-    "version", "release", "tag", "ver", "build", "firmware", "chrome", "firefox", "safari"
+    "version", "release", "tags", "tag", "ver", "build", "firmware", "chrome", "firefox", "safari"
 )  # fmt: skip
 _VERSION_SEP = " \t:=\"'\x01/"
 _ALNUM = frozenset(string.ascii_letters + string.digits)
@@ -311,11 +325,13 @@ _BATCH[_verify_private_ip] = _verify_private_ip_all
 
 # --- account IDs in wording / key context ---------------------------------------------------
 _ACCT_RX = re.compile(
-    r"(?:account|owner|acct)[A-Za-z_ -]{0,20}?[ \t\r\n\"'=:|#(\[\x01]{0,12}"
+    # "account 1234…", "Account B (`4444…`)", "accounts, with the identifiers ``1111…``",
+    # ``"MemberAccounts": [\n    "2222…"``; or an S3 log path (``AWSLogs/1442…/CloudTrail/``)
+    r"(?:(?:account|owner|acct)[A-Za-z_ ,-]{0,30}?[ \t\r\n\"'`=:|#(\[\x01]{0,24}|awslogs/)"
     r"([0-9]{12})(?![0-9])",
     A | re.I,
 )
-_ACCT_MORE = re.compile(r"(?:[ \t\r\n\"',\[\]\x01]|and|or){1,12}([0-9]{12})(?![0-9])", A)
+_ACCT_MORE = re.compile(r"(?:[ \t\r\n\"'`,\[\]\x01]|and|or){1,40}([0-9]{12})(?![0-9])", A)
 
 
 def _verify_account(view: str, h: int) -> list[Cand]:
@@ -364,27 +380,50 @@ def _bucket_verify(pattern: str) -> Verify:
 
 
 _verify_s3url = _bucket_verify(rf"s3[an]?://({_BUCKET})(?![A-Za-z0-9_-])")
-_verify_bucket_key = _bucket_verify(
-    rf"(?:(?<=--)(?i:bucket)(?:-name)?[ =]+[\"'\x01]{{0,2}}"
-    rf"|(?i:bucket)(?:[_-]?(?i:name))?[\"'\x01]{{0,2}}[ \t]*[:=][ \t]*[\"'\x01]{{0,2}})"
+_verify_bucket_assign = _bucket_verify(
+    rf"(?i:bucket)(?:[_-]?(?i:name))?[\"'\x01]{{0,2}}[ \t]*[:=][ \t]*[\"'\x01]{{0,2}}"
     rf"({_BUCKET})(?![A-Za-z0-9_-])"
 )
+# a CLI option ending in ``bucket`` (``--bucket``, ``--source-bucket``, ``--s-3-bucket``)
+_verify_bucket_option = _bucket_verify(
+    rf"(?<=-)(?i:bucket)(?:-name)?[ =]+[\"'\x01]{{0,2}}({_BUCKET})(?![A-Za-z0-9_-])"
+)
+_OPTION_CHARS = string.ascii_lowercase + string.digits + "-"
+# prose: the bucket ``name``, a bucket named "name", an S3 bucket called `name` (quoted)
+_verify_bucket_prose = _bucket_verify(
+    rf"(?i:bucket)s?(?:[ \t]+(?i:named|called))?[ \t\r\n]+(?:``|[`\"'])({_BUCKET})(?=``|[`\"'])"
+)
+
+
+def _verify_bucket_key(view: str, h: int) -> list[Cand]:
+    found = _verify_bucket_assign(view, h) or _verify_bucket_prose(view, h)
+    if found or h < 2 or view[h - 1] != "-":
+        return found
+    lo = max(0, h - 64)
+    s = lo + len(view[lo:h].rstrip(_OPTION_CHARS))  # the option's start: it must be ``--``
+    return _verify_bucket_option(view, h) if view.startswith("--", s) else []
+
 
 # --- KMS, Route 53, CloudFront ------------------------------------------------------------------
 _KMSV = rf"((?:{_UUID}|mrk-[0-9a-f]{{32}}))(?![A-Za-z0-9-])"
 _verify_kms = _anchored(
-    rf"(?:key/|(?i:key[_-]?id)[A-Za-z_-]{{0,8}}{_SEP}{{0,12}}"
+    rf"(?:key/|(?i:key[ _-]?id)[A-Za-z_-]{{0,8}}{_SEP}{{0,12}}"
     rf"|(?i:kms)[A-Za-z _-]{{0,24}}?{_SEP}{{0,12}}){_KMSV}",
     "KMS_KEY",
 )
 _verify_zone = _anchored(
-    r"(?i:hosted[ _-]?zone[a-z_ -]{0,8}?)[/ \t\r\n\"'=:|\x01]{0,12}"
+    r"(?i:hosted[ _-]?zone[a-z_ -]{0,8}?)[/ \t\r\n\"'`=:|\x01]{0,12}"
     r"(Z(?=[A-Z]*[0-9])[A-Z0-9]{7,31})(?![A-Za-z0-9])",
     "HOSTED_ZONE",
 )
 _verify_distribution = _anchored(
-    r"(?i:distribution[a-z_ -]{0,8}?)[/ \t\r\n\"'=:|\x01]{0,12}"
-    r"(E(?=[A-Z]*[0-9])[A-Z0-9]{11,14})(?![A-Za-z0-9])",
+    # "DistributionId", "--distribution-id", "distribution/"; CloudFront's "Id" of a
+    # distribution or an origin access identity ("Id": "EDFDVBD6EXAMPLE", --id E1XNX8R2GOAABC,
+    # origin-access-identity/cloudfront/E74FTE3AEXAMPLE)
+    r"(?:(?i:distribution[a-z_ -]{0,8}?)[/ \t\r\n\"'`=:|\x01]{0,12}"
+    r"|(?<=[\"'\x01])Id[\"'\x01]{1,2}[ \t]*:[ \t]*[\"'\x01]{1,2}"
+    r"|--id[ =]+|(?i:origin-access-identity/)(?:cloudfront/)?)"
+    r"(E(?=[A-Z]*[0-9])[A-Z0-9]{9,15})(?![A-Za-z0-9])",
     "CF_DISTRIBUTION",
 )
 
@@ -429,6 +468,7 @@ _SQS_PATH = re.compile(r"/([0-9]{12})(?![0-9])", A)
 _S3_VHOST = re.compile(rf"({_BUCKET})\.s3(?:[.-]{_L})*{_AWSCOM}\Z", A)
 _S3_PATHHOST = re.compile(rf"s3(?:[.-]{_L})*{_AWSCOM}\Z", A)
 _S3_PATH = re.compile(rf"/({_BUCKET})(?![A-Za-z0-9_-])", A)
+_OIDC_PATH = re.compile(r"/id/([0-9A-Fa-f]{32})(?![A-Za-z0-9])", A)
 
 
 def _verify_host(view: str, h: int) -> list[Cand]:
@@ -456,6 +496,9 @@ def _verify_host(view: str, h: int) -> list[Cand]:
         if _S3_PATHHOST.match(low):
             m = _S3_PATH.match(view, e)
             return [(m.start(1), m.end(1), "S3_BUCKET")] if m and _bucket_ok(m.group(1)) else []
+    if low.startswith("oidc.eks."):  # an EKS cluster's OIDC issuer: the ID in the path
+        m = _OIDC_PATH.match(view, e)
+        return [(m.start(1), m.end(1), "EKS_OIDC")] if m else []
     m = _HOST_KIND_RX.match(low)
     return [(s, e, _HOST_KIND_TYPES[m.lastindex - 1])] if m else []
 
@@ -504,7 +547,14 @@ _PRIV_HS_ESC = (
 )
 
 RULES: tuple[Rule, ...] = (
-    Rule("arn", ("ARN",), _verify_arn, literals=("arn:",), re_passes=(RePass("rn:", False, 1),)),
+    Rule(
+        "arn",
+        ("ARN",),
+        _verify_arn,
+        literals=("arn:", "{arn-aws}"),
+        caseless=("arn%3a",),
+        re_passes=(RePass("rn(?::|%3a)", True, 1), RePass("{arn-aws}", literal=True)),
+    ),
     Rule(
         "ec2",
         tuple(EC2_PREFIXES.values()),
@@ -530,8 +580,12 @@ RULES: tuple[Rule, ...] = (
         "account",
         ("ACCOUNT",),
         _verify_account,
-        caseless=("account", "owner", "acct"),
-        re_passes=(RePass("cc(?:ount|t)", True, 1), RePass("wner", True, 1)),
+        caseless=("account", "owner", "acct", "awslogs/"),
+        re_passes=(
+            RePass("cc(?:ount|t)", True, 1),
+            RePass("wner", True, 1),
+            RePass("awslogs/", True, 0, literal=True),
+        ),
     ),
     Rule(
         "secret",
@@ -573,7 +627,7 @@ RULES: tuple[Rule, ...] = (
         ("KMS_KEY",),
         _verify_kms,
         literals=("key/",),
-        caseless=("key_id", "key-id", "keyid", "kms"),
+        caseless=("key_id", "key-id", "key id", "keyid", "kms"),
         re_passes=(),  # see _SHARED_RE_PASSES
     ),
     Rule(
@@ -587,8 +641,15 @@ RULES: tuple[Rule, ...] = (
         "distribution",
         ("CF_DISTRIBUTION",),
         _verify_distribution,
-        caseless=("distribution",),
-        re_passes=(RePass("distribution", True, 0, literal=True),),
+        # "Id" without its quotes: a JSON view has other characters there (see body.py)
+        literals=("Id", "--id"),
+        caseless=("distribution", "origin-access-identity/"),
+        re_passes=(
+            RePass("distribution", True, 0, literal=True),
+            RePass("origin-access-identity/", True, 0, literal=True),
+            RePass("Id", literal=True),
+            RePass("--id", literal=True),
+        ),
     ),
     Rule(
         "host",
@@ -600,6 +661,7 @@ RULES: tuple[Rule, ...] = (
             "ELASTICACHE",
             "ELB",
             "EKS",
+            "EKS_OIDC",
             "API_GATEWAY",
             "LAMBDA_URL",
             "CLOUDFRONT",
@@ -656,13 +718,14 @@ BARE_RULE = _BARE
 _SHARED_RE_PASSES: tuple[tuple[RePass, tuple[tuple[str, int], ...]], ...] = (
     (RePass("se(?:cret|ssion[_-]?token|curity[_-]?token)", True), (("secret", 0), ("session", 0))),
     # "key/" searched caselessly too: the verification rejects "KEY/"
-    (RePass("k(?:et|ey(?:[-_]?id|/)|ms)", True), (("bucket_key", 3), ("kms", 0))),
+    (RePass("k(?:et|ey(?:[-_ ]?id|/)|ms)", True), (("bucket_key", 3), ("kms", 0))),
 )
 
 _PUBLIC_RX = re.compile(
     rf"(?<![A-Za-z0-9_.])({_OCT}\.{_OCT}\.{_OCT}\.{_OCT}{_CIDR})(?![0-9]|\.[0-9])", A
 )
-_ARN_ACCOUNT = re.compile(r"arn:[^:]*:[^:]*:[^:]*:([0-9]{12}):", A)
+#: the account field of an ARN (plain, templated or URL-encoded): 12 digits between colons
+_ARN_ACCOUNT = re.compile(r"(?::|%3[Aa])([0-9]{12})(?::|%3[Aa])", A)
 
 
 def _is_public(ip: str) -> bool:
@@ -1142,7 +1205,7 @@ def _known_accounts(view: str, cands: list[Cand]) -> set[str]:
         if t == "ACCOUNT":
             known.add(view[s:e])
         elif t == "ARN":
-            m = _ARN_ACCOUNT.match(view, s, e)
+            m = _ARN_ACCOUNT.search(view, s, e)
             if m:
                 known.add(m.group(1))
     return known
