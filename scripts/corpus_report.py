@@ -4,8 +4,9 @@ Reads the corpus that scripts/corpus_build.py writes (building it first if it is
 document goes, as the proxy sees it, as the text of an Anthropic Messages request body; the real
 masker plans it, a memory store mints the tokens, and the real reply restorer puts the originals
 back. A labelled value is *leaked* when its exact text is still in the masked document (not as
-part of a longer run of letters and digits); the unit is a distinct (document, value) pair. A false positive is a span masked in a negative document.
-The round trip must give the body back byte for byte for every document without a secret.
+part of a longer run of letters, digits, ``_`` and ``-``); the unit is a distinct (document,
+value) pair. A false positive is a span masked in a negative document. The round trip must give
+the body back byte for byte for every document without a secret.
 
     .venv/bin/python scripts/corpus_report.py [--sample N] [--worst 15] [--misses TYPE]
 """
@@ -48,7 +49,7 @@ def type_of(label_class: str) -> str:
 def _present(value: str, text: str) -> bool:
     """Is ``value`` in ``text`` as a whole (not inside a longer run of letters and digits, as
     ``123456789012`` is inside a UUID's last group)?"""
-    return re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", text) is not None
+    return re.search(rf"(?<![A-Za-z0-9_-]){re.escape(value)}(?![A-Za-z0-9_-])", text) is not None
 
 
 @dataclass

@@ -88,6 +88,11 @@ MASKED = [
     ("aws s3api list-objects --s-3-bucket my-artifacts-01", "my-artifacts-01"),
     ("GET /keys/AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
     ("AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG"),
+    ("the distribution with the ID\n``EDFDVBD6EXAMPLE``", "EDFDVBD6EXAMPLE"),
+    ('"Id": "amzn-s3-demo-bucket.s3.amazonaws.com-cli-example"', "amzn-s3-demo-bucket"),
+    # a value found in context is masked wherever else the body holds it
+    ('"Bucket": "my-logs-01"} gives {"Location": "/my-logs-01"}', "my-logs-01"),
+    ("aws s3 rb s3://amzn-s3-demo-bucket\nremoves *amzn-s3-demo-bucket*.", "amzn-s3-demo-bucket"),
 ]
 
 
@@ -101,3 +106,16 @@ def test_real_text_classes_masked(text: str, secret: str) -> None:
 def test_four_part_version_tags_stay() -> None:
     text = "Tags: 10.1.1.0, 10.1, 10\ntags=172.16.0.1"
     assert Masker().plan(text, is_json=False).findings == []
+
+
+def test_values_found_again_only_as_whole_names() -> None:
+    text = (
+        '"Bucket": "my-logs-01", "Bucket": "logging"; the logging policy; my-logs-01-old;'
+        " x.my-logs-01; my-logs-01.s3 and my-logs-01."
+    )
+    plan = Masker().plan(text, is_json=False)
+    masked = plan.apply([f"AWS_{f.type_name}_{i + 1:03d}" for i, f in enumerate(plan.findings)])
+    # a letters-only value is a word as often as a name: only its own context masks it
+    assert "the logging policy" in masked
+    assert "my-logs-01-old" in masked and "x.my-logs-01" in masked and "my-logs-01.s3" in masked
+    assert masked.endswith("and AWS_S3_BUCKET_001.")

@@ -389,9 +389,11 @@ _verify_bucket_option = _bucket_verify(
     rf"(?<=-)(?i:bucket)(?:-name)?[ =]+[\"'\x01]{{0,2}}({_BUCKET})(?![A-Za-z0-9_-])"
 )
 _OPTION_CHARS = string.ascii_lowercase + string.digits + "-"
-# prose: the bucket ``name``, a bucket named "name", an S3 bucket called `name` (quoted)
+# prose: the bucket ``name``, a bucket named "name", an S3 bucket called `name` (quoted; in a
+# JSON view an escaped quote is two characters)
 _verify_bucket_prose = _bucket_verify(
-    rf"(?i:bucket)s?(?:[ \t]+(?i:named|called))?[ \t\r\n]+(?:``|[`\"'])({_BUCKET})(?=``|[`\"'])"
+    rf"(?i:bucket)s?(?:[ \t]+(?i:named|called))?[ \t\r\n]+(?:``|[`\"'\x01]{{1,2}})({_BUCKET})"
+    r"(?=[`\"'\x01])"
 )
 
 
@@ -419,10 +421,10 @@ _verify_zone = _anchored(
 _verify_distribution = _anchored(
     # "DistributionId", "--distribution-id", "distribution/"; CloudFront's "Id" of a
     # distribution or an origin access identity ("Id": "EDFDVBD6EXAMPLE", --id E1XNX8R2GOAABC,
-    # origin-access-identity/cloudfront/E74FTE3AEXAMPLE)
+    # origin-access-identity/cloudfront/E74FTE3AEXAMPLE, "with the ID ``EDFDVBD6EXAMPLE``")
     r"(?:(?i:distribution[a-z_ -]{0,8}?)[/ \t\r\n\"'`=:|\x01]{0,12}"
     r"|(?<=[\"'\x01])Id[\"'\x01]{1,2}[ \t]*:[ \t]*[\"'\x01]{1,2}"
-    r"|--id[ =]+|(?i:origin-access-identity/)(?:cloudfront/)?)"
+    r"|--id[ =]+|(?i:origin-access-identity/)(?:cloudfront/)?|ID[ \t\r\n]{1,4}`{0,2})"
     r"(E(?=[A-Z]*[0-9])[A-Z0-9]{9,15})(?![A-Za-z0-9])",
     "CF_DISTRIBUTION",
 )
@@ -430,7 +432,9 @@ _verify_distribution = _anchored(
 # --- AWS host names ---------------------------------------------------------------------------
 _HOST_TAIL = re.compile(
     r"(?:amazonaws\.com(?:\.cn)?|\.ec2\.internal|\.compute\.internal|\.cloudfront\.net|\.on\.aws)"
-    r"(?![A-Za-z0-9_-])(?!\.[A-Za-z0-9])",
+    # a ``-`` may follow: no host name goes on past its top-level domain that way
+    # (``"Id": "bucket.s3.amazonaws.com-origin"`` names a host)
+    r"(?![A-Za-z0-9_])(?!\.[A-Za-z0-9])",
     A,
 )
 _HOST_CHARS = string.ascii_letters + string.digits + ".-"  # a host name's, scanning back
@@ -642,12 +646,12 @@ RULES: tuple[Rule, ...] = (
         ("CF_DISTRIBUTION",),
         _verify_distribution,
         # "Id" without its quotes: a JSON view has other characters there (see body.py)
-        literals=("Id", "--id"),
+        literals=("Id", "ID", "--id"),
         caseless=("distribution", "origin-access-identity/"),
         re_passes=(
             RePass("distribution", True, 0, literal=True),
             RePass("origin-access-identity/", True, 0, literal=True),
-            RePass("Id", literal=True),
+            RePass("I[dD]"),
             RePass("--id", literal=True),
         ),
     ),
@@ -1131,6 +1135,7 @@ class Scanner:
                 if starts:
                     for h in sorted({h for h in starts if view[h : h + 12] in known}):
                         cands.extend(_verify_bare12(view, h))
+        cands += _repeats(view, cands)
         thinking: bool | None = None
         if eng.reports_markers:
             tokens = _tokens_at(view, hits[TOKEN_KEY]) if TOKEN_KEY in hits else []
@@ -1194,6 +1199,48 @@ def _tokens_at(view: str, starts: list[int]) -> list[tuple[int, int]]:
         if m:
             out.append(m.span())
             end = m.end()
+    return out
+
+
+#: Types found by their context whose value, once found, is masked wherever else it occurs in the
+#: same body (``"Bucket": "my-logs-01"`` and later ``"Location": "/my-logs-01"``)
+REPEAT_TYPES = frozenset({"S3_BUCKET", "CF_DISTRIBUTION", "HOSTED_ZONE", "KMS_KEY", "EKS_OIDC"})
+#: at most this many distinct values are looked for again (the first in sorted order): a search
+#: each, so the scan stays linear
+REPEAT_MAX = 16
+_REPEAT_GLUE = frozenset(string.ascii_letters + string.digits + "_-")  # a longer name's
+
+
+def _whole(view: str, i: int, j: int) -> bool:
+    """Is ``view[i:j]`` a whole name: not glued to name characters, nor part of a dotted name
+    (``x.name``, ``name.s3``)? A ``.`` that ends a sentence is fine."""
+    if i > 0 and (view[i - 1] in _REPEAT_GLUE or view[i - 1] == "."):
+        return False
+    if j == len(view):
+        return True
+    c = view[j]
+    return c not in _REPEAT_GLUE and (c != "." or j + 1 == len(view) or not view[j + 1].isalnum())
+
+
+def _repeats(view: str, cands: list[Cand]) -> list[Cand]:
+    """The other occurrences of the values of :data:`REPEAT_TYPES` found in ``view``, as whole
+    words. A value of letters only (``logging``, a word as often as a name) or shorter than 8 is
+    not looked for again."""
+    found: dict[str, str] = {}
+    for s, e, t in cands:
+        if t in REPEAT_TYPES and e - s >= 8:
+            v = view[s:e]
+            if not v.isalpha():
+                found.setdefault(v, t)
+    out: list[Cand] = []
+    for v in sorted(found)[:REPEAT_MAX]:
+        t = found[v]
+        i = view.find(v)
+        while i >= 0:
+            j = i + len(v)
+            if _whole(view, i, j):
+                out.append((i, j, t))
+            i = view.find(v, j)
     return out
 
 
