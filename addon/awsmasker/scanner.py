@@ -730,6 +730,8 @@ _PUBLIC_RX = re.compile(
 )
 #: the account field of an ARN (plain, templated or URL-encoded): 12 digits between colons
 _ARN_ACCOUNT = re.compile(r"(?::|%3[Aa])([0-9]{12})(?::|%3[Aa])", A)
+#: an Organizations account ARN names the member account last: ``…:account/o-…/333333333333``
+_ORG_MEMBER = re.compile(r":account/o-[a-z0-9]+/([0-9]{12})\Z", A)
 
 
 def _is_public(ip: str) -> bool:
@@ -1245,14 +1247,18 @@ def _repeats(view: str, cands: list[Cand]) -> list[Cand]:
 
 
 def _known_accounts(view: str, cands: list[Cand]) -> set[str]:
-    """Accounts already found (in context or inside an ARN): bare 12-digit numbers equal to one
-    of them are accounts too."""
+    """Accounts already found (in context or inside an ARN, as its account field or as the member
+    account of an Organizations ARN): bare 12-digit numbers equal to one of them are accounts
+    too."""
     known: set[str] = set()
     for s, e, t in cands:
         if t == "ACCOUNT":
             known.add(view[s:e])
         elif t == "ARN":
             m = _ARN_ACCOUNT.search(view, s, e)
+            if m:
+                known.add(m.group(1))
+            m = _ORG_MEMBER.search(view, s, e)
             if m:
                 known.add(m.group(1))
     return known
