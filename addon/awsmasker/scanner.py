@@ -550,6 +550,9 @@ _PRIV_HS_ESC = (
     HsTrigger(rf"{_ESC6}{_PRIV_SHAPE}", 6, som=True),
 )
 
+_QUOTES = "\"'\x01"  # a quote, and what a JSON view has for an escaped one
+_ID_GAP = r"[ \t\r\n]{1,4}`{0,2}"  # between "ID" and the value
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "arn",
@@ -648,10 +651,19 @@ RULES: tuple[Rule, ...] = (
         # "Id" without its quotes: a JSON view has other characters there (see body.py)
         literals=("Id", "ID", "--id"),
         caseless=("distribution", "origin-access-identity/"),
+        # "Id"/"ID" are everywhere in AWS output ("VpcId"): only where an E… value follows
+        hs=(
+            HsTrigger("(?i)distribution", 12),
+            HsTrigger("(?i)origin-access-identity/", 23),
+            HsTrigger("--id", 4),
+            # in a raw JSON body an escaped quote or newline has a backslash more
+            HsTrigger(rf"Id[{_QUOTES}\\]{{1,2}}[ \t]*:[ \t]*[{_QUOTES}\\]{{1,2}}E", 0, som=True),
+            HsTrigger(r"ID(?:[ \t\r\n]|\\[nrt]){1,4}`{0,2}E", 0, som=True),
+        ),
         re_passes=(
             RePass("distribution", True, 0, literal=True),
             RePass("origin-access-identity/", True, 0, literal=True),
-            RePass("I[dD]"),
+            RePass(rf"I(?:d[{_QUOTES}]{{1,2}}[ \t]*:[ \t]*[{_QUOTES}]{{1,2}}|D{_ID_GAP})E"),
             RePass("--id", literal=True),
         ),
     ),
