@@ -17,6 +17,7 @@ from awsmasker.scanner import (
     _ECR_RX,
     _HOST_KINDS,
     _HOST_TAIL,
+    _OIDC_PATH,
     _S3_PATH,
     _S3_PATHHOST,
     _S3_VHOST,
@@ -125,6 +126,9 @@ def _verify_host_loop(view: str, h: int) -> list:
     if _S3_PATHHOST.match(low):
         m = _S3_PATH.match(view, e)
         return [(m.start(1), m.end(1), "S3_BUCKET")] if m and _bucket_ok(m.group(1)) else []
+    if low.startswith("oidc.eks."):
+        m = _OIDC_PATH.match(view, e)
+        return [(m.start(1), m.end(1), "EKS_OIDC")] if m else []
     for rx, type_name in _HOST_KINDS:
         if rx.match(low):
             return [(s, e, type_name)]
@@ -136,7 +140,7 @@ LABELS = [
     "eks", "execute-api", "lambda-url", "s3", "s3-website", "dkr", "ecr", "ecr-fips", "sqs",
     "queue", "123456789012", "0123456789abcdef0123456789abcdef", "my-bucket", "search-x",
     "vpc-x", "es", "iot", "abcdefghij-ats", "a1b2c3d4e5", "d111111abcdef8", "MyDB", "x--y", "",
-    "abcdefghijklmnopqrstuvwxyz012345", "ng", "0001", "use1", "c9akciq32", "null",
+    "abcdefghijklmnopqrstuvwxyz012345", "ng", "0001", "use1", "c9akciq32", "null", "oidc",
 ]  # fmt: skip
 TAILS = ["amazonaws.com", "amazonaws.com.cn", "ec2.internal", "compute.internal",
          "cloudfront.net", "on.aws", "amazonaws.community"]  # fmt: skip

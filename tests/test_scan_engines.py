@@ -43,7 +43,9 @@ def _literal_cases() -> list[tuple[int, str]]:
 def _shape_matched(engine: str, rule: int) -> bool:
     """Engines that look for a rule's whole shape, not its literal trigger (tested below)."""
     r = RULES[rule]
-    return (engine == "hyperscan" and bool(r.hs)) or (engine == "re" and r.name == "private_ip")
+    return (engine == "hyperscan" and bool(r.hs)) or (
+        engine == "re" and r.name in ("private_ip", "distribution")
+    )
 
 
 @pytest.mark.parametrize(
@@ -82,6 +84,27 @@ def test_shaped_triggers_at_edges(engine: str, value: str, before: str, after: s
         assert [f.value for f in Masker(engine=engine).plan(body, is_json=False).findings] == [
             value
         ]
+
+
+CLOUDFRONT_IDS = [
+    ('"Id": "E2QWRUHAPOMQZL"', "E2QWRUHAPOMQZL"),
+    ('{"Id":"EDFDVBD6EXAMPLE"}', "EDFDVBD6EXAMPLE"),
+    ("with the ID ``EMLARXS9EXAMPLE``.", "EMLARXS9EXAMPLE"),
+    ("with the\nID E74FTE3AEXAMPLE", "E74FTE3AEXAMPLE"),
+    ("aws cloudfront get-distribution --id E1XNX8R2GOAABC", "E1XNX8R2GOAABC"),
+    ("ORIGIN-ACCESS-IDENTITY/cloudfront/E74FTE3AEXAMPLE", "E74FTE3AEXAMPLE"),
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("text", "value"), CLOUDFRONT_IDS)
+@pytest.mark.parametrize("as_json", [False, True])
+def test_cloudfront_id_shapes(engine: str, text: str, value: str, as_json: bool) -> None:
+    # the engines look for the "Id"/"ID" shape, not the two letters: as text and in a JSON
+    # string (escaped quotes and newlines)
+    body = json.dumps({"t": text}) if as_json else text
+    found = Masker(engine=engine).plan(body, is_json=as_json).findings
+    assert [(f.type_name, f.value) for f in found] == [("CF_DISTRIBUTION", value)]
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -70,6 +70,58 @@ EC2_PREFIXES: dict[str, str] = {
     "cr": "CAPACITY_RSV",
     "ipam": "IPAM",
     "lgw": "LOCAL_GW",
+    # the rest of the ID prefixes that EC2's API examples use (botocore's ec2 model; a test
+    # derives them from it), and those of SSM managed instances
+    "afi": "FPGA_IMAGE",
+    "agfi": "FPGA_IMAGE_GLOBAL",
+    "aki": "KERNEL_IMAGE",
+    "ari": "RAMDISK_IMAGE",
+    "bun": "BUNDLE_TASK",
+    "cagw": "CARRIER_GW",
+    "crf": "CAPACITY_RSV_FLEET",
+    "cvpn-assoc": "CVPN_ASSOC",
+    "cvpn-connection": "CVPN_CONNECTION",
+    "cvpn-endpoint": "CVPN_ENDPOINT",
+    "eice": "EC2_CONNECT_ENDPOINT",
+    "eni-perm": "ENI_PERMISSION",
+    "export-ami": "EXPORT_IMAGE_TASK",
+    "hr": "HOST_RESERVATION",
+    "hro": "HOST_RSV_OFFERING",
+    "iew": "EVENT_WINDOW",
+    "iip-assoc": "IIP_ASSOC",
+    "import-ami": "IMPORT_IMAGE_TASK",
+    "import-snap": "IMPORT_SNAP_TASK",
+    "instance-event": "INSTANCE_EVENT",
+    "ipam-ext-res-ver": "IPAM_EXT_RES_VERIFY",
+    "ipam-pool": "IPAM_POOL",
+    "ipam-pool-cidr": "IPAM_POOL_CIDR",
+    "ipam-res-disco": "IPAM_RES_DISCO",
+    "ipam-res-disco-assoc": "IPAM_RES_DISCO_ASSOC",
+    "ipam-scope": "IPAM_SCOPE",
+    "lgw-rtb": "LOCAL_GW_RTB",
+    "mi": "SSM_MANAGED_INSTANCE",
+    "nia": "NET_INSIGHTS_ANALYSIS",
+    "nip": "NET_INSIGHTS_PATH",
+    "nis": "NET_INSIGHTS_SCOPE",
+    "nisa": "NET_INSIGHTS_SCOPE_RUN",
+    "replacevol": "REPLACE_ROOT_VOL_TASK",
+    "sir": "SPOT_REQUEST",
+    "subnet-cidr-assoc": "SUBNET_CIDR_ASSOC",
+    "tgw-connect-peer": "TGW_CONNECT_PEER",
+    "tgw-mcast-domain": "TGW_MCAST_DOMAIN",
+    "tgw-ptb": "TGW_POLICY_TABLE",
+    "tmf": "MIRROR_FILTER",
+    "tmfr": "MIRROR_FILTER_RULE",
+    "tms": "MIRROR_SESSION",
+    "tmt": "MIRROR_TARGET",
+    "vae": "VA_ENDPOINT",
+    "vagr": "VA_GROUP",
+    "vai": "VA_INSTANCE",
+    "vatp": "VA_TRUST_PROVIDER",
+    "vpc-cidr-assoc": "VPC_CIDR_ASSOC",
+    "vpce-nfn": "VPCE_NOTIFICATION",
+    "vpce-rsc-asc": "VPCE_RESOURCE_ASSOC",
+    "vpn-endpoint": "VPN_ENDPOINT",
 }
 
 _HEX17 = "0a1b2c3d4e5f60718"
@@ -95,8 +147,9 @@ CATALOGUE: tuple[IdentifierType, ...] = (
     *_ec2_entries(),
     IdentifierType(
         "ARN",
-        "Amazon Resource Name of any service, partitions aws, aws-cn, aws-us-gov, aws-iso*;"
-        " masked whole",
+        "Amazon Resource Name of any service, partitions aws, aws-cn, aws-us-gov, aws-iso*,"
+        " aws-eusc, or a templated partition (`arn:${AWS::Partition}:`, `arn:${Partition}:`,"
+        " `{arn-aws}`); also URL-encoded (`arn%3Aaws%3A…`); masked whole",
         "none (`arn:` prefix)",
         "arn:aws:iam::123456789012:role/deploy-role",
     ),
@@ -104,27 +157,30 @@ CATALOGUE: tuple[IdentifierType, ...] = (
         "ACCOUNT",
         "12-digit AWS account ID",
         "account/owner wording or key nearby (`OwnerId`,"
-        " `AccountId`, `--account-id`, `account 1234…`), ECR hosts, SQS URLs, or an account"
-        " already seen in an ARN of the same body",
+        " `AccountId`, `--account-id`, `account 1234…`, ``Account B (`4444…`)``, lists after such"
+        " a key), `AWSLogs/1234…/` paths, ECR hosts, SQS URLs, or an account"
+        " already seen in an ARN of the same body (its account field, or the member account of an"
+        " Organizations account ARN)",
         "123456789012",
         '"OwnerId": "123456789012"',
     ),
     IdentifierType(
         "ACCESS_KEY",
-        "Access key ID (AKIA, ASIA, ABIA, ACCA + 16)",
+        "Access key ID (AKIA, ASIA, ABIA, ACCA + 16), also right after `/` or `+`",
         "none",
         "AKIAIOSFODNN7EXAMPLE",
     ),
     IdentifierType(
         "IAM_ID",
-        "IAM unique ID (AIDA, AROA, AIPA, ANPA, ANVA, AGPA, APKA, ASCA + 16)",
+        "IAM unique ID (AIDA, AROA, AIPA, ANPA, ANVA, AGPA, APKA, ASCA + 12 to 124 more:"
+        " 16-128 characters, as botocore's `idType`)",
         "none",
         "AROAJQABLZS4A3QDU576",
     ),
     IdentifierType(
         "SECRET_KEY",
         "Secret access key (40 base64 characters); one-way",
-        "a `secret…` key or word right before it",
+        "a `secret…` key or word right before it, or an access key ID and `:` (`AKIA…:secret`)",
         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         reversible=False,
@@ -140,7 +196,9 @@ CATALOGUE: tuple[IdentifierType, ...] = (
     IdentifierType(
         "S3_BUCKET",
         "S3 bucket name",
-        '`s3://`, virtual-hosted or path-style S3 URLs, `"Bucket":`/`bucket =` keys, `--bucket`',
+        '`s3://`, virtual-hosted or path-style S3 URLs, `"Bucket":`/`bucket_name =` keys, any'
+        " `--…bucket` option, prose that quotes it (``the bucket ``name`` ``, `a bucket named"
+        ' "name"`)',
         "my-data-bucket-prod",
         "s3://my-data-bucket-prod/logs/2024/",
     ),
@@ -167,6 +225,13 @@ CATALOGUE: tuple[IdentifierType, ...] = (
         "EKS cluster API endpoint host",
         "`….eks.amazonaws.com`",
         "0123456789ABCDEF0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com",
+    ),
+    IdentifierType(
+        "EKS_OIDC",
+        "EKS cluster OIDC issuer ID (32 hex digits)",
+        "`oidc.eks.….amazonaws.com/id/…`",
+        "38D6A4619A0A69E342B113ED7F1A7652",
+        "https://oidc.eks.us-east-2.amazonaws.com/id/38D6A4619A0A69E342B113ED7F1A7652",
     ),
     IdentifierType(
         "API_GATEWAY",
@@ -202,7 +267,7 @@ CATALOGUE: tuple[IdentifierType, ...] = (
     IdentifierType(
         "PRIVATE_IP",
         "Private IPv4 address or CIDR (10/8, 172.16/12, 192.168/16)",
-        "none; not after `v`/`version`/`release`/`tag`",
+        "none; not after `v`/`version`/`release`/`tag`/`tags`",
         "10.0.1.25",
     ),
     IdentifierType(
@@ -215,21 +280,22 @@ CATALOGUE: tuple[IdentifierType, ...] = (
     IdentifierType(
         "KMS_KEY",
         "KMS key ID (UUID or `mrk-` multi-Region key)",
-        "`key/…`, `KeyId`/`--key-id` keys, `KMS …` wording",
+        "`key/…`, `KeyId`/`--key-id` keys, `key ID …`, `KMS …` wording, also in a code span",
         "1234abcd-12ab-34cd-56ef-1234567890ab",
         '"KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab"',
     ),
     IdentifierType(
         "HOSTED_ZONE",
         "Route 53 hosted zone ID",
-        "`hostedzone/…`, `HostedZoneId`, `hosted zone`",
+        "`hostedzone/…`, `HostedZoneId`, `hosted zone` (also before a code span)",
         "Z1D633PJN98FT9",
         "/hostedzone/Z1D633PJN98FT9",
     ),
     IdentifierType(
         "CF_DISTRIBUTION",
-        "CloudFront distribution ID",
-        "`DistributionId`, `--distribution-id`, `distribution/…`",
+        "CloudFront distribution or origin access identity ID (`E` + 9 to 15 capitals and digits)",
+        '`DistributionId`, `--distribution-id`, `distribution/…`, a JSON `"Id":` key, `--id`,'
+        " `ID` before it, `origin-access-identity/cloudfront/…`",
         "E2QWRUHAPOMQZL",
         "--distribution-id E2QWRUHAPOMQZL",
     ),

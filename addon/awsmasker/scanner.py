@@ -121,7 +121,7 @@ class Rule:
 # ---------------------------------------------------------------------------------------------
 # shared pattern pieces
 
-_SEP = r"[ \t\r\n\"'=:|\x01]"  # separators between a context key and its value
+_SEP = r"[ \t\r\n\"'`=:|\x01]"  # separators between a context key and its value
 _OCT = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -156,9 +156,15 @@ def _anchored(pattern: str, type_name: str, flags: int = 0) -> Verify:
 
 
 # --- ARN ---------------------------------------------------------------------------------------
+_PARTITIONS = r"(?:aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]|aws-eusc)"
 _ARN_RX = re.compile(
-    r"(arn:(?:aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]|aws-eusc):[a-z0-9-]{1,64}:"
-    r"[a-z0-9-]{0,32}:(?:[0-9]{12}|aws)?:[A-Za-z0-9/_+=.@:*-]{0,1023}[A-Za-z0-9/_+=@*-])",
+    # a partition, or a template for one (CloudFormation's ``${AWS::Partition}``, the docs'
+    # ``{arn-aws}`` for ``arn:aws:``)
+    rf"((?:arn:(?:{_PARTITIONS}|\$\{{(?:AWS::)?Partition\}}):|\{{arn-aws\}})[a-z0-9-]{{1,64}}:"
+    r"[a-z0-9-]{0,32}:(?:[0-9]{12}|aws)?:[A-Za-z0-9/_+=.@:*-]{0,1023}[A-Za-z0-9/_+=@*-]"
+    # URL-encoded (a query parameter): every ``:`` is ``%3A``
+    rf"|(?i:arn%3A){_PARTITIONS}(?i:%3A)[a-z0-9-]{{1,64}}(?i:%3A)[a-z0-9-]{{0,32}}(?i:%3A)"
+    r"(?:[0-9]{12}|aws)?(?i:%3A)[A-Za-z0-9/_+=.@*%-]{0,1023}[A-Za-z0-9/_+=@*-])",
     A,
 )
 _verify_arn = _anchored(_ARN_RX.pattern, "ARN")
@@ -216,15 +222,28 @@ _BATCH[_verify_ec2] = _verify_ec2_all
 # --- access keys / IAM unique IDs -------------------------------------------------------------
 _KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA")
 _IAM_PREFIXES = ("AIDA", "AROA", "AIPA", "ANPA", "ANVA", "AGPA", "APKA", "ASCA")
-_AKID_RX = re.compile(r"(?<![A-Za-z0-9+/])(A[A-Z0-9]{3}[A-Z0-9]{16})(?![A-Za-z0-9+])", A)
+# Access key IDs are 20 characters; IAM unique IDs have no fixed length (botocore's ``idType``:
+# 16 to 128 word characters; 20 and 21 are usual). Right after ``/`` or ``+`` is fine
+# (``/keys/AKIA…``): inside base64 the run would go on with a lower-case letter.
+_AKID_RX = re.compile(r"(?<![A-Za-z0-9])(A[A-Z0-9]{3}[A-Z0-9]{12,124})(?![A-Za-z0-9+])", A)
+_PAIR_SECRET = re.compile(r":([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])", A)
+_AKID_MAX = 128
 
 
 def _verify_akid(view: str, h: int) -> list[Cand]:
     m = _AKID_RX.match(view, h)
     if not m:
         return []
-    p = view[h : h + 4]
-    return [(h, m.end(), "ACCESS_KEY" if p in _KEY_PREFIXES else "IAM_ID")]
+    e = m.end()
+    if view[h : h + 4] not in _KEY_PREFIXES:
+        return [(h, e, "IAM_ID")]
+    if e - h != 20:
+        return []
+    out = [(h, e, "ACCESS_KEY")]
+    s = _PAIR_SECRET.match(view, e)  # ``AKIA…:secret`` (a credential pair on one line)
+    if s:
+        out.append((s.start(1), s.end(1), "SECRET_KEY"))
+    return out
 
 
 # --- private IPv4 --------------------------------------------------------------------------------
@@ -237,14 +256,14 @@ _PRIV_RX = re.compile(
 # A whole word (``server 10.0.1.5`` is an address, ``ver 10.0.1.5`` a version): no letter or
 # digit before it; ``_`` counts as a separator (``app_version=10.1.2.3``).
 _VERSION_CTX = re.compile(
-    r"(?<![A-Za-z0-9])(?:version|release|tag|ver|build|firmware|chrome|firefox|safari)"
+    r"(?<![A-Za-z0-9])(?:version|release|tags|tag|ver|build|firmware|chrome|firefox|safari)"
     r"[ \t:=\"'\x01/]*\Z",
     A | re.I,
 )
 
 
 _VERSION_WORDS = (
-    "version", "release", "tag", "ver", "build", "firmware", "chrome", "firefox", "safari"
+    "version", "release", "tags", "tag", "ver", "build", "firmware", "chrome", "firefox", "safari"
 )  # fmt: skip
 _VERSION_SEP = " \t:=\"'\x01/"
 _ALNUM = frozenset(string.ascii_letters + string.digits)
@@ -306,11 +325,13 @@ _BATCH[_verify_private_ip] = _verify_private_ip_all
 
 # --- account IDs in wording / key context ---------------------------------------------------
 _ACCT_RX = re.compile(
-    r"(?:account|owner|acct)[A-Za-z_ -]{0,20}?[ \t\r\n\"'=:|#(\[\x01]{0,12}"
+    # "account 1234…", "Account B (`4444…`)", "accounts, with the identifiers ``1111…``",
+    # ``"MemberAccounts": [\n    "2222…"``; or an S3 log path (``AWSLogs/1442…/CloudTrail/``)
+    r"(?:(?:account|owner|acct)[A-Za-z_ ,-]{0,30}?[ \t\r\n\"'`=:|#(\[\x01]{0,24}|awslogs/)"
     r"([0-9]{12})(?![0-9])",
     A | re.I,
 )
-_ACCT_MORE = re.compile(r"(?:[ \t\r\n\"',\[\]\x01]|and|or){1,12}([0-9]{12})(?![0-9])", A)
+_ACCT_MORE = re.compile(r"(?:[ \t\r\n\"'`,\[\]\x01]|and|or){1,40}([0-9]{12})(?![0-9])", A)
 
 
 def _verify_account(view: str, h: int) -> list[Cand]:
@@ -359,34 +380,61 @@ def _bucket_verify(pattern: str) -> Verify:
 
 
 _verify_s3url = _bucket_verify(rf"s3[an]?://({_BUCKET})(?![A-Za-z0-9_-])")
-_verify_bucket_key = _bucket_verify(
-    rf"(?:(?<=--)(?i:bucket)(?:-name)?[ =]+[\"'\x01]{{0,2}}"
-    rf"|(?i:bucket)(?:[_-]?(?i:name))?[\"'\x01]{{0,2}}[ \t]*[:=][ \t]*[\"'\x01]{{0,2}})"
+_verify_bucket_assign = _bucket_verify(
+    rf"(?i:bucket)(?:[_-]?(?i:name))?[\"'\x01]{{0,2}}[ \t]*[:=][ \t]*[\"'\x01]{{0,2}}"
     rf"({_BUCKET})(?![A-Za-z0-9_-])"
 )
+# a CLI option ending in ``bucket`` (``--bucket``, ``--source-bucket``, ``--s-3-bucket``)
+_verify_bucket_option = _bucket_verify(
+    rf"(?<=-)(?i:bucket)(?:-name)?[ =]+[\"'\x01]{{0,2}}({_BUCKET})(?![A-Za-z0-9_-])"
+)
+_OPTION_CHARS = string.ascii_lowercase + string.digits + "-"
+# prose: the bucket ``name``, a bucket named "name", an S3 bucket called `name` (quoted; in a
+# JSON view an escaped quote is two characters)
+_verify_bucket_prose = _bucket_verify(
+    rf"(?i:bucket)s?(?:[ \t]+(?i:named|called))?[ \t\r\n]+(?:``|[`\"'\x01]{{1,2}})({_BUCKET})"
+    r"(?=[`\"'\x01])"
+)
+
+
+def _verify_bucket_key(view: str, h: int) -> list[Cand]:
+    found = _verify_bucket_assign(view, h) or _verify_bucket_prose(view, h)
+    if found or h < 2 or view[h - 1] != "-":
+        return found
+    lo = max(0, h - 64)
+    s = lo + len(view[lo:h].rstrip(_OPTION_CHARS))  # the option's start: it must be ``--``
+    return _verify_bucket_option(view, h) if view.startswith("--", s) else []
+
 
 # --- KMS, Route 53, CloudFront ------------------------------------------------------------------
 _KMSV = rf"((?:{_UUID}|mrk-[0-9a-f]{{32}}))(?![A-Za-z0-9-])"
 _verify_kms = _anchored(
-    rf"(?:key/|(?i:key[_-]?id)[A-Za-z_-]{{0,8}}{_SEP}{{0,12}}"
+    rf"(?:key/|(?i:key[ _-]?id)[A-Za-z_-]{{0,8}}{_SEP}{{0,12}}"
     rf"|(?i:kms)[A-Za-z _-]{{0,24}}?{_SEP}{{0,12}}){_KMSV}",
     "KMS_KEY",
 )
 _verify_zone = _anchored(
-    r"(?i:hosted[ _-]?zone[a-z_ -]{0,8}?)[/ \t\r\n\"'=:|\x01]{0,12}"
+    r"(?i:hosted[ _-]?zone[a-z_ -]{0,8}?)[/ \t\r\n\"'`=:|\x01]{0,12}"
     r"(Z(?=[A-Z]*[0-9])[A-Z0-9]{7,31})(?![A-Za-z0-9])",
     "HOSTED_ZONE",
 )
 _verify_distribution = _anchored(
-    r"(?i:distribution[a-z_ -]{0,8}?)[/ \t\r\n\"'=:|\x01]{0,12}"
-    r"(E(?=[A-Z]*[0-9])[A-Z0-9]{11,14})(?![A-Za-z0-9])",
+    # "DistributionId", "--distribution-id", "distribution/"; CloudFront's "Id" of a
+    # distribution or an origin access identity ("Id": "EDFDVBD6EXAMPLE", --id E1XNX8R2GOAABC,
+    # origin-access-identity/cloudfront/E74FTE3AEXAMPLE, "with the ID ``EDFDVBD6EXAMPLE``")
+    r"(?:(?i:distribution[a-z_ -]{0,8}?)[/ \t\r\n\"'`=:|\x01]{0,12}"
+    r"|(?<=[\"'\x01])Id[\"'\x01]{1,2}[ \t]*:[ \t]*[\"'\x01]{1,2}"
+    r"|--id[ =]+|(?i:origin-access-identity/)(?:cloudfront/)?|ID[ \t\r\n]{1,4}`{0,2})"
+    r"(E(?=[A-Z]*[0-9])[A-Z0-9]{9,15})(?![A-Za-z0-9])",
     "CF_DISTRIBUTION",
 )
 
 # --- AWS host names ---------------------------------------------------------------------------
 _HOST_TAIL = re.compile(
     r"(?:amazonaws\.com(?:\.cn)?|\.ec2\.internal|\.compute\.internal|\.cloudfront\.net|\.on\.aws)"
-    r"(?![A-Za-z0-9_-])(?!\.[A-Za-z0-9])",
+    # a ``-`` may follow: no host name goes on past its top-level domain that way
+    # (``"Id": "bucket.s3.amazonaws.com-origin"`` names a host)
+    r"(?![A-Za-z0-9_])(?!\.[A-Za-z0-9])",
     A,
 )
 _HOST_CHARS = string.ascii_letters + string.digits + ".-"  # a host name's, scanning back
@@ -424,6 +472,7 @@ _SQS_PATH = re.compile(r"/([0-9]{12})(?![0-9])", A)
 _S3_VHOST = re.compile(rf"({_BUCKET})\.s3(?:[.-]{_L})*{_AWSCOM}\Z", A)
 _S3_PATHHOST = re.compile(rf"s3(?:[.-]{_L})*{_AWSCOM}\Z", A)
 _S3_PATH = re.compile(rf"/({_BUCKET})(?![A-Za-z0-9_-])", A)
+_OIDC_PATH = re.compile(r"/id/([0-9A-Fa-f]{32})(?![A-Za-z0-9])", A)
 
 
 def _verify_host(view: str, h: int) -> list[Cand]:
@@ -451,6 +500,9 @@ def _verify_host(view: str, h: int) -> list[Cand]:
         if _S3_PATHHOST.match(low):
             m = _S3_PATH.match(view, e)
             return [(m.start(1), m.end(1), "S3_BUCKET")] if m and _bucket_ok(m.group(1)) else []
+    if low.startswith("oidc.eks."):  # an EKS cluster's OIDC issuer: the ID in the path
+        m = _OIDC_PATH.match(view, e)
+        return [(m.start(1), m.end(1), "EKS_OIDC")] if m else []
     m = _HOST_KIND_RX.match(low)
     return [(s, e, _HOST_KIND_TYPES[m.lastindex - 1])] if m else []
 
@@ -498,8 +550,18 @@ _PRIV_HS_ESC = (
     HsTrigger(rf"{_ESC6}{_PRIV_SHAPE}", 6, som=True),
 )
 
+_QUOTES = "\"'\x01"  # a quote, and what a JSON view has for an escaped one
+_ID_GAP = r"[ \t\r\n]{1,4}`{0,2}"  # between "ID" and the value
+
 RULES: tuple[Rule, ...] = (
-    Rule("arn", ("ARN",), _verify_arn, literals=("arn:",), re_passes=(RePass("rn:", False, 1),)),
+    Rule(
+        "arn",
+        ("ARN",),
+        _verify_arn,
+        literals=("arn:", "{arn-aws}"),
+        caseless=("arn%3a",),
+        re_passes=(RePass("rn(?::|%3a)", True, 1), RePass("{arn-aws}", literal=True)),
+    ),
     Rule(
         "ec2",
         tuple(EC2_PREFIXES.values()),
@@ -525,8 +587,12 @@ RULES: tuple[Rule, ...] = (
         "account",
         ("ACCOUNT",),
         _verify_account,
-        caseless=("account", "owner", "acct"),
-        re_passes=(RePass("cc(?:ount|t)", True, 1), RePass("wner", True, 1)),
+        caseless=("account", "owner", "acct", "awslogs/"),
+        re_passes=(
+            RePass("cc(?:ount|t)", True, 1),
+            RePass("wner", True, 1),
+            RePass("awslogs/", True, 0, literal=True),
+        ),
     ),
     Rule(
         "secret",
@@ -568,7 +634,7 @@ RULES: tuple[Rule, ...] = (
         ("KMS_KEY",),
         _verify_kms,
         literals=("key/",),
-        caseless=("key_id", "key-id", "keyid", "kms"),
+        caseless=("key_id", "key-id", "key id", "keyid", "kms"),
         re_passes=(),  # see _SHARED_RE_PASSES
     ),
     Rule(
@@ -582,8 +648,24 @@ RULES: tuple[Rule, ...] = (
         "distribution",
         ("CF_DISTRIBUTION",),
         _verify_distribution,
-        caseless=("distribution",),
-        re_passes=(RePass("distribution", True, 0, literal=True),),
+        # "Id" without its quotes: a JSON view has other characters there (see body.py)
+        literals=("Id", "ID", "--id"),
+        caseless=("distribution", "origin-access-identity/"),
+        # "Id"/"ID" are everywhere in AWS output ("VpcId"): only where an E… value follows
+        hs=(
+            HsTrigger("(?i)distribution", 12),
+            HsTrigger("(?i)origin-access-identity/", 23),
+            HsTrigger("--id", 4),
+            # in a raw JSON body an escaped quote or newline has a backslash more
+            HsTrigger(rf"Id[{_QUOTES}\\]{{1,2}}[ \t]*:[ \t]*[{_QUOTES}\\]{{1,2}}E", 0, som=True),
+            HsTrigger(r"ID(?:[ \t\r\n]|\\[nrt]){1,4}`{0,2}E", 0, som=True),
+        ),
+        re_passes=(
+            RePass("distribution", True, 0, literal=True),
+            RePass("origin-access-identity/", True, 0, literal=True),
+            RePass(rf"I(?:d[{_QUOTES}]{{1,2}}[ \t]*:[ \t]*[{_QUOTES}]{{1,2}}|D{_ID_GAP})E"),
+            RePass("--id", literal=True),
+        ),
     ),
     Rule(
         "host",
@@ -595,6 +677,7 @@ RULES: tuple[Rule, ...] = (
             "ELASTICACHE",
             "ELB",
             "EKS",
+            "EKS_OIDC",
             "API_GATEWAY",
             "LAMBDA_URL",
             "CLOUDFRONT",
@@ -640,8 +723,8 @@ SHORT_REACH: dict[int, tuple[int, int]] = {
     # the version word before it (24 characters and the one before them); 18 characters
     # (15 + "/32") and a two-character look-ahead
     _RULE_INDEX["private_ip"]: (25 + 2, 20 + 2),
-    # the look-behind's character; 20 characters and the look-ahead's
-    _RULE_INDEX["akid"]: (1 + 2, 21 + 2),
+    # the look-behind's character; the longest ID and the look-ahead's character
+    _RULE_INDEX["akid"]: (1 + 2, _AKID_MAX + 1 + 2),
 }
 #: the rule of bare 12-digit runs (verified only where an account is known)
 BARE_RULE = _BARE
@@ -651,13 +734,16 @@ BARE_RULE = _BARE
 _SHARED_RE_PASSES: tuple[tuple[RePass, tuple[tuple[str, int], ...]], ...] = (
     (RePass("se(?:cret|ssion[_-]?token|curity[_-]?token)", True), (("secret", 0), ("session", 0))),
     # "key/" searched caselessly too: the verification rejects "KEY/"
-    (RePass("k(?:et|ey(?:[-_]?id|/)|ms)", True), (("bucket_key", 3), ("kms", 0))),
+    (RePass("k(?:et|ey(?:[-_ ]?id|/)|ms)", True), (("bucket_key", 3), ("kms", 0))),
 )
 
 _PUBLIC_RX = re.compile(
     rf"(?<![A-Za-z0-9_.])({_OCT}\.{_OCT}\.{_OCT}\.{_OCT}{_CIDR})(?![0-9]|\.[0-9])", A
 )
-_ARN_ACCOUNT = re.compile(r"arn:[^:]*:[^:]*:[^:]*:([0-9]{12}):", A)
+#: the account field of an ARN (plain, templated or URL-encoded): 12 digits between colons
+_ARN_ACCOUNT = re.compile(r"(?::|%3[Aa])([0-9]{12})(?::|%3[Aa])", A)
+#: an Organizations account ARN names the member account last: ``…:account/o-…/333333333333``
+_ORG_MEMBER = re.compile(r":account/o-[a-z0-9]+/([0-9]{12})\Z", A)
 
 
 def _is_public(ip: str) -> bool:
@@ -1063,6 +1149,7 @@ class Scanner:
                 if starts:
                     for h in sorted({h for h in starts if view[h : h + 12] in known}):
                         cands.extend(_verify_bare12(view, h))
+        cands += _repeats(view, cands)
         thinking: bool | None = None
         if eng.reports_markers:
             tokens = _tokens_at(view, hits[TOKEN_KEY]) if TOKEN_KEY in hits else []
@@ -1129,15 +1216,61 @@ def _tokens_at(view: str, starts: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+#: Types found by their context whose value, once found, is masked wherever else it occurs in the
+#: same body (``"Bucket": "my-logs-01"`` and later ``"Location": "/my-logs-01"``)
+REPEAT_TYPES = frozenset({"S3_BUCKET", "CF_DISTRIBUTION", "HOSTED_ZONE", "KMS_KEY", "EKS_OIDC"})
+#: at most this many distinct values are looked for again (the first in sorted order): a search
+#: each, so the scan stays linear
+REPEAT_MAX = 16
+_REPEAT_GLUE = frozenset(string.ascii_letters + string.digits + "_-")  # a longer name's
+
+
+def _whole(view: str, i: int, j: int) -> bool:
+    """Is ``view[i:j]`` a whole name: not glued to name characters, nor part of a dotted name
+    (``x.name``, ``name.s3``)? A ``.`` that ends a sentence is fine."""
+    if i > 0 and (view[i - 1] in _REPEAT_GLUE or view[i - 1] == "."):
+        return False
+    if j == len(view):
+        return True
+    c = view[j]
+    return c not in _REPEAT_GLUE and (c != "." or j + 1 == len(view) or not view[j + 1].isalnum())
+
+
+def _repeats(view: str, cands: list[Cand]) -> list[Cand]:
+    """The other occurrences of the values of :data:`REPEAT_TYPES` found in ``view``, as whole
+    words. A value of letters only (``logging``, a word as often as a name) or shorter than 8 is
+    not looked for again."""
+    found: dict[str, str] = {}
+    for s, e, t in cands:
+        if t in REPEAT_TYPES and e - s >= 8:
+            v = view[s:e]
+            if not v.isalpha():
+                found.setdefault(v, t)
+    out: list[Cand] = []
+    for v in sorted(found)[:REPEAT_MAX]:
+        t = found[v]
+        i = view.find(v)
+        while i >= 0:
+            j = i + len(v)
+            if _whole(view, i, j):
+                out.append((i, j, t))
+            i = view.find(v, j)
+    return out
+
+
 def _known_accounts(view: str, cands: list[Cand]) -> set[str]:
-    """Accounts already found (in context or inside an ARN): bare 12-digit numbers equal to one
-    of them are accounts too."""
+    """Accounts already found (in context or inside an ARN, as its account field or as the member
+    account of an Organizations ARN): bare 12-digit numbers equal to one of them are accounts
+    too."""
     known: set[str] = set()
     for s, e, t in cands:
         if t == "ACCOUNT":
             known.add(view[s:e])
         elif t == "ARN":
-            m = _ARN_ACCOUNT.match(view, s, e)
+            m = _ARN_ACCOUNT.search(view, s, e)
+            if m:
+                known.add(m.group(1))
+            m = _ORG_MEMBER.search(view, s, e)
             if m:
                 known.add(m.group(1))
     return known
