@@ -21,7 +21,7 @@ class SSERestorer:
     """text/event-stream replies of the Anthropic Messages, OpenAI Chat and Responses APIs."""
 
     def __init__(self, token_map: Mapping[str, str], *, max_event: int = MAX_EVENT) -> None:
-        self._events = EventRestorer(token_map)
+        self._events = EventRestorer(token_map, max_bytes=max_event)
         self.restored: dict[str, int] = self._events.restored
         self.flags: set[str] = self._events.flags
         self._max_event = max_event
@@ -154,10 +154,11 @@ class SSERestorer:
 
     def finish(self) -> bytes:
         ev = self._events
-        out = [ev.flush_all()]
-        if self._buf:
+        out = []
+        if self._buf:  # an event cut off at the end: it may still go on a held channel
             out.append(ev.event(bytes(self._buf), final=True))
             self._buf.clear()
+        out.append(ev.flush_all())
         self._scan = 0
         self._settle()
         return b"".join(out)
