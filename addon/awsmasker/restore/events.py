@@ -237,7 +237,9 @@ class EventRestorer:
         self.restored: dict[str, int] = {}
         self.flags: set[str] = set()
         self._max_bytes = max_bytes
-        #: the oldest held event, then every event after it (bytes when settled), in order
+        #: the oldest held event, then every event after it (bytes when settled), in order.
+        #: Replaced, never changed in place, so a snapshot keeps it as it is: the framing layer
+        #: takes one per chunk, and a chunk of one byte must not cost a copy of the queue.
         self._queue: list[bytes | _Held] = []
         self._queued = 0  # bytes in the queue
         self._open: dict[tuple, tuple[_Held, int]] = {}  # channel -> its held event and slot
@@ -253,16 +255,15 @@ class EventRestorer:
             return None
         # Only events with an open slot change; settled ones and bytes are kept as they are.
         copies = {id(r): r.copy() for r, _ in self._open.values()}
-        queue = [copies.get(id(e), e) for e in self._queue]
-        opened = {k: (copies[id(r)], i) for k, (r, i) in self._open.items()}
-        return queue, self._queued, opened
+        return self._queue, self._queued, copies, dict(self._open)
 
     def restore_snapshot(self, state: object) -> None:
         if state is None:
             self._queue, self._queued, self._open = [], 0, {}
         else:
-            queue, self._queued, opened = state  # type: ignore[misc]
-            self._queue, self._open = list(queue), dict(opened)
+            queue, self._queued, copies, opened = state  # type: ignore[misc]
+            self._queue = [copies.get(id(e), e) for e in queue]
+            self._open = {k: (copies[id(r)], i) for k, (r, i) in opened.items()}
 
     def has_held(self) -> bool:
         return bool(self._queue)
@@ -337,7 +338,8 @@ class EventRestorer:
             else:
                 break
             n += 1
-        del q[:n]
+        if n:
+            self._queue = q[n:]
         return b"".join(out)
 
     def flush_all(self) -> bytes:
@@ -399,14 +401,13 @@ class EventRestorer:
             else:  # a channel repeated within the event took its own tail
                 self._settle(cur, None)
                 out = cur.out  # type: ignore[assignment]
-        q = self._queue
-        if not q and isinstance(out, bytes):
+        if not self._queue and isinstance(out, bytes):
             return out
-        q.append(out)
+        self._queue = [*self._queue, out]
         self._queued += len(out) if isinstance(out, bytes) else len(ev)
         parts = [self._ready()]
-        while len(q) > MAX_QUEUED or self._queued > self._max_bytes:
-            head = q[0]  # held: a settled head has gone out
+        while len(self._queue) > MAX_QUEUED or self._queued > self._max_bytes:
+            head = self._queue[0]  # held: a settled head has gone out
             self._end(lambda k, head=head: self._open[k][0] is head)
             parts.append(self._ready())
         return b"".join(parts)
