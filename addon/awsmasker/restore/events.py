@@ -238,8 +238,8 @@ class EventRestorer:
         self.flags: set[str] = set()
         self._max_bytes = max_bytes
         #: the oldest held event, then every event after it (bytes when settled), in order.
-        #: Replaced, never changed in place, so a snapshot keeps it as it is: the framing layer
-        #: takes one per chunk, and a chunk of one byte must not cost a copy of the queue.
+        #: Replaced, never changed in place, so a snapshot (one per event restored) keeps it as
+        #: it is without a copy.
         self._queue: list[bytes | _Held] = []
         self._queued = 0  # bytes in the queue
         self._open: dict[tuple, tuple[_Held, int]] = {}  # channel -> its held event and slot
