@@ -137,6 +137,24 @@ def r_cr_only(n: int, kind: str) -> bytes:
     return r_many_events(n, kind).replace(b"\n", b"\r")
 
 
+def r_merges(n: int, kind: str) -> bytes:
+    """SSE: deltas that are all token prefix ("AWS_", "EC2"), each held and merged into the next."""
+    return repeat_to(b"".join(sse_event(p) for p in ("AWS_", "EC2", "_00", "1 ", "A", "WS")), n)
+
+
+def chat_chunk(choice: int, text: str) -> bytes:
+    return (b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+            b'"choices":[{"index":%d,"delta":{"content":"%s"},"finish_reason":null}]}\n\n'
+            % (choice, text.encode()))
+
+
+def r_stalled(n: int, kind: str) -> bytes:
+    """SSE: chat choice 0 holds a token's start while choice 1 writes 100 chunks, again and again:
+    events wait behind the held one up to the queue's bound, then it goes out as it came."""
+    period = chat_chunk(0, "AWS_EC") + chat_chunk(1, "x AWS_EC2_001 A") * 100
+    return repeat_to(period, n)
+
+
 def r_thinking(n: int, kind: str) -> bytes:
     inner = repeat_to("AWS_EC2_001 \\\\\\\" ", n - 80)
     if kind == "sse":
@@ -184,15 +202,20 @@ def cases() -> list[Case]:
     shapes = [("near-tokens", r_near_tokens), ("backslashes", r_backslashes),
               ("one huge event", r_one_event), ("many events", r_many_events),
               ("unterminated", r_unterminated), ("CR-only", r_cr_only),
-              ("thinking", r_thinking)]
+              ("thinking", r_thinking), ("held-prefix merges", r_merges),
+              ("stalled chat choice", r_stalled)]
+    sse_only = {"CR-only", "held-prefix merges", "stalled chat choice"}
     for kind in CTYPES:
         for name, fn in shapes:
-            if name == "CR-only" and kind != "sse":
+            if name in sse_only and kind != "sse":
                 continue
             build = (lambda f, k: lambda n: f(n, k))(fn, kind)
             out.append(Case(kind, name + ", 8 KiB chunks", build, restore_runner(kind, CHUNK)))
-        for name, fn in [("one huge event", r_one_event), ("near-tokens", r_near_tokens),
-                         ("unterminated", r_unterminated), ("backslashes", r_backslashes)]:
+        one_byte = [("one huge event", r_one_event), ("near-tokens", r_near_tokens),
+                    ("unterminated", r_unterminated), ("backslashes", r_backslashes)]
+        if kind == "sse":
+            one_byte += [("held-prefix merges", r_merges), ("stalled chat choice", r_stalled)]
+        for name, fn in one_byte:
             build = (lambda f, k: lambda n: f(n, k))(fn, kind)
             out.append(Case(kind, name + ", 1-byte chunks", build, restore_runner(kind, 1),
                             scale=0.4))

@@ -81,26 +81,25 @@ _META = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "m
 
 
 def chat_stream(choices: list[tuple[list[str], list[list[str]]]], *, done: bool = True) -> bytes:
-    """choices: (content pieces, [argument pieces per tool call]); all channels interleaved."""
-    out = []
-    for ci in range(len(choices)):
-        out.append(sse(None, {**_META, "choices": [
-            {"index": ci, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}))
-        for ti in range(len(choices[ci][1])):
-            out.append(sse(None, {**_META, "choices": [{"index": ci, "delta": {"tool_calls": [
+    """choices: (content pieces, [argument pieces per tool call]). Each choice writes its content,
+    then each tool call in turn (as the API does); the choices' chunks are interleaved."""
+    per_choice: list[list[bytes]] = []
+    for ci, (content, calls) in enumerate(choices):
+        evs = [sse(None, {**_META, "choices": [
+            {"index": ci, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})]
+        evs += [sse(None, {**_META, "choices": [
+            {"index": ci, "delta": {"content": p}, "finish_reason": None}]}) for p in content]
+        for ti, args in enumerate(calls):
+            evs.append(sse(None, {**_META, "choices": [{"index": ci, "delta": {"tool_calls": [
                 {"index": ti, "id": f"call_{ci}_{ti}", "type": "function",
                  "function": {"name": "run", "arguments": ""}}]}, "finish_reason": None}]}))
-    longest = max(max([len(c)] + [len(a) for a in calls]) for c, calls in choices)
-    for k in range(longest):
-        for ci, (content, calls) in enumerate(choices):
-            if k < len(content):
-                out.append(sse(None, {**_META, "choices": [
-                    {"index": ci, "delta": {"content": content[k]}, "finish_reason": None}]}))
-            for ti, args in enumerate(calls):
-                if k < len(args):
-                    out.append(sse(None, {**_META, "choices": [{"index": ci, "delta": {
-                        "tool_calls": [{"index": ti, "function": {"arguments": args[k]}}]},
-                        "finish_reason": None}]}))
+            evs += [sse(None, {**_META, "choices": [{"index": ci, "delta": {"tool_calls": [
+                {"index": ti, "function": {"arguments": p}}]}, "finish_reason": None}]})
+                for p in args]
+        per_choice.append(evs)
+    out = []
+    for k in range(max(len(evs) for evs in per_choice)):
+        out.extend(evs[k] for evs in per_choice if k < len(evs))
     if not done:
         return b"".join(out)
     for ci, (_, calls) in enumerate(choices):

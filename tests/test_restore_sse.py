@@ -113,13 +113,14 @@ def test_flush_at_end_of_stream_without_stop_events() -> None:
         assert anthropic_channels(out)[(0, "text")] == "see i-0123456789abcdef0"
 
 
-def test_flush_event_comes_before_the_stop_event() -> None:
-    stream = anthropic_stream([("text", ["a AWS_", "EC2_001"])])
+def test_held_text_goes_out_in_the_model_s_own_events_before_the_stop() -> None:
+    """A token cut across deltas is restored in the deltas themselves: no event is added, and the
+    delta that was all token prefix is merged into the next one."""
+    stream = anthropic_stream([("text", ["a AWS_", "EC2_0", "01 b"])])
     events = [ev for _, ev in parse_sse(feed_all(restorer(), [stream]))]
-    types = [ev["type"] for ev in events]
-    stop = types.index("content_block_stop")
-    assert events[stop - 1] == {"type": "content_block_delta", "index": 0,
-                                "delta": {"type": "text_delta", "text": "i-0123456789abcdef0"}}
+    deltas = [ev["delta"]["text"] for ev in events if ev["type"] == "content_block_delta"]
+    assert deltas == ["a ", "i-0123456789abcdef0 b"]
+    assert len(events) == len(parse_sse(stream)) - 1
 
 
 def test_content_block_start_text_and_tool_input() -> None:
@@ -157,11 +158,21 @@ def test_invalid_json_event_passes_through() -> None:
 
 
 def test_held_back_data_is_bounded() -> None:
+    """Every delta ends in a token prefix: one event at a time is held, whatever the length."""
     r = restorer()
     stream = anthropic_stream([("text", ["x AWS_EC2_00"] * 2000)])
+    one = len(sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                          "delta": {"type": "text_delta", "text": "x AWS_EC2_00"}}))
+    fed, outs = 0, []
     for i in range(0, len(stream), 64):
-        r.feed(stream[i : i + 64])
-        assert len(r._buf) < 512 and all(len(c.held) <= 40 for c in r._events._ch.values())
+        piece = stream[i : i + 64]
+        fed += len(piece)
+        outs.append(r.feed(piece))
+        # one held event, its tail moved into the next one, a partial event
+        assert fed - sum(map(len, outs)) < 2 * one + 64 + 40
+    out = b"".join(outs) + r.finish()
+    assert len(out) == len(stream)  # no known token: the same bytes, text moved between events
+    assert anthropic_channels(out)[(0, "text")] == "x AWS_EC2_00" * 2000
 
 
 # -- OpenAI Chat Completions -----------------------------------------------------------------

@@ -9,9 +9,23 @@
   the ``*.done``, ``response.output_item.done`` and ``response.completed`` events that repeat the
   full text are restored whole.
 
-Each text channel holds back only a suffix that could still grow into a token; the held text is
-emitted in the channel's next delta, or as an extra delta event placed before the event that ends
-the channel. Events with nothing to change are returned byte-identical.
+Every event goes out once, in the order it came, or not at all: the restorer never makes an event
+up, so ``sequence_number`` and indexes stay the model's. A delta whose text ends in what may be the
+start of a token (``AWS_EC``) is held back whole, and the events after it wait behind it, until its
+channel's next event shows whether the token goes on:
+
+* a delta of the same channel: the held tail moves into it. The held event goes out with the text
+  before its tail; when that is empty and the event says nothing the next delta does not say
+  (``sequence_number`` and ``obfuscation`` aside), it does not go out at all: no delta comes out
+  empty that did not come in empty (one that carries more, e.g. log-probabilities, still does);
+* the end of the channel (``content_block_stop``, ``finish_reason``, ``*.done``, ``[DONE]``, end of
+  stream): the held event goes out with its text as it came, restored.
+
+A chat choice writes one channel at a time (its content, then each tool call in turn; no event
+ends one): its text on another channel ends the open one. Other channels and events interleave
+freely. At most ``MAX_QUEUED`` events and ``max_bytes`` bytes wait; past that the oldest held event
+goes out as it came (a token its channel completes only after so long stays as the model wrote
+it). Events with nothing to change are returned byte-identical.
 """
 
 from __future__ import annotations
@@ -21,9 +35,12 @@ import re
 from collections.abc import Callable, Mapping
 from json.decoder import scanstring
 from json.encoder import encode_basestring
-from typing import Any, NamedTuple
+from typing import Any
 
 from awsmasker.restore.core import Table, TokenIndex, make_table, restore
+
+#: Events that may wait behind a held one (see the module docstring).
+MAX_QUEUED = 64
 
 _ANTHROPIC = frozenset(
     {
@@ -100,8 +117,11 @@ _RESPONSES_DELTA = re.compile(
 INTEREST = re.compile(rb'A(?:WS_|WS"|W"|")')
 
 _PARTIAL_ENDS = ("A", "AW", "AWS")  # text ending so may be the start of a token
-_TEXT_DELTA = ("text_delta", "text")
-_JSON_DELTA = ("input_json_delta", "partial_json")
+# Keys an event carries for itself alone: a held event merged into the next one loses nothing
+# by losing them. String values under _TEXT_KEYS are channel text (moved, not lost).
+_PER_EVENT_KEYS = frozenset({"sequence_number", "obfuscation"})
+_TEXT_KEYS = frozenset({"text", "partial_json", "content", "arguments", "delta"})
+_MISSING = object()
 
 
 def _decode_string(raw: bytes) -> str | None:
@@ -126,87 +146,237 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-class _Shape(NamedTuple):
-    """How an event was framed, to write a changed or an extra event the same way."""
-
-    named: bool  # has an "event:" line
-    eol: bytes
+def _splice_in(ev: bytes, start: int, end: int, text: str) -> bytes:
+    """``ev`` with the JSON string body at ``start:end`` replaced by ``text``."""
+    return b"".join((ev[:start], encode_basestring(text)[1:-1].encode("utf-8"), ev[end:]))
 
 
-class _Channel(NamedTuple):
-    held: str
-    table: Table
-    make: Callable[[str], bytes]  # flushed text -> a complete delta event
+def _leaves(v: Any, path: tuple, out: dict) -> None:
+    """The informative scalars of a JSON value by path: per-event keys, channel text and empty
+    values (null, "", [], {}) say nothing."""
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k in _PER_EVENT_KEYS or (k in _TEXT_KEYS and isinstance(x, str)):
+                continue
+            _leaves(x, (*path, k), out)
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            _leaves(x, (*path, i), out)
+    elif v is not None and v != "":
+        out[path] = v
+
+
+def _says(ev: bytes) -> dict | None:
+    """What an event says apart from its text (its name and informative scalars), or None."""
+    name = None
+    data = []
+    for line in ev.splitlines():
+        if line.startswith(b"data:"):
+            v = line[5:]
+            data.append(v[1:] if v.startswith(b" ") else v)
+        elif line.startswith(b"event:"):
+            name = line[6:].strip()
+    try:
+        obj = json.loads(b"\n".join(data))
+    except ValueError:
+        return None
+    out: dict = {("event:",): name} if name else {}
+    _leaves(obj, (), out)
+    return out
+
+
+def _says_no_more(held: bytes, nxt: bytes) -> bool:
+    """Whether ``held`` says nothing (text aside) that ``nxt`` does not say too."""
+    a, b = _says(held), _says(nxt)
+    return a is not None and b is not None and all(b.get(p, _MISSING) == v for p, v in a.items())
+
+
+class _Slot:
+    """One channel's string in a held event: ``text`` restored so far, ``tail`` held back."""
+
+    __slots__ = ("key", "orig", "put", "table", "tail", "text")
+
+    def __init__(self, key: tuple, text: str, tail: str, table: Table, orig: str,
+                 put: Callable[[str], None] | None) -> None:
+        self.key, self.text, self.tail, self.table, self.orig, self.put = (
+            key, text, tail, table, orig, put)
+
+    def copy(self) -> _Slot:
+        return _Slot(self.key, self.text, self.tail, self.table, self.orig, self.put)
+
+
+class _Held:
+    """An event held back: a channel's text in it ends in what may be the start of a token."""
+
+    __slots__ = ("changed", "open", "out", "raw", "render", "slots")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw  # the event as it came
+        self.slots: list[_Slot] = []
+        self.open = 0  # slots whose tail is still held
+        self.changed = False  # the event changed apart from its slots
+        self.render: Callable[[list[str]], bytes] | None = None  # slot texts -> the event
+        self.out: bytes | None = None  # once settled: what goes out (b"": merged into the next)
+
+    def copy(self) -> _Held:
+        c = _Held(self.raw)
+        c.slots = [s.copy() for s in self.slots]
+        c.open, c.changed, c.render, c.out = self.open, self.changed, self.render, self.out
+        return c
+
+
+def _all(key: tuple) -> bool:
+    return True
 
 
 class EventRestorer:
-    def __init__(self, token_map: Mapping[str, str]) -> None:
+    def __init__(self, token_map: Mapping[str, str], *, max_bytes: int = 1 << 20) -> None:
         index = TokenIndex(token_map)  # the two tables share their lazily built keys
         self.raw = make_table(index, escape_json=False, binary=False)
         self.js = make_table(index, escape_json=True, binary=False)
         self.restored: dict[str, int] = {}
         self.flags: set[str] = set()
-        self._ch: dict[tuple, _Channel] = {}
-        self._makers: dict[tuple, Callable[[str], bytes]] = {}  # for _anthropic_splice
+        self._max_bytes = max_bytes
+        #: the oldest held event, then every event after it (bytes when settled), in order.
+        #: Replaced, never changed in place, so a snapshot (one per event restored) keeps it as
+        #: it is without a copy.
+        self._queue: list[bytes | _Held] = []
+        self._queued = 0  # bytes in the queue
+        self._open: dict[tuple, tuple[_Held, int]] = {}  # channel -> its held event and slot
+        # while one event is restored:
+        self._ev = b""
+        self._cur: _Held | None = None  # the event itself, once one of its channels holds
+        self._continued: list[_Held] = []  # held events whose channel it continues
         self._final = False
 
-    # -- state for StreamRestore's rollback ----------------------------------------------------
+    # -- state for rollback ----------------------------------------------------------------------
     def snapshot(self) -> object:
-        return dict(self._ch) if self._ch else None
+        if not self._queue:
+            return None
+        # Only events with an open slot change; settled ones and bytes are kept as they are.
+        copies = {id(r): r.copy() for r, _ in self._open.values()}
+        return self._queue, self._queued, copies, dict(self._open)
 
     def restore_snapshot(self, state: object) -> None:
-        self._ch = dict(state) if state else {}  # type: ignore[call-overload]
+        if state is None:
+            self._queue, self._queued, self._open = [], 0, {}
+        else:
+            queue, self._queued, copies, opened = state  # type: ignore[misc]
+            self._queue = [copies.get(id(e), e) for e in queue]
+            self._open = {k: (copies[id(r)], i) for k, (r, i) in opened.items()}
 
     def has_held(self) -> bool:
-        return bool(self._ch)
+        return bool(self._queue)
 
-    # -- channels -------------------------------------------------------------------------------
-    def _feed(
-        self,
-        key: tuple,
-        text: str,
-        table: Table,
-        final: bool,
-        make: Callable[[], Callable[[str], bytes]],
-    ) -> str:
-        ch = self._ch.pop(key, None)
-        if ch is not None:
-            text = ch.held + text
-        out, held = restore(text, table, self.restored, final or self._final)
-        if held:
-            self._ch[key] = _Channel(held, table, make())
-        return out
+    # -- channels ----------------------------------------------------------------------------------
+    def _take(self, key: tuple) -> str:
+        """The tail the channel's held event holds, moved out of it (the channel goes on in the
+        event being restored); "" when the channel holds nothing."""
+        held = self._open.pop(key, None)
+        if held is None:
+            return ""
+        rec, i = held
+        slot = rec.slots[i]
+        tail, slot.tail = slot.tail, ""
+        rec.open -= 1
+        self._continued.append(rec)
+        return tail
 
-    def _flush(self, pred: Callable[[tuple], bool]) -> bytes:
+    def _feed(self, key: tuple, text: str, table: Table, put: Callable[[str], None] | None,
+              final: bool = False) -> str:
+        """One channel step for a string of the event being restored: its new text; the string
+        as it is when its end is held (``put`` writes the text once the event is settled)."""
+        whole = self._take(key) + text if self._open else text
+        new, tail = restore(whole, table, self.restored, final or self._final)
+        if not tail:
+            return new
+        cur = self._cur
+        if cur is None:
+            cur = self._cur = _Held(self._ev)
+        self._open[key] = (cur, len(cur.slots))
+        cur.slots.append(_Slot(key, new, tail, table, text, put))
+        cur.open += 1
+        return text
+
+    def _end(self, pred: Callable[[tuple], bool]) -> None:
+        """The channels ``pred`` names have ended: their held events keep their text."""
+        for key in [k for k in self._open if pred(k)]:
+            rec, i = self._open.pop(key)
+            slot = rec.slots[i]
+            slot.text += restore(slot.tail, slot.table, self.restored, True)[0]
+            slot.tail = ""
+            rec.open -= 1
+            if rec.open == 0 and rec is not self._cur:
+                self._settle(rec, None)
+
+    def _settle(self, rec: _Held, nxt: bytes | None) -> None:
+        """What a held event whose every slot is resolved goes out as; ``nxt`` is the event
+        that continued its channels last (None: they ended)."""
+        if rec.out is not None:
+            return
+        texts = [s.text for s in rec.slots]
+        if not rec.changed and all(s.text == s.orig for s in rec.slots):
+            rec.out = rec.raw
+        elif nxt is not None and not any(texts) and _says_no_more(rec.raw, nxt):
+            rec.out = b""  # merged into the next delta
+        else:
+            assert rec.render is not None
+            rec.out = rec.render(texts)
+
+    def _ready(self) -> bytes:
+        """Take the settled events at the head of the queue."""
+        q = self._queue
         out = []
-        for key in [k for k in self._ch if pred(k)]:
-            ch = self._ch.pop(key)
-            text, _ = restore(ch.held, ch.table, self.restored, True)
-            out.append(ch.make(text))
+        n = 0
+        for e in q:
+            if isinstance(e, bytes):
+                out.append(e)
+                self._queued -= len(e)
+            elif e.out is not None:
+                out.append(e.out)
+                self._queued -= len(e.raw)
+            else:
+                break
+            n += 1
+        if n:
+            self._queue = q[n:]
         return b"".join(out)
 
     def flush_all(self) -> bytes:
-        return self._flush(lambda k: True)
+        """Every held channel ends: the queue, in order."""
+        if not self._queue:
+            return b""
+        self._end(_all)
+        return self._ready()
 
     def flush_all_safe(self) -> bytes:
-        """Held text as extra events without restoring it (used after an internal error)."""
+        """The queue with held tails unrestored (used after an internal error)."""
         out = []
-        for ch in self._ch.values():
-            try:
-                out.append(ch.make(ch.held))
-            except Exception:
-                self.flags.add("error")
-        self._ch = {}
+        for e in self._queue:
+            if isinstance(e, bytes):
+                out.append(e)
+            elif e.out is not None:
+                out.append(e.out)
+            else:
+                try:
+                    assert e.render is not None
+                    out.append(e.render([s.text + s.tail for s in e.slots]))
+                except Exception:
+                    self.flags.add("error")
+                    out.append(e.raw)
+        self._queue, self._queued, self._open = [], 0, {}
         return b"".join(out)
 
-    # -- one event ------------------------------------------------------------------------------
+    # -- one event -------------------------------------------------------------------------------
     def event(self, ev: bytes, final: bool = False) -> bytes:
-        """One whole event, restored. Never raises and loses nothing: after an internal error
-        the text the channels held before it goes out unrestored, then the event unchanged."""
-        if not self._ch and INTEREST.search(ev) is None:
+        """One whole event: what goes out now (the events it settles, itself unless held).
+        Never raises and loses nothing: after an internal error the held events go out with
+        their tails unrestored, then the event unchanged."""
+        if not self._queue and INTEREST.search(ev) is None:
             return ev  # nothing to restore, nothing held: the common case
         saved = self.snapshot()
         self._final = final
+        self._ev = ev
         try:
             return self._event(ev)
         except Exception:
@@ -215,111 +385,39 @@ class EventRestorer:
             return self.flush_all_safe() + ev
         finally:
             self._final = False
-
-    def _anthropic_splice(self, ev: bytes, m: re.Match[bytes], final: bool) -> bytes | None:
-        """Restore a matched Anthropic delta by splicing its new string into the raw bytes.
-
-        The same channel step as ``_anthropic`` on the parsed event (inlined: this is the hot
-        path); None (nothing changed yet) when the string is not valid JSON, so the general path
-        handles (and flags) it.
-        """
-        named, index, text_kind, raw, eol = m.groups()
-        text = _decode_string(raw)
-        if text is None:
-            return None
-        idx = int(index)
-        key = ("a", idx)
-        ch = self._ch.pop(key, None)
-        if ch is None:
-            if "AWS_" not in text and not text.endswith(_PARTIAL_ENDS):
-                return ev  # nothing held on this channel and nothing that could start a token
-            whole = text
-        else:
-            whole = ch.held + text
-        is_text = text_kind is not None
-        table = self.raw if is_text else self.js
-        new, held = restore(whole, table, self.restored, final)
-        if held:
-            mkey = (idx, is_text, named is not None, eol)
-            make = self._makers.get(mkey)
-            if make is None:
-                dt, field = _TEXT_DELTA if is_text else _JSON_DELTA
-                make = self._anthropic_maker(idx, dt, field, _Shape(mkey[2], mkey[3]))
-                if len(self._makers) < 64:  # a handful of blocks per reply; stay bounded
-                    self._makers[mkey] = make
-            self._ch[key] = _Channel(held, table, make)
-        if new == text:
-            return ev
-        start, end = m.span(4)
-        return b"".join((ev[:start], encode_basestring(new)[1:-1].encode("utf-8"), ev[end:]))
-
-    def _openai_splice(self, ev: bytes) -> bytes | None:
-        """Splice fast path for OpenAI Chat and Responses deltas: the same channel step as
-        ``_chat`` / ``_responses_delta``; None when the event is not in the expected spelling."""
-        m = _CHAT_DELTA.fullmatch(ev)
-        if m is not None:
-            ci = int(m.group(2))
-            ti = None if m.group(4) is None else int(m.group(4))
-            shape = _Shape(False, m.group(6))
-
-            def chat_maker() -> Callable[[str], bytes]:
-                obj = json.loads(m.group(1))
-                meta = {k: v for k, v in obj.items() if k not in ("choices", "usage")}
-                return self._chat_maker(meta, ci, ti, shape)
-
-            if ti is None:
-                return self._splice(ev, m.span(3), ("c", ci), self.raw, chat_maker)
-            return self._splice(ev, m.span(5), ("t", ci, ti), self.js, chat_maker)
-        m = _RESPONSES_DELTA.fullmatch(ev)
-        if m is None:
-            return None
-        text, cidx = m.group(3) is not None, m.group(5)
-        item = m.group(4).decode("latin-1")  # used only when the event is ASCII (see _splice)
-        shape = _Shape(m.group(1) is not None, m.group(7))
-        if text:
-            key: tuple = ("rt", item, None if cidx is None else int(cidx))
-        else:
-            key = ("ra", item)
-
-        def responses_maker() -> Callable[[str], bytes]:
-            obj = json.loads(m.group(2))
-            return self._responses_maker(obj, obj["type"], shape)
-
-        return self._splice(ev, m.span(6), key, self.raw if text else self.js, responses_maker)
-
-    def _splice(
-        self,
-        ev: bytes,
-        span: tuple[int, int],
-        key: tuple,
-        table: Table,
-        maker: Callable[[], Callable[[str], bytes]],
-    ) -> bytes | None:
-        """One channel step on the JSON string at ``span`` of ``ev``, spliced back in place."""
-        start, end = span
-        if not (ev.isascii() or (ev[:start].isascii() and ev[end:].isascii())):
-            return None  # other strings might not be valid UTF-8: let the parser decide
-        text = _decode_string(ev[start:end])
-        if text is None:
-            return None
-        ch = self._ch.pop(key, None)
-        if ch is None:
-            if "AWS_" not in text and not text.endswith(_PARTIAL_ENDS):
-                return ev
-            whole = text
-        else:
-            whole = ch.held + text
-        new, held = restore(whole, table, self.restored, self._final)
-        if held:
-            self._ch[key] = _Channel(held, table, maker())
-        if new == text:
-            return ev
-        return b"".join((ev[:start], encode_basestring(new)[1:-1].encode("utf-8"), ev[end:]))
+            self._ev = b""
+            self._cur = None
+            self._continued = []
 
     def _event(self, ev: bytes) -> bytes:
+        out: bytes | _Held = self._restore(ev)
+        cur = self._cur
+        for rec in self._continued:
+            if rec.open == 0 and rec is not cur:
+                self._settle(rec, ev)
+        if cur is not None:
+            if cur.open:
+                out = cur
+            else:  # a channel repeated within the event took its own tail
+                self._settle(cur, None)
+                out = cur.out  # type: ignore[assignment]
+        if not self._queue and isinstance(out, bytes):
+            return out
+        self._queue = [*self._queue, out]
+        self._queued += len(out) if isinstance(out, bytes) else len(ev)
+        parts = [self._ready()]
+        while len(self._queue) > MAX_QUEUED or self._queued > self._max_bytes:
+            head = self._queue[0]  # held: a settled head has gone out
+            self._end(lambda k, head=head: self._open[k][0] is head)
+            parts.append(self._ready())
+        return b"".join(parts)
+
+    def _restore(self, ev: bytes) -> bytes:
+        """The event restored, or as it is when one of its channels holds (``self._cur``)."""
         m = _ANTHROPIC_DELTA.fullmatch(ev)
         if m is not None:
-            out = self._anthropic_splice(ev, m, self._final)
+            table = self.raw if m.group(3) is not None else self.js
+            out = self._splice(ev, m.span(4), ("a", int(m.group(2))), table)
             if out is not None:
                 return out
         else:
@@ -329,22 +427,17 @@ class EventRestorer:
         lines = ev.splitlines(keepends=True)
         data_idx = []
         values = []
-        named = False
         for idx, line in enumerate(lines):
             if line.startswith(b"data:"):
                 data_idx.append(idx)
                 v = line[5:].rstrip(b"\r\n")
                 values.append(v[1:] if v.startswith(b" ") else v)
-            elif line.startswith(b"event:"):
-                named = True
         if not data_idx:
             return ev
         data = values[0] if len(values) == 1 else b"\n".join(values)
-        first = lines[data_idx[0]]
-        eol = first[len(first.rstrip(b"\r\n")) :] or b"\n"
-        shape = _Shape(named, eol)
         if data.strip() == b"[DONE]":
-            return self.flush_all() + ev
+            self._end(_all)
+            return ev
         try:
             obj = json.loads(data)
         except ValueError:
@@ -353,40 +446,77 @@ class EventRestorer:
         if not isinstance(obj, dict):
             return ev
         if "choices" in obj:
-            prefix, changed = self._chat(obj, shape)
+            changed = self._chat(obj)
         else:
             t = obj.get("type")
             if not isinstance(t, str):
                 return ev
             if t.startswith("response."):
-                prefix, changed = self._responses(t, obj, shape)
+                changed = self._responses(t, obj)
             elif t in _ANTHROPIC:
-                prefix, changed = self._anthropic(t, obj, shape)
+                changed = self._anthropic(t, obj)
             else:
                 return ev
-        if not changed:
-            return prefix + ev if prefix else ev
-        # Re-serialise: one data line in place of the first, other lines unchanged.
-        # An event cut off at the end of the stream (no line end after its last line) stays so:
-        # the new data line gets no line end when nothing follows it.
-        head = b"data: " if first.startswith(b"data: ") else b"data:"
-        parts = [prefix]
-        last = len(lines) - 1
-        if not lines[last].endswith((b"\n", b"\r")) and all(
-            idx in data_idx for idx in range(data_idx[0], last + 1)
-        ):
-            eol = b""
-        for idx, line in enumerate(lines):
-            if idx == data_idx[0]:
-                parts.append(head + _dumps(obj) + eol)
-            elif idx not in data_idx:
-                parts.append(line)
-        return b"".join(parts)
+        cur = self._cur
+        if cur is not None:
+            puts = [s.put for s in cur.slots]
 
-    @staticmethod
-    def _make_event(name: str, shape: _Shape, obj: dict) -> bytes:
-        head = b"event: " + name.encode() + shape.eol if shape.named else b""
-        return head + b"data: " + _dumps(obj) + shape.eol + shape.eol
+            def render(texts: list[str]) -> bytes:
+                for put, text in zip(puts, texts, strict=True):
+                    put(text)  # type: ignore[misc]
+                return _rewrite(lines, data_idx, obj)
+
+            cur.changed, cur.render = changed, render
+            return ev
+        return _rewrite(lines, data_idx, obj) if changed else ev
+
+    # -- splicing: a delta as the APIs write it ---------------------------------------------------
+    def _splice(self, ev: bytes, span: tuple[int, int], key: tuple, table: Table,
+                choice: Any = None) -> bytes | None:
+        """One channel step on the JSON string at ``span`` of ``ev``, spliced back in place; None
+        (nothing done) when the string is not valid JSON, so the parsing path handles it.
+        ``choice``: the chat choice the delta belongs to."""
+        start, end = span
+        text = _decode_string(ev[start:end])
+        if text is None:
+            return None
+        if key not in self._open and "AWS_" not in text and not text.endswith(_PARTIAL_ENDS):
+            if choice is not None and text:
+                self._moves_on(choice, key)
+            return ev  # nothing held on this channel and nothing that could start a token
+        if choice is not None and text:
+            self._moves_on(choice, key)
+        new = self._feed(key, text, table, None)
+        if self._cur is not None:
+            self._cur.render = lambda texts: _splice_in(ev, start, end, texts[0])
+            return ev
+        return ev if new == text else _splice_in(ev, start, end, new)
+
+    def _openai_splice(self, ev: bytes) -> bytes | None:
+        """The splice for OpenAI Chat and Responses deltas: the same channel step as ``_chat`` /
+        ``_responses``; None when the event is not in the expected spelling."""
+        m = _CHAT_DELTA.fullmatch(ev)
+        if m is not None:
+            if not _ascii_around(ev, m.span(3) if m.group(4) is None else m.span(5)):
+                return None
+            ci = int(m.group(2))
+            if m.group(4) is None:
+                return self._splice(ev, m.span(3), ("c", ci), self.raw, ci)
+            return self._splice(ev, m.span(5), ("t", ci, int(m.group(4))), self.js, ci)
+        m = _RESPONSES_DELTA.fullmatch(ev)
+        if m is None or not _ascii_around(ev, m.span(6)):
+            return None
+        cidx = m.group(5)
+        item = m.group(4).decode("ascii")
+        if m.group(3) is not None:
+            key: tuple = ("rt", item, None if cidx is None else int(cidx))
+            return self._splice(ev, m.span(6), key, self.raw)
+        return self._splice(ev, m.span(6), ("ra", item), self.js)
+
+    def _moves_on(self, ci: Any, key: tuple) -> None:
+        """A chat choice writes one channel at a time: its text on ``key`` ends its others."""
+        if self._open:
+            self._end(lambda k: k != key and k[0] in ("c", "t") and k[1] == ci)
 
     # -- whole values (final) -------------------------------------------------------------------
     def _deep(self, v: Any) -> Any:
@@ -426,67 +556,55 @@ class EventRestorer:
         return True
 
     # -- Anthropic Messages ---------------------------------------------------------------------
-    def _anthropic(self, t: str, obj: dict, shape: _Shape) -> tuple[bytes, bool]:
+    def _anthropic(self, t: str, obj: dict) -> bool:
         idx = obj.get("index")
         if t == "content_block_delta":
             d = obj.get("delta")
             if not isinstance(d, dict):
-                return b"", False
+                return False
             dt = d.get("type")
             if dt == "text_delta":
                 field, table = "text", self.raw
             elif dt == "input_json_delta":
                 field, table = "partial_json", self.js
             else:
-                return b"", False  # thinking_delta, signature_delta, citations_delta, ...
-            text = d.get(field)
-            if not isinstance(text, str):
-                return b"", False
-            new = self._feed(
-                ("a", idx), text, table, False, lambda: self._anthropic_maker(idx, dt, field, shape)
-            )
-            if new == text:
-                return b"", False
-            d[field] = new
-            return b"", True
+                return False  # thinking_delta, signature_delta, citations_delta, ...
+            return self._set(d, field, ("a", idx), table)
         if t == "content_block_stop":
-            return self._flush(lambda k: k == ("a", idx)), False
+            self._end(lambda k: k == ("a", idx))
+            return False
         if t == "content_block_start":
             cb = obj.get("content_block")
             if not isinstance(cb, dict):
-                return b"", False
+                return False
             if cb.get("type") == "text" and isinstance(cb.get("text"), str) and cb["text"]:
-                text = cb["text"]
-                new = self._feed(
-                    ("a", idx),
-                    text,
-                    self.raw,
-                    False,
-                    lambda: self._anthropic_maker(idx, "text_delta", "text", shape),
-                )
-                cb["text"] = new
-                return b"", new != text
-            return b"", self._whole(obj, "content_block")
+                return self._set(cb, "text", ("a", idx), self.raw)
+            return self._whole(obj, "content_block")
         if t == "message_start":
             m = obj.get("message")
-            return b"", isinstance(m, dict) and self._whole(m, "content")
+            return isinstance(m, dict) and self._whole(m, "content")
         # message_delta, message_stop: every block has ended.
-        return self._flush(lambda k: k[0] == "a"), False
+        self._end(lambda k: k[0] == "a")
+        return False
 
-    def _anthropic_maker(self, idx: Any, dt: str, field: str, shape: _Shape):
-        def make(text: str) -> bytes:
-            obj = {"type": "content_block_delta", "index": idx, "delta": {"type": dt, field: text}}
-            return self._make_event("content_block_delta", shape, obj)
+    def _set(self, d: dict, field: str, key: tuple, table: Table, final: bool = False) -> bool:
+        """One channel step on the string ``d[field]``; whether it changed now."""
+        text = d[field]
 
-        return make
+        def put(v: str) -> None:
+            d[field] = v
+
+        new = self._feed(key, text, table, put, final)
+        if new == text:
+            return False
+        d[field] = new
+        return True
 
     # -- OpenAI Chat Completions ----------------------------------------------------------------
-    def _chat(self, obj: dict, shape: _Shape) -> tuple[bytes, bool]:
+    def _chat(self, obj: dict) -> bool:
         choices = obj.get("choices")
         if not isinstance(choices, list):
-            return b"", False
-        meta = {k: v for k, v in obj.items() if k not in ("choices", "usage")}
-        prefix = []
+            return False
         changed = False
         for n, choice in enumerate(choices):
             if not isinstance(choice, dict):
@@ -498,102 +616,52 @@ class EventRestorer:
                 d = {}
             content = d.get("content")
             if isinstance(content, str):
-                key = ("c", ci)
-                new = self._feed(
-                    key,
-                    content,
-                    self.raw,
-                    fin,
-                    lambda ci=ci: self._chat_maker(meta, ci, None, shape),
-                )
-                if new != content:
-                    d["content"] = new
-                    changed = True
+                if content:
+                    self._moves_on(ci, ("c", ci))
+                changed = self._set(d, "content", ("c", ci), self.raw, fin) or changed
             calls = d.get("tool_calls")
             for tc in calls if isinstance(calls, list) else ():
                 fn = tc.get("function") if isinstance(tc, dict) else None
                 args = fn.get("arguments") if isinstance(fn, dict) else None
                 if not isinstance(args, str):
                     continue
-                ti = tc.get("index")
-                new = self._feed(
-                    ("t", ci, ti),
-                    args,
-                    self.js,
-                    fin,
-                    lambda ci=ci, ti=ti: self._chat_maker(meta, ci, ti, shape),
-                )
-                if new != args:
-                    fn["arguments"] = new
-                    changed = True
+                key = ("t", ci, tc.get("index"))
+                if args:
+                    self._moves_on(ci, key)
+                changed = self._set(fn, "arguments", key, self.js, fin) or changed  # type: ignore[arg-type]
             if fin:  # channels of this choice not continued in this chunk end here
-                prefix.append(self._flush(lambda k, ci=ci: k[0] in ("c", "t") and k[1] == ci))
-        return b"".join(prefix), changed
-
-    def _chat_maker(self, meta: dict, ci: Any, ti: Any, shape: _Shape):
-        def make(text: str) -> bytes:
-            if ti is None:
-                delta: dict = {"content": text}
-            else:
-                delta = {"tool_calls": [{"index": ti, "function": {"arguments": text}}]}
-            obj = dict(meta)
-            obj["choices"] = [{"index": ci, "delta": delta, "finish_reason": None}]
-            return self._make_event("", shape._replace(named=False), obj)
-
-        return make
+                self._end(lambda k, ci=ci: k[0] in ("c", "t") and k[1] == ci)
+        return changed
 
     # -- OpenAI Responses -----------------------------------------------------------------------
-    def _responses(self, t: str, obj: dict, shape: _Shape) -> tuple[bytes, bool]:
+    def _responses(self, t: str, obj: dict) -> bool:
         item = obj.get("item_id", obj.get("output_index"))
+        text_key = ("rt", item, obj.get("content_index"))
         if t == "response.output_text.delta":
-            return self._responses_delta(
-                ("rt", item, obj.get("content_index")), obj, self.raw, t, shape
-            )
+            return isinstance(obj.get("delta"), str) and self._set(obj, "delta", text_key, self.raw)
         if t == "response.function_call_arguments.delta":
-            return self._responses_delta(("ra", item), obj, self.js, t, shape)
+            return isinstance(obj.get("delta"), str) and self._set(
+                obj, "delta", ("ra", item), self.js)
         if t == "response.output_text.done":
-            prefix = self._flush(lambda k: k == ("rt", item, obj.get("content_index")))
-            return prefix, self._final_text(obj, "text", self.raw)
+            self._end(lambda k: k == text_key)
+            return self._final_text(obj, "text", self.raw)
         if t == "response.function_call_arguments.done":
-            prefix = self._flush(lambda k: k == ("ra", item))
-            return prefix, self._final_text(obj, "arguments", self.js)
+            self._end(lambda k: k == ("ra", item))
+            return self._final_text(obj, "arguments", self.js)
         if t == "response.content_part.done":
-            prefix = self._flush(lambda k: k == ("rt", item, obj.get("content_index")))
-            return prefix, self._whole(obj, "part")
+            self._end(lambda k: k == text_key)
+            return self._whole(obj, "part")
         if t == "response.output_item.done":
             it = obj.get("item")
             iid = it.get("id", item) if isinstance(it, dict) else item
-            prefix = self._flush(lambda k: k[0] in ("rt", "ra") and k[1] in (iid, item))
-            return prefix, self._whole(obj, "item")
+            self._end(lambda k: k[0] in ("rt", "ra") and k[1] in (iid, item))
+            return self._whole(obj, "item")
         if t in _RESPONSES_FINAL:
-            prefix = self._flush(lambda k: k[0] in ("rt", "ra"))
-            return prefix, self._whole(obj, "response")
+            self._end(lambda k: k[0] in ("rt", "ra"))
+            return self._whole(obj, "response")
         if t in _RESPONSES_WHOLE:
-            return b"", any([self._whole(obj, k) for k in ("response", "item", "part")])
-        return b"", False
-
-    def _responses_delta(
-        self, key: tuple, obj: dict, table: Table, t: str, shape: _Shape
-    ) -> tuple[bytes, bool]:
-        text = obj.get("delta")
-        if not isinstance(text, str):
-            return b"", False
-
-        new = self._feed(key, text, table, False, lambda: self._responses_maker(obj, t, shape))
-        if new == text:
-            return b"", False
-        obj["delta"] = new
-        return b"", True
-
-    def _responses_maker(self, obj: dict, t: str, shape: _Shape) -> Callable[[str], bytes]:
-        template = dict(obj)
-
-        def make(held: str) -> bytes:
-            ev = dict(template)
-            ev["delta"] = held
-            return self._make_event(t, shape, ev)
-
-        return make
+            return any([self._whole(obj, k) for k in ("response", "item", "part")])
+        return False
 
     def _final_text(self, obj: dict, field: str, table: Table) -> bool:
         text = obj.get(field)
@@ -602,3 +670,30 @@ class EventRestorer:
         new = restore(text, table, self.restored, True)[0]
         obj[field] = new
         return new != text
+
+
+def _ascii_around(ev: bytes, span: tuple[int, int]) -> bool:
+    """Whether ``ev`` is ASCII outside ``span`` (other strings might not be valid UTF-8: the
+    parsing path decides)."""
+    return ev.isascii() or (ev[: span[0]].isascii() and ev[span[1] :].isascii())
+
+
+def _rewrite(lines: list[bytes], data_idx: list[int], obj: dict) -> bytes:
+    """The event with ``obj`` as one data line in place of the first, other lines unchanged.
+    An event cut off at the end of the stream (no line end after its last line) stays so: the
+    new data line gets no line end when nothing follows it."""
+    first = lines[data_idx[0]]
+    eol = first[len(first.rstrip(b"\r\n")) :] or b"\n"
+    head = b"data: " if first.startswith(b"data: ") else b"data:"
+    last = len(lines) - 1
+    if not lines[last].endswith((b"\n", b"\r")) and all(
+        idx in data_idx for idx in range(data_idx[0], last + 1)
+    ):
+        eol = b""
+    parts = []
+    for idx, line in enumerate(lines):
+        if idx == data_idx[0]:
+            parts.append(head + _dumps(obj) + eol)
+        elif idx not in data_idx:
+            parts.append(line)
+    return b"".join(parts)

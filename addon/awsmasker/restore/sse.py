@@ -15,13 +15,14 @@ from awsmasker.restore.events import INTEREST, EventRestorer
 # A line end (CRLF, lone CR, LF) followed by another one: the empty line that ends an event.
 _BOUNDARY = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 MAX_EVENT = 1 << 20
+_UNSAVED = object()
 
 
 class SSERestorer:
     """text/event-stream replies of the Anthropic Messages, OpenAI Chat and Responses APIs."""
 
     def __init__(self, token_map: Mapping[str, str], *, max_event: int = MAX_EVENT) -> None:
-        self._events = EventRestorer(token_map)
+        self._events = EventRestorer(token_map, max_bytes=max_event)
         self.restored: dict[str, int] = self._events.restored
         self.flags: set[str] = self._events.flags
         self._max_event = max_event
@@ -30,6 +31,7 @@ class SSERestorer:
         self._skipping = False  # inside an oversized event: pass through to its end
         self._skip_tail = b""
         self._snapshot: tuple | None = None
+        self._events_state: object = _UNSAVED
         self._sep = b"\n\n"  # the stream's usual event separator, for the fast path
         self._sep_unknown = True
         #: at an event boundary: no partial event buffered, not inside an oversized one
@@ -51,13 +53,10 @@ class SSERestorer:
                 return out
         ev = self._events
         self._bare = self._clean = False  # until this call completes
-        self._snapshot = (
-            len(self._buf),
-            self._scan,
-            self._skipping,
-            self._skip_tail,
-            ev.snapshot(),
-        )
+        # The format layer's state is saved only once this call first hands it an event (see
+        # _save_events): most chunks of a reply fed in small pieces complete none.
+        self._snapshot = (len(self._buf), self._scan, self._skipping, self._skip_tail)
+        self._events_state = _UNSAVED
         out: list[bytes] = []
         if self._skipping:
             data = self._skip(data, out)
@@ -111,14 +110,17 @@ class SSERestorer:
                     lf_only = sep == b"\n\n"
             if end - pos > self._max_event:  # the same whatever the chunking
                 self.flags.add("event_too_large")
+                self._save_events()
                 out.append(ev.flush_all())
                 out.append(bytes(buf[pos:end]))
             else:
+                self._save_events()
                 out.append(ev.event(bytes(buf[pos:end])))
             pos = scan = end
         # Mutate the buffer only once everything that can fail has run (see abort()).
         if len(buf) - pos > self._max_event:
             self.flags.add("event_too_large")
+            self._save_events()
             out.append(ev.flush_all())
             rest = bytes(buf[pos:])
             out.append(rest)
@@ -131,6 +133,11 @@ class SSERestorer:
         self._snapshot = None
         self._settle()
         return b"".join(out)
+
+    def _save_events(self) -> None:
+        """Save the format layer's state for abort() before this feed() first changes it."""
+        if self._events_state is _UNSAVED:
+            self._events_state = self._events.snapshot()
 
     def _settle(self) -> None:
         """Work out ``_bare`` and ``_clean`` once a call has completed."""
@@ -154,10 +161,11 @@ class SSERestorer:
 
     def finish(self) -> bytes:
         ev = self._events
-        out = [ev.flush_all()]
-        if self._buf:
+        out = []
+        if self._buf:  # an event cut off at the end: it may still go on a held channel
             out.append(ev.event(bytes(self._buf), final=True))
             self._buf.clear()
+        out.append(ev.flush_all())
         self._scan = 0
         self._settle()
         return b"".join(out)
@@ -170,9 +178,10 @@ class SSERestorer:
         """Held-back data as of the end of the last completed feed(), unprocessed where possible."""
         ev = self._events
         if self._snapshot is not None:  # feed() failed midway: roll back to its start
-            size, self._scan, self._skipping, self._skip_tail, state = self._snapshot
+            size, self._scan, self._skipping, self._skip_tail = self._snapshot
             del self._buf[size:]
-            ev.restore_snapshot(state)
+            if self._events_state is not _UNSAVED:
+                ev.restore_snapshot(self._events_state)
             self._snapshot = None
         out = ev.flush_all_safe() + bytes(self._buf)
         self._buf.clear()
