@@ -8,11 +8,29 @@ from __future__ import annotations
 
 import base64
 import json
+import struct
+import zlib
 
-from awsmasker.restore.eventstream import encode_frame, encode_headers
 from botocore.eventstream import EventStreamBuffer
 
 from tests.restore_helpers import parse_sse
+
+
+def encode_headers(headers: dict[str, str]) -> bytes:
+    """String headers as an event-stream header block (written here, not by the addon, so the
+    tests do not check the addon's encoder against itself)."""
+    out = b""
+    for name, value in headers.items():
+        n, v = name.encode(), value.encode()
+        out += struct.pack(">B", len(n)) + n + b"\x07" + struct.pack(">H", len(v)) + v
+    return out
+
+
+def encode_frame(headers: bytes, payload: bytes) -> bytes:
+    prelude = struct.pack(">II", 16 + len(headers) + len(payload), len(headers))
+    head = prelude + struct.pack(">I", zlib.crc32(prelude))
+    body = head + headers + payload
+    return body + struct.pack(">I", zlib.crc32(body))
 
 
 def dumps(obj: object) -> bytes:

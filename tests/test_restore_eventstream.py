@@ -13,10 +13,10 @@ from awsmasker.restore.eventstream import (
     FrameDecoder,
     FrameError,
     decode_frame,
-    encode_frame,
-    encode_headers,
     parse_headers,
 )
+from awsmasker.restore.eventstream import encode_frame as addon_encode_frame
+from awsmasker.restore.eventstream import encode_headers as addon_encode_headers
 from awsmasker.restore.stream import StreamRestore
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,6 +28,8 @@ from tests.eventstream_helpers import (
     chunks_from_sse,
     converse_channels,
     converse_stream,
+    encode_frame,
+    encode_headers,
     event_frame,
     frames,
 )
@@ -71,7 +73,8 @@ def assert_invoke(out: bytes) -> None:
 def test_frame_codec_matches_botocore():
     headers = {":event-type": "chunk", ":content-type": "application/json",
                ":message-type": "event"}
-    raw = encode_frame(encode_headers(headers), b'{"bytes":"e30="}')
+    raw = addon_encode_frame(addon_encode_headers(headers), b'{"bytes":"e30="}')
+    assert raw == encode_frame(encode_headers(headers), b'{"bytes":"e30="}')
     (m,) = frames(raw)
     assert m.headers == headers and m.payload == b'{"bytes":"e30="}'
     f = decode_frame(raw)
