@@ -63,6 +63,7 @@ class Upstream:
     secrets: dict[str, str]  # access key ID → secret key
     requests: list[Received] = field(default_factory=list)
     seed: int = 7
+    tools: bool = True  # replies end with a tool_use block (False: text only, end_turn)
 
 
 def verify_sigv4(method: str, path: str, headers: list[tuple[str, str]], body: bytes,
@@ -110,10 +111,14 @@ def cut_points(frames: list[bytes], rng: random.Random) -> list[bytes]:
     return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
 
 
-def invoke_frames(tokens: list[str], rng: random.Random) -> list[bytes]:
+def invoke_frames(tokens: list[str], rng: random.Random, tools: bool = True) -> list[bytes]:
     cfg = StandinConfig(max_piece=4)
     events = [ev for _, ev in parse_sse(b"".join(anthropic_stream(tokens, rng, cfg)))]
+    if not tools:
+        events = [ev for ev in events if ev.get("index") != 1]
     for ev in events:
+        if not tools and ev.get("type") == "message_delta":
+            ev["delta"]["stop_reason"] = "end_turn"
         if isinstance(ev, dict) and ev.get("type") == "message_stop":
             ev["amazon-bedrock-invocationMetrics"] = {"inputTokenCount": 10,
                                                       "outputTokenCount": 20}
@@ -188,8 +193,10 @@ class _Handler(BaseHTTPRequestHandler):
             elif op == "converse":
                 self._json(converse_message(tokens))
             else:
-                make = invoke_frames if op == "invoke-with-response-stream" else converse_frames
-                self._frames(make(tokens, rng), rng)
+                if op == "invoke-with-response-stream":
+                    self._frames(invoke_frames(tokens, rng, up.tools), rng)
+                else:
+                    self._frames(converse_frames(tokens, rng), rng)
         elif m := _VERTEX.match(path):
             if m.group(2) == "rawPredict":
                 self._json(anthropic_message(tokens, StandinConfig()))
