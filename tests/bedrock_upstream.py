@@ -174,6 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
         up = self.server.upstream
         length = int(self.headers.get("content-length", "0"))
         body = self.rfile.read(length) if length else b""
+        if self.path.startswith("http://"):  # absolute form: we are the proxy's upstream proxy
+            self.path = "/" + self.path.split("/", 3)[3]
         headers = list(self.headers.items())
         signed = any(k.lower() == "authorization" and v.startswith("AWS4-") for k, v in headers)
         ok, why = verify_sigv4("POST", self.path, headers, body, up.secrets) if signed else \

@@ -230,3 +230,35 @@ def test_anthropic_vertex(proxy, upstream, stream):
     path = upstream.upstream.requests[0].path
     assert path.endswith(":streamRawPredict" if stream else ":rawPredict")
     assert "/publishers/anthropic/models/claude-sonnet-4@20250514" in path
+
+
+def test_bedrock_host_pattern(tmp_path, upstream):
+    """The real Bedrock host name as the target pattern ``bedrock-runtime.*.amazonaws.com``
+    (mitmdump sends to the stand-in as its upstream proxy): boto3 signs with its region; an
+    unsigned request is signed by the proxy in the host's region, not AWS_REGION's."""
+    workdir = tmp_path / "upstream-mode"
+    workdir.mkdir()
+    with Mitmdump(workdir, options=["targets=bedrock-runtime.*.amazonaws.com"],
+                  env=aws_env(tmp_path),
+                  args=["--mode", f"upstream:http://127.0.0.1:{upstream.port}"]) as proxy:
+        client = boto3.client(
+            "bedrock-runtime", region_name="eu-west-3",
+            endpoint_url="http://bedrock-runtime.eu-west-3.amazonaws.com",
+            aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+            config=Config(proxies={"http": proxy.url}, retries={"max_attempts": 1}))
+        resp = client.converse(modelId=MODEL,
+                               messages=[{"role": "user", "content": [{"text": PROMPT}]}])
+        content = resp["output"]["message"]["content"]
+        assert_restored(content[0]["text"], content[1]["toolUse"]["input"])
+        body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+                "messages": [{"role": "user", "content": PROMPT}]}
+        with httpx.Client(proxy=proxy.url, timeout=30) as c:
+            r = c.post(f"http://bedrock-runtime.us-west-2.amazonaws.com/model/{MODEL}/invoke",
+                       json=body)
+        assert r.status_code == 200, r.text
+        msg = r.json()
+        assert_restored(msg["content"][0]["text"], msg["content"][1]["input"])
+    assert_upstream_clean(upstream, signed=True)
+    scopes = [dict((k.lower(), v) for k, v in r.headers)["authorization"].split("/")[2]
+              for r in upstream.upstream.requests]
+    assert scopes == ["eu-west-3", "us-west-2"]
