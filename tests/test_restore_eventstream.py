@@ -44,7 +44,8 @@ from tests.restore_helpers import (
 
 CT = "application/vnd.amazon.eventstream"
 TEXT = "i-0123456789abcdef0 in données-bucket-é."
-ARGS = json.dumps({"id": "i-0123456789abcdef0", "r": 'arn:aws:iam::123456789012:role/"quoted"\\back'})
+ARGS = json.dumps({"id": "i-0123456789abcdef0",
+                   "r": 'arn:aws:iam::123456789012:role/"quoted"\\back'})
 MASKED_TEXT = mask(TEXT)
 MASKED_ARGS = json.dumps({"id": "AWS_EC2_001", "r": "AWS_ARN_010"})
 

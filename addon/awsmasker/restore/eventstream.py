@@ -113,14 +113,17 @@ def frame_length(prelude: bytes) -> int:
     return total
 
 
-def decode_frame(data: bytes | bytearray | memoryview, start: int = 0) -> Frame:
-    """The frame at ``data[start:]`` (its whole length must be there), CRCs checked."""
-    total = frame_length(bytes(data[start : start + PRELUDE]))
-    raw = bytes(data[start : start + total])
-    if len(raw) < total:
-        raise FrameError("truncated frame")
-    if binascii.crc32(raw[:-4]) != _U32.unpack_from(raw, total - 4)[0]:
+def check_frame(raw: bytes) -> None:
+    """Raise FrameError unless ``raw`` is exactly one valid frame (lengths and both CRCs)."""
+    if len(raw) < PRELUDE or frame_length(raw[:PRELUDE]) != len(raw):
+        raise FrameError("not one whole frame")
+    if binascii.crc32(raw[:-4]) != _U32.unpack_from(raw, len(raw) - 4)[0]:
         raise FrameError("message CRC mismatch")
+
+
+def decode_frame(raw: bytes) -> Frame:
+    """The headers and payload of one whole frame, CRCs checked."""
+    check_frame(raw)
     return split_frame(raw)
 
 
@@ -201,7 +204,7 @@ class FrameDecoder:
                     self._skip = total - n
                     continue
                 raw = bytes(buf[pos : pos + self._need])
-                decode_frame(raw)
+                check_frame(raw)
             except FrameError:
                 self.corrupt = True
                 out.append((False, bytes(buf[pos:])))
@@ -256,6 +259,7 @@ class EventStreamRestorer:
         self.flags: set[str] = self._events.flags
         self._frames_in = FrameDecoder(max_frame)
         self._chunk_headers: bytes | None = None  # for held text of InvokeModel streams
+        self._headers: dict[bytes, dict[str, Any]] = {}  # parsed header blocks
         self._snapshot: tuple | None = None
 
     # -- the Restorer protocol ---------------------------------------------------------------
@@ -317,7 +321,11 @@ class EventStreamRestorer:
 
     def _restore_frame(self, original: bytes) -> bytes:
         frame = split_frame(original)  # checked by the decoder
-        headers = parse_headers(frame.headers)
+        headers = self._headers.get(frame.headers)
+        if headers is None:  # a stream repeats a handful of header blocks
+            headers = parse_headers(frame.headers)
+            if len(self._headers) < 32:
+                self._headers[frame.headers] = headers
         if headers.get(":message-type", "event") != "event":
             # exception or error: held text goes out first, the frame unchanged
             return self._frames(self._events.flush_all()) + original
