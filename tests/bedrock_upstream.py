@@ -111,15 +111,22 @@ def cut_points(frames: list[bytes], rng: random.Random) -> list[bytes]:
     return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
 
 
-def invoke_frames(tokens: list[str], rng: random.Random, tools: bool = True) -> list[bytes]:
+def model_events(tokens: list[str], rng: random.Random, tools: bool = True) -> list[dict]:
+    """The stand-in's Anthropic stream events; without ``tools``, text only (end_turn)."""
     cfg = StandinConfig(max_piece=4)
     events = [ev for _, ev in parse_sse(b"".join(anthropic_stream(tokens, rng, cfg)))]
     if not tools:
         events = [ev for ev in events if ev.get("index") != 1]
+        for ev in events:
+            if ev.get("type") == "message_delta":
+                ev["delta"]["stop_reason"] = "end_turn"
+    return events
+
+
+def invoke_frames(tokens: list[str], rng: random.Random, tools: bool = True) -> list[bytes]:
+    events = model_events(tokens, rng, tools)
     for ev in events:
-        if not tools and ev.get("type") == "message_delta":
-            ev["delta"]["stop_reason"] = "end_turn"
-        if isinstance(ev, dict) and ev.get("type") == "message_stop":
+        if ev.get("type") == "message_stop":
             ev["amazon-bedrock-invocationMetrics"] = {"inputTokenCount": 10,
                                                       "outputTokenCount": 20}
     return [chunk_frame(ev, pad="abcdefghij"[: rng.randint(1, 10)]) for ev in events]
@@ -203,7 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
             if m.group(2) == "rawPredict":
                 self._json(anthropic_message(tokens, StandinConfig()))
             else:
-                events = list(anthropic_stream(tokens, rng, StandinConfig()))
+                events = [f"event: {ev['type']}\ndata: {json.dumps(ev)}\n\n".encode()
+                          for ev in model_events(tokens, rng, up.tools)]
                 self._chunked("text/event-stream", cut_points(events, rng))
         else:
             self._send(404, "application/json", b'{"message":"not found"}')

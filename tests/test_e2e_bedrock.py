@@ -18,6 +18,8 @@ from tests.bedrock_upstream import Upstream, UpstreamServer
 from tests.eventstream_helpers import anthropic_events, frames
 from tests.proxy_harness import Mitmdump
 
+pytestmark = pytest.mark.e2e
+
 KEY, SECRET = "AKIDPROXYTEST0000001", "proxy-test-secret/0123456789abcdefghijklmn"
 OTHER_KEY, OTHER_SECRET = "AKIDOTHERTEST0000002", "other-test-secret/0123456789abcdefghijklm"
 ORIGINALS = ["i-0123456789abcdef0", "vpc-0a1b2c3d4e5f67890", "10.0.1.25"]
