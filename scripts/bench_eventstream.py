@@ -33,14 +33,17 @@ CHUNK_HEADERS = encode_headers({":event-type": "chunk", ":content-type": "applic
                                 ":message-type": "event"})
 DELTA_HEADERS = encode_headers({":event-type": "contentBlockDelta",
                                 ":content-type": "application/json", ":message-type": "event"})
-#: a reply's text, cut into deltas of 1-12 characters: tokens fall across frames
-TEXT = "Instance AWS_EC2_001 restarted; AWS_EC2_002 is fine, check AWS_EC2_003 logs. "
+#: a reply's text, cut into deltas of 1-12 characters: tokens fall across frames. DENSE has a
+#: token in about every third frame, SPARSE one every ~200 characters (about every 30th frame).
+DENSE = "Instance AWS_EC2_001 restarted; AWS_EC2_002 is fine, check AWS_EC2_003 logs. "
+SPARSE = "The service restarted cleanly and the health checks pass again. " * 3 + \
+    "See AWS_EC2_001. "
 CUTS = [3, 12, 7, 1, 9, 5, 11, 2, 8, 6, 10, 4]
 
 
-def pieces(n_bytes: int, frame_bytes: int) -> list[str]:
+def pieces(n_bytes: int, frame_bytes: int, text: str = DENSE) -> list[str]:
     out, i, k = [], 0, 0
-    text = TEXT * (n_bytes // frame_bytes // 8 + 2)
+    text = text * (n_bytes // frame_bytes * 12 // len(text) + 2)
     while len(out) * frame_bytes < n_bytes:
         c = CUTS[k % len(CUTS)]
         out.append(text[i : i + c])
@@ -57,11 +60,15 @@ def delta(piece: str) -> dict:
             "delta": {"type": "text_delta", "text": piece}}
 
 
-def invoke_stream(n: int) -> tuple[bytes, int]:
+def invoke_stream(n: int, text: str = DENSE) -> tuple[bytes, int]:
     frames = [encode_frame(CHUNK_HEADERS, dumps({"bytes": base64.b64encode(dumps(delta(p)))
                                                  .decode(), "p": "abcdefgh"}))
-              for p in pieces(n, 190)]
+              for p in pieces(n, 190, text)]
     return b"".join(frames), len(frames)
+
+
+def invoke_sparse(n: int) -> tuple[bytes, int]:
+    return invoke_stream(n, SPARSE)
 
 
 def converse_stream(n: int) -> tuple[bytes, int]:
@@ -79,6 +86,7 @@ def sse_stream(n: int) -> tuple[bytes, int]:
 
 CASES: dict[str, tuple[Callable[[int], tuple[bytes, int]], str]] = {
     "invoke chunk frames": (invoke_stream, "application/vnd.amazon.eventstream"),
+    "invoke, sparse tokens": (invoke_sparse, "application/vnd.amazon.eventstream"),
     "converse frames": (converse_stream, "application/vnd.amazon.eventstream"),
     "anthropic SSE (ref)": (sse_stream, "text/event-stream"),
 }
@@ -109,7 +117,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     args = ap.parse_args()
     if args.quick:
-        args.size, args.byte_size, args.repeats = 60_000, 5_000, 1
+        args.size, args.byte_size, args.repeats = 60_000, 10_000, 1
     flagged = False
     print(f"{'case':22} {'feed':>7} {'N':>9} {'frames':>7} {'us/frame':>9} {'MB/s':>7} "
           f"{'10N/N':>6}")

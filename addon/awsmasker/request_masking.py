@@ -16,7 +16,7 @@ from awsmasker.errors import block_response
 from awsmasker.flowstate import add_counts, count_summary
 from awsmasker.headers import note_position, set_fields_at
 from awsmasker.scope import is_target
-from awsmasker.sigv4 import Signer, resign
+from awsmasker.sigv4 import Signer, prepare
 from awsmasker.state import MaskerState
 from awsmasker.store.base import StoreError
 
@@ -148,9 +148,10 @@ class RequestMasking:
                         "config_error")
             return
         try:
+            # Bedrock SigV4 (sigv4.py): read before masking, signed again after it, last.
+            signing = prepare(self._signer, flow)
             await self._mask(flow)
-            # Bedrock SigV4: sign the masked request again, last (sigv4.py).
-            if flow.response is None and (refusal := await resign(self._signer, flow)):
+            if signing is not None and flow.response is None and (refusal := await signing()):
                 self._block(flow, 403, refusal, "signing_error")
         except StoreError as e:
             state.totals.store_errors += 1

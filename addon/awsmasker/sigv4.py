@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from mitmproxy import http
@@ -49,16 +50,30 @@ HOW = ("give the proxy the same AWS credentials as the client: start mitmdump wi
        "with the shared credentials file, SSO login or instance role the client uses")
 
 
-async def resign(signer: Signer, flow: http.HTTPFlow) -> str | None:
-    """Sign the (masked) request again if it is a SigV4 one; a refusal message when it cannot
-    be, else None."""
+def prepare(signer: Signer, flow: http.HTTPFlow) -> Callable[[], Awaitable[str | None]] | None:
+    """Read how the request is signed, before masking changes any header; None when it needs
+    no signing. Call the result once the request is masked: it signs it again, or returns the
+    message to refuse it with."""
     try:
         scope = signer.scope(flow)
-        if scope is not None:
-            await signer.sign(flow, scope)
     except SigningError as e:
-        return str(e)
-    return None
+        message = str(e)
+
+        async def refuse() -> str | None:
+            return message
+
+        return refuse
+    if scope is None:
+        return None
+
+    async def sign() -> str | None:
+        try:
+            await signer.sign(flow, scope)
+        except SigningError as e:
+            return str(e)
+        return None
+
+    return sign
 
 
 class SigningError(Exception):
