@@ -51,6 +51,7 @@ def test_wildcard_patterns_validate():
 def flow(path: str, headers: dict[str, str], host: str = "bedrock-runtime.us-west-2.amazonaws.com"):
     req = tutils.treq(host=host, port=443, scheme=b"https", path=path.encode(), method=b"POST",
                       content=b"{}")
+    req.headers["host"] = host
     for k, v in headers.items():
         req.headers[k] = v
     return tflow.tflow(req=req)
@@ -101,3 +102,52 @@ def test_bedrock_error_shape():
     resp = block_response(f, 403, "no credentials", "signing_error")
     assert resp.headers["x-amzn-errortype"] == "AccessDeniedException"
     assert json.loads(resp.content) == {"message": "aws-masker: no credentials"}
+
+
+# -- signing, checked by the stand-in's verifier (botocore computing the signature again) -----
+
+async def test_signing_with_session_token_content_hash_and_percent_path(monkeypatch, tmp_path):
+    from tests.bedrock_upstream import verify_sigv4
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "AKIDSIGNTEST", "AWS_SECRET_ACCESS_KEY": "s3cret",
+                        "AWS_SESSION_TOKEN": "session-token-value",
+                        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    path = "/model/anthropic.claude-v2%3A1/converse"
+    auth = ("AWS4-HMAC-SHA256 Credential=AKIDSIGNTEST/20260101/eu-west-1/bedrock/aws4_request, "
+            "SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;"
+            "x-amz-security-token, Signature=" + "00" * 32)
+    f = flow(path, {"authorization": auth, "content-type": "application/json",
+                    "x-amz-content-sha256": "0" * 64, "x-amz-date": "20260101T000000Z",
+                    "x-amz-security-token": "session-token-value", "user-agent": "test"})
+    f.request.content = b'{"messages":[{"role":"user","content":[{"text":"AWS_EC2_001"}]}]}'
+    signer = Signer()
+    scope = signer.scope(f)
+    assert scope is not None
+    await signer.sign(f, scope)
+    headers = list(f.request.headers.items(multi=True))
+    ok, why = verify_sigv4("POST", path, headers, f.request.content,
+                           {"AKIDSIGNTEST": "s3cret"})
+    assert ok, why
+    assert f.request.headers["x-amz-content-sha256"] != "0" * 64  # the masked body's hash
+    assert "/eu-west-1/bedrock/" in f.request.headers["authorization"]
+    assert "user-agent" not in f.request.headers["authorization"]  # not signed by the client
+
+
+async def test_signing_refuses_another_access_key(monkeypatch, tmp_path):
+    for name, value in {"AWS_ACCESS_KEY_ID": "AKIDPROXY", "AWS_SECRET_ACCESS_KEY": "s3cret",
+                        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    f = flow("/model/m/invoke", {"authorization": AUTH, "x-amz-date": "20260101T000000Z"})
+    signer = Signer()
+    with pytest.raises(SigningError, match="access key other than") as e:
+        await signer.sign(f, signer.scope(f))
+    assert "AKIDPROXY" not in str(e.value) and "AKIDEXAMPLE" not in str(e.value)
+    assert f.request.headers["authorization"] == AUTH  # untouched

@@ -45,7 +45,7 @@ def aws_env(tmp_path: Path, key: str = KEY, secret: str = SECRET) -> dict[str, s
 
 @pytest.fixture
 def bedrock_proxy(proxy_factory, tmp_path):
-    return proxy_factory("targets=127.0.0.1", env=aws_env(tmp_path))
+    return proxy_factory("targets=127.0.0.1", "termlog_verbosity=debug", env=aws_env(tmp_path))
 
 
 def assert_upstream_clean(upstream, *, signed: bool) -> None:
@@ -101,6 +101,13 @@ def test_anthropic_bedrock_sigv4(bedrock_proxy, upstream, stream):
     assert_upstream_clean(upstream, signed=True)
     # the anthropic SDK sends the model ID's ":" as it is
     assert MODEL in upstream.upstream.requests[0].path
+    # credentials and signatures stay out of the log, even at debug verbosity
+    signature = dict((k.lower(), v) for k, v in upstream.upstream.requests[0].headers)[
+        "authorization"].rsplit("=", 1)[1]
+    out = bedrock_proxy.output()
+    assert "Found credentials" in out  # botocore's own line: the log was captured
+    for secret in (KEY, SECRET, signature):
+        assert secret not in out
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])

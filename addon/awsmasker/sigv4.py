@@ -157,12 +157,11 @@ class Signer:
               headers: list[tuple[str, str]], host: str) -> dict[str, str]:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
-        from botocore.exceptions import BotoCoreError
 
         try:
             creds = self._load(refresh=False)
             frozen = creds.get_frozen_credentials() if creds is not None else None
-        except BotoCoreError as e:  # e.g. an expired SSO session: say which, not the values
+        except Exception as e:  # e.g. an expired SSO session: say which, never the values
             raise SigningError(f"the proxy's AWS credentials could not be loaded "
                                f"({type(e).__name__}); {HOW}") from None
         if frozen is None or not frozen.access_key or not frozen.secret_key:
