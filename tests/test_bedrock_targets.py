@@ -8,7 +8,13 @@ import json
 import pytest
 from awsmasker import config
 from awsmasker.errors import block_response
-from awsmasker.sigv4 import BEDROCK_PATH, Signer, SigningError, parse_authorization
+from awsmasker.sigv4 import (
+    BEDROCK_PATH,
+    Signer,
+    SigningError,
+    parse_authorization,
+    region_from_host,
+)
 from mitmproxy.test import tflow, tutils
 
 PATTERNS = ["bedrock-runtime.*.amazonaws.com", "*-aiplatform.googleapis.com",
@@ -59,6 +65,18 @@ def flow(path: str, headers: dict[str, str], host: str = "bedrock-runtime.us-wes
 
 AUTH = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-west-2/bedrock/aws4_request, "
         "SignedHeaders=content-type;host;x-amz-date, Signature=" + "ab" * 32)
+
+
+@pytest.mark.parametrize(("host", "region"), [
+    ("bedrock-runtime.us-east-1.amazonaws.com", "us-east-1"),
+    ("bedrock-runtime-fips.us-gov-west-1.amazonaws.com", "us-gov-west-1"),
+    ("vpce-0abc-xyz.bedrock-runtime.eu-central-1.vpce.amazonaws.com", "eu-central-1"),
+    ("bedrock-runtime.cn-north-1.amazonaws.com.cn", "cn-north-1"),
+    ("bedrock-runtime.us-east-1.amazonaws.com.evil.net", None),
+    ("127.0.0.1", None),
+])
+def test_region_from_host(host, region):
+    assert region_from_host(host) == region
 
 
 def test_parse_authorization():

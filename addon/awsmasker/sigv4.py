@@ -41,7 +41,9 @@ _AUTH = re.compile(
 BEDROCK_PATH = re.compile(
     r"^/model/[^/?#]+/(?:invoke|invoke-with-response-stream|converse|converse-stream)(?:[?#]|$)"
 )
-_BEDROCK_HOST = re.compile(r"^bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com$")
+#: Bedrock Runtime endpoints, also FIPS, PrivateLink (VPC endpoint) and China ones: the region
+_BEDROCK_HOST = re.compile(
+    r"^(?:[a-z0-9-]+\.)?bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$")
 #: headers the proxy itself sets when it signs
 _OWN = ("authorization", "x-amz-date", "x-amz-security-token")
 
