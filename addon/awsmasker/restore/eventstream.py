@@ -117,6 +117,11 @@ def check_frame(raw: bytes) -> None:
     """Raise FrameError unless ``raw`` is exactly one valid frame (lengths and both CRCs)."""
     if len(raw) < PRELUDE or frame_length(raw[:PRELUDE]) != len(raw):
         raise FrameError("not one whole frame")
+    check_message_crc(raw)
+
+
+def check_message_crc(raw: bytes) -> None:
+    """Raise FrameError unless the last 4 bytes of ``raw`` are the CRC32 of the others."""
     if binascii.crc32(raw[:-4]) != _U32.unpack_from(raw, len(raw) - 4)[0]:
         raise FrameError("message CRC mismatch")
 
@@ -204,7 +209,7 @@ class FrameDecoder:
                     self._skip = total - n
                     continue
                 raw = bytes(buf[pos : pos + self._need])
-                check_frame(raw)
+                check_message_crc(raw)  # its prelude was checked above
             except FrameError:
                 self.corrupt = True
                 out.append((False, bytes(buf[pos:])))
@@ -338,8 +343,8 @@ class EventStreamRestorer:
 
     def _payload(self, frame: Frame) -> dict | None:
         try:
-            obj = json.loads(frame.payload)
-        except ValueError:
+            obj = json.loads(frame.payload.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError included
             obj = None
         if not isinstance(obj, dict):
             self.flags.add("invalid_event")
