@@ -115,9 +115,9 @@ class Signer:
     def scope(self, flow: http.HTTPFlow) -> Scope | None:
         """What to sign the request as; None when it needs no signing. Raises SigningError."""
         req = flow.request
+        path = req.path
         auth = req.headers.get_all("authorization")
-        query = req.path.partition("?")[2]
-        if "x-amz-signature=" in query.lower():
+        if path.find("?") >= 0 and path.lower().find("x-amz-signature=") >= 0:
             raise SigningError("a pre-signed (query-string SigV4) URL cannot be signed again "
                                "after masking; sign requests with the Authorization header")
         if len(auth) == 1 and auth[0].lstrip().startswith(ALGORITHM):
@@ -125,7 +125,8 @@ class Signer:
             if scope is None:
                 raise SigningError("the SigV4 Authorization header could not be read")
             return scope
-        if auth or "x-api-key" in req.headers or not BEDROCK_PATH.match(req.path):
+        if auth or not path.startswith("/model/") or not BEDROCK_PATH.match(path) or \
+                "x-api-key" in req.headers:
             return None  # a bearer token, an API key, or not Bedrock Runtime
         region = region_from_host(req.pretty_host)
         return Scope(None, region or "", SERVICE, ())
