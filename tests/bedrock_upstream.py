@@ -64,6 +64,7 @@ class Upstream:
     requests: list[Received] = field(default_factory=list)
     seed: int = 7
     tools: bool = True  # replies end with a tool_use block (False: text only, end_turn)
+    corrupt_frame: int | None = None  # flip a bit of this streamed frame's message CRC
 
 
 def verify_sigv4(method: str, path: str, headers: list[tuple[str, str]], body: bytes,
@@ -203,9 +204,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(converse_message(tokens))
             else:
                 if op == "invoke-with-response-stream":
-                    self._frames(invoke_frames(tokens, rng, up.tools), rng)
+                    frames = invoke_frames(tokens, rng, up.tools)
                 else:
-                    self._frames(converse_frames(tokens, rng), rng)
+                    frames = converse_frames(tokens, rng)
+                if up.corrupt_frame is not None:
+                    bad = bytearray(frames[up.corrupt_frame])
+                    bad[-1] ^= 0x01
+                    frames[up.corrupt_frame] = bytes(bad)
+                self._frames(frames, rng)
         elif m := _VERTEX.match(path):
             if m.group(2) == "rawPredict":
                 self._json(anthropic_message(tokens, StandinConfig()))

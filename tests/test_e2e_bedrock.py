@@ -4,13 +4,16 @@ stand-in that verifies every SigV4 signature with botocore (tests/bedrock_upstre
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from pathlib import Path
 
 import anthropic
 import boto3
 import httpx
 import pytest
+from awsmasker.tokens import TOKEN_RE
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -271,3 +274,42 @@ def test_bedrock_host_pattern(tmp_path, upstream):
     scopes = [dict((k.lower(), v) for k, v in r.headers)["authorization"].split("/")[2]
               for r in upstream.upstream.requests]
     assert scopes == ["eu-west-3", "us-west-2"]
+
+
+
+def test_corrupt_frame_ends_the_restore_flagged(bedrock_proxy, upstream):
+    """The frames before a corrupt one come back restored, it and the rest unchanged (tokens
+    and all); the proxy flags the flow."""
+    upstream.upstream.corrupt_frame = 40
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+            "messages": [{"role": "user", "content": PROMPT}]}
+    with httpx.Client(proxy=bedrock_proxy.url, timeout=30) as c:  # an API key: no signing
+        r = c.post(f"http://127.0.0.1:{upstream.port}/model/{MODEL}/invoke-with-response-stream",
+                   json=body, headers={"authorization": "Bearer bedrock-api-key-test"})
+    assert r.status_code == 200
+    raw = split_frames(r.content)
+    (bad,) = [i for i, f in enumerate(raw) if zlib.crc32(f[:-4]) != int.from_bytes(f[-4:])]
+    head = b"".join(raw[:bad])
+    frames(head)  # botocore accepts every frame before it
+    before = anthropic_events(head)
+    after = [json.loads(base64.b64decode(json.loads(f[f.index(b'{"bytes"'):-4])["bytes"]))
+             for f in raw[bad:]]
+    # a token cut by the corrupt frame goes out as far as it came ("AWS_E"): not restorable
+    assert TOKEN_RE.search(deltas(before)) is None and ORIGINALS[0] in deltas(before)
+    assert TOKEN_RE.search(deltas(after))  # passed as the stand-in wrote it
+    assert bedrock_proxy.wait_for("aws-masker: corrupt_frame")
+
+
+def deltas(events: list[dict]) -> str:
+    return "".join(e["delta"].get("text", e["delta"].get("partial_json", "")) for e in events
+                   if e["type"] == "content_block_delta")
+
+
+def split_frames(data: bytes) -> list[bytes]:
+    """Frames by their prelude's total length, no CRC checked."""
+    out, pos = [], 0
+    while pos < len(data):
+        total = int.from_bytes(data[pos : pos + 4])
+        out.append(data[pos : pos + total])
+        pos += total
+    return out
