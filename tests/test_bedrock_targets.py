@@ -115,6 +115,16 @@ def test_signed_request_scope_and_presigned_refusal():
         Signer().scope(flow("/model/m/invoke", {"authorization": "AWS4-HMAC-SHA256 nonsense"}))
 
 
+@pytest.mark.parametrize(("path", "headers"), [
+    ("/model/amazon.nova-sonic-v1:0/invoke-with-bidirectional-stream", {}),
+    ("/model/m/invoke", {"content-type": "application/vnd.amazon.eventstream"}),
+])
+def test_eventstream_request_bodies_are_refused(path, headers):
+    with pytest.raises(SigningError, match="cannot be masked") as e:
+        Signer().scope(flow(path, headers))
+    assert (e.value.status, e.value.reason) == (400, "eventstream_request")
+
+
 def test_bedrock_error_shape():
     f = flow("/model/m/converse", {})
     resp = block_response(f, 403, "no credentials", "signing_error")

@@ -152,7 +152,7 @@ class RequestMasking:
             signing = prepare(self._signer, flow)
             await self._mask(flow)
             if signing is not None and flow.response is None and (refusal := await signing()):
-                self._block(flow, 403, refusal, "signing_error")
+                self._block(flow, refusal.status, str(refusal), refusal.reason)
         except StoreError as e:
             state.totals.store_errors += 1
             self._block(flow, 503, f"mapping store unavailable ({e}); the request was not sent",

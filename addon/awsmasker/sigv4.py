@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 from mitmproxy import http
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+EVENTSTREAM = "application/vnd.amazon.eventstream"
 SERVICE = "bedrock"
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request\s*,"
@@ -52,34 +53,42 @@ HOW = ("give the proxy the same AWS credentials as the client: start mitmdump wi
        "with the shared credentials file, SSO login or instance role the client uses")
 
 
-def prepare(signer: Signer, flow: http.HTTPFlow) -> Callable[[], Awaitable[str | None]] | None:
+def prepare(
+    signer: Signer, flow: http.HTTPFlow
+) -> Callable[[], Awaitable[SigningError | None]] | None:
     """Read how the request is signed, before masking changes any header; None when it needs
-    no signing. Call the result once the request is masked: it signs it again, or returns the
-    message to refuse it with."""
+    no signing. Await the result once the request is masked: it signs it again, or returns why
+    the request must be refused."""
     try:
         scope = signer.scope(flow)
     except SigningError as e:
-        message = str(e)
+        refusal = e
 
-        async def refuse() -> str | None:
-            return message
+        async def refuse() -> SigningError | None:
+            return refusal
 
         return refuse
     if scope is None:
         return None
 
-    async def sign() -> str | None:
+    async def sign() -> SigningError | None:
         try:
             await signer.sign(flow, scope)
         except SigningError as e:
-            return str(e)
+            return e
         return None
 
     return sign
 
 
 class SigningError(Exception):
-    """The request cannot be signed again; the message is safe to show (no credentials)."""
+    """The request cannot be signed again, or sent at all; the message is safe to show (no
+    credentials). ``status`` and ``reason`` are those of the proxy's error reply."""
+
+    def __init__(self, message: str, status: int = 403, reason: str = "signing_error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
 
 
 class Scope(NamedTuple):
@@ -116,6 +125,12 @@ class Signer:
         """What to sign the request as; None when it needs no signing. Raises SigningError."""
         req = flow.request
         path = req.path
+        if path.endswith("-bidirectional-stream") or req.headers.get(
+                "content-type", "").lower().startswith(EVENTSTREAM):
+            # Its text rides in base64 inside binary frames, streamed both ways: not maskable.
+            raise SigningError("event-stream request bodies (Bedrock bidirectional streaming) "
+                               "cannot be masked; the request was not sent", 400,
+                               "eventstream_request")
         auth = req.headers.get_all("authorization")
         if path.find("?") >= 0 and path.lower().find("x-amz-signature=") >= 0:
             raise SigningError("a pre-signed (query-string SigV4) URL cannot be signed again "
