@@ -222,48 +222,74 @@ class FrameDecoder:
         return out
 
 
-# Converse stream deltas, as the Anthropic events EventRestorer knows:
-# (Converse delta key, field) ↔ (Anthropic delta type, field)
+# ConverseStream deltas as the Anthropic deltas EventRestorer knows, and back:
+# Converse delta key -> (Anthropic delta type, its text field)
 _CONVERSE_KINDS = {"text": ("text_delta", "text"), "toolUse": ("input_json_delta", "partial_json")}
-_ANTHROPIC_KINDS = {"text_delta": ("text", None), "input_json_delta": ("toolUse", "input")}
+_ANTHROPIC_KINDS = {"text_delta": "text", "input_json_delta": "toolUse"}
 _DELTA_HEADERS = encode_headers(
     {":event-type": "contentBlockDelta", ":content-type": "application/json",
      ":message-type": "event"}
 )
+_OPAQUE = b"{}"  # an event with nothing to restore: it only keeps its place in the order
 
 
-def _sse(doc: bytes) -> bytes:
-    """An event's JSON as an SSE event for EventRestorer (its lines as data lines)."""
+def _sse(tag: int, doc: bytes) -> bytes:
+    """A frame's event as an SSE event for EventRestorer, tagged with an ``id:`` line (kept on
+    every event it writes, ignored when it compares events) so that what comes out maps back to
+    the frame it came from. A document's lines become data lines."""
     if doc.find(b"\n") < 0 and doc.find(b"\r") < 0:
-        return b"data: " + doc + b"\n\n"
+        return b"id: %d\ndata: %s\n\n" % (tag, doc)
     lines = doc.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-    return b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
+    return b"id: %d\n" % tag + b"".join(b"data: " + line + b"\n" for line in lines) + b"\n"
 
 
-def _sse_docs(out: bytes) -> list[bytes]:
-    """The JSON of each event EventRestorer wrote (one ``data:`` line each, compact JSON)."""
-    docs = []
+def _sse_events(out: bytes) -> list[tuple[int | None, bytes, bytes]]:
+    """(tag, JSON document, the event) of each event EventRestorer wrote."""
+    events = []
     for ev in out.split(b"\n\n"):
-        if ev:
-            lines = [ln[5:].removeprefix(b" ") for ln in ev.split(b"\n") if
-                     ln.startswith(b"data:")]
-            docs.append(b"\n".join(lines))
-    return docs
+        if not ev:
+            continue
+        tag = None
+        data = []
+        for line in ev.split(b"\n"):
+            if line.startswith(b"data:"):
+                data.append(line[5:].removeprefix(b" "))
+            elif line.startswith(b"id:"):
+                tag = int(line[3:])
+        events.append((tag, b"\n".join(data), ev + b"\n\n"))
+    return events
 
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+class _Pending(NamedTuple):
+    """A frame whose event is with EventRestorer (it may hold it back a while)."""
+
+    original: bytes  # the frame as it came
+    headers: bytes  # its raw header block
+    payload: dict | None  # its JSON payload (None: nothing in it is restored)
+    kind: str  # "chunk", "converse" (a delta) or "" (goes out as it came)
+    event: bytes  # what EventRestorer was given
+
+
 class EventStreamRestorer:
-    """Bedrock event-stream replies (module docstring). The :class:`Restorer` protocol."""
+    """Bedrock event-stream replies (module docstring). The :class:`Restorer` protocol.
+
+    Every event frame goes through EventRestorer, in order, as an SSE event (an Anthropic event,
+    a ConverseStream event written as the Anthropic one it stands for, or an empty placeholder
+    for other events), so that frames leave in the order they came even while a delta is held.
+    """
 
     def __init__(self, token_map: Mapping[str, str], *, max_frame: int = MAX_EVENT) -> None:
         self._events = EventRestorer(token_map)
         self.restored: dict[str, int] = self._events.restored
         self.flags: set[str] = self._events.flags
         self._frames_in = FrameDecoder(max_frame)
-        self._chunk_headers: bytes | None = None  # for held text of InvokeModel streams
+        self._pending: dict[int, _Pending] = {}  # by tag, in order
+        self._tag = 0
+        self._chunk_headers: bytes | None = None  # for events EventRestorer writes itself
         self._headers: dict[bytes, dict[str, Any]] = {}  # parsed header blocks
         self._snapshot: tuple | None = None
 
@@ -273,13 +299,14 @@ class EventStreamRestorer:
         if dec.corrupt:
             return data
         dec.mark()
-        self._snapshot = (self._chunk_headers, self._events.snapshot())
+        self._snapshot = (self._chunk_headers, self._events.snapshot(),
+                          dict(self._pending) if self._pending else None)
         out: list[bytes] = []
         for is_frame, piece in dec.feed(data):
             if is_frame:
                 out.append(self._frame(piece))
-            else:  # held text goes out before bytes that pass unchanged
-                out.append(self._frames(self._events.flush_all()))
+            else:  # held events go out before bytes that pass unchanged
+                out.append(self._emit(self._events.flush_all()))
                 out.append(piece)
         if dec.oversized:
             self.flags.add("event_too_large")
@@ -289,7 +316,7 @@ class EventStreamRestorer:
         return b"".join(out)
 
     def finish(self) -> bytes:
-        out = self._frames(self._events.flush_all()) + self._frames_in.held()
+        out = self._emit(self._events.flush_all()) + self._frames_in.held()
         self._frames_in.reset()
         return out
 
@@ -298,31 +325,26 @@ class EventStreamRestorer:
 
     def abort(self) -> bytes:
         if self._snapshot is not None:  # feed() failed midway: back to its start
-            self._chunk_headers, state = self._snapshot
+            self._chunk_headers, state, pending = self._snapshot
             self._events.restore_snapshot(state)
+            self._pending = pending or {}
             self._frames_in.rollback()
             self._snapshot = None
-        try:
-            out = self._frames(self._events.flush_all_safe())
-        except Exception:
-            self.flags.add("error")
-            out = b""
-        out += self._frames_in.held()
+        out = self._emit_safe(self._events.flush_all_safe()) + self._frames_in.held()
         self._frames_in.reset()
         return out
 
     # -- frames ------------------------------------------------------------------------------
     def _frame(self, original: bytes) -> bytes:
-        """One whole valid frame, restored (the original bytes when nothing changed). Never
-        raises: after an internal error the held text goes out unrestored, the frame unchanged."""
+        """One whole valid frame: the frames that go out now. Never raises: after an internal
+        error the held events go out unrestored, then this frame unchanged."""
+        tag = self._tag
         try:
             return self._restore_frame(original)
         except Exception:
             self.flags.add("error")
-            try:
-                return self._frames(self._events.flush_all_safe()) + original
-            except Exception:
-                return original
+            self._pending.pop(tag, None)
+            return self._emit_safe(self._events.flush_all_safe()) + original
 
     def _restore_frame(self, original: bytes) -> bytes:
         frame = split_frame(original)  # checked by the decoder
@@ -332,14 +354,25 @@ class EventStreamRestorer:
             if len(self._headers) < 32:
                 self._headers[frame.headers] = headers
         if headers.get(":message-type", "event") != "event":
-            # exception or error: held text goes out first, the frame unchanged
-            return self._frames(self._events.flush_all()) + original
-        kind = headers.get(":event-type")
-        if kind == "chunk":
-            return self._chunk(frame, original)
-        if kind in ("contentBlockDelta", "contentBlockStop", "messageStop"):
-            return self._converse(kind, frame, original)
-        return original
+            # exception or error: the stream ends; what is held goes out first
+            return self._emit(self._events.flush_all()) + original
+        event_type = headers.get(":event-type")
+        payload, kind, doc = None, "", _OPAQUE
+        if event_type == "chunk":
+            payload, doc = self._chunk(frame)
+            if payload is not None:
+                kind = "chunk"
+                self._chunk_headers = frame.headers
+        elif event_type in ("contentBlockDelta", "contentBlockStop", "messageStop"):
+            payload, kind, doc = self._converse(event_type, frame)
+        tag = self._tag
+        self._tag += 1
+        ev = _sse(tag, doc)
+        out = self._events.event(ev)
+        if out == ev:  # the usual frame: nothing held, nothing to restore
+            return original
+        self._pending[tag] = _Pending(original, frame.headers, payload, kind, ev)
+        return self._emit(out)
 
     def _payload(self, frame: Frame) -> dict | None:
         try:
@@ -351,90 +384,94 @@ class EventStreamRestorer:
             return None
         return obj
 
-    def _chunk(self, frame: Frame, original: bytes) -> bytes:
+    def _chunk(self, frame: Frame) -> tuple[dict | None, bytes]:
         """InvokeModelWithResponseStream: ``{"bytes": base64(Anthropic event JSON)}``."""
         obj = self._payload(frame)
         if obj is None or not isinstance(obj.get("bytes"), str):
-            return original
+            return None, _OPAQUE
         try:
-            doc = base64.b64decode(obj["bytes"], validate=True)
+            return obj, base64.b64decode(obj["bytes"], validate=True)
         except (binascii.Error, ValueError):
             self.flags.add("invalid_event")
-            return original
-        self._chunk_headers = frame.headers
-        ev = _sse(doc)
-        out = self._events.event(ev)
-        if out == ev:
-            return original
-        docs = _sse_docs(out)
-        if out.endswith(ev):  # extra events before an unchanged one
-            return self._frames(out[: -len(ev)]) + original
-        extras, main = docs[:-1], docs[-1]
-        obj["bytes"] = base64.b64encode(main).decode("ascii")
-        parts = [self._chunk_frame(d) for d in extras]
-        parts.append(encode_frame(frame.headers, _dumps(obj)))
-        return b"".join(parts)
+            return None, _OPAQUE
 
-    def _chunk_frame(self, doc: bytes) -> bytes:
-        assert self._chunk_headers is not None
-        payload = _dumps({"bytes": base64.b64encode(doc).decode("ascii")})
-        return encode_frame(self._chunk_headers, payload)
-
-    def _converse(self, kind: str, frame: Frame, original: bytes) -> bytes:
-        """ConverseStream events, restored as the Anthropic events they correspond to."""
+    def _converse(self, event_type: str, frame: Frame) -> tuple[dict | None, str, bytes]:
+        """A ConverseStream event as the Anthropic event it stands for."""
         obj = self._payload(frame)
         if obj is None:
-            return original
+            return None, "", _OPAQUE
         idx = obj.get("contentBlockIndex")
-        if kind == "messageStop":
-            return self._frames(self._events.flush_all()) + original
-        if kind == "contentBlockStop":
-            ev = _sse(_dumps({"type": "content_block_stop", "index": idx}))
-            out = self._events.event(ev)
-            return self._frames(out[: len(out) - len(ev)]) + original
+        if event_type == "messageStop":
+            return None, "", b'{"type":"message_stop"}'
+        if event_type == "contentBlockStop":
+            return None, "", _dumps({"type": "content_block_stop", "index": idx})
         delta = obj.get("delta")
         if not isinstance(delta, dict) or len(delta) != 1:
-            return original
-        (key, value), = delta.items()
-        if key not in _CONVERSE_KINDS:
-            return original  # reasoningContent, citations, ...: never restored
+            return None, "", _OPAQUE
+        ((key, value),) = delta.items()
+        text = value.get("input") if key == "toolUse" and isinstance(value, dict) else value
+        if key not in _CONVERSE_KINDS or not isinstance(text, str):
+            return None, "", _OPAQUE  # reasoningContent, citations, ...: never restored
         dtype, field = _CONVERSE_KINDS[key]
-        if key == "toolUse":
-            text = value.get("input") if isinstance(value, dict) else None
-        else:
-            text = value
-        if not isinstance(text, str):
-            return original
-        ev = _sse(_dumps({"type": "content_block_delta", "index": idx,
-                          "delta": {"type": dtype, field: text}}))
-        out = self._events.event(ev)
-        if out == ev:
-            return original
-        if out.endswith(ev):
-            return self._frames(out[: -len(ev)]) + original
-        docs = _sse_docs(out)
-        new = json.loads(docs[-1])["delta"][field]
-        if key == "toolUse":
-            value["input"] = new
-        else:
-            delta[key] = new
-        return self._frames(b"".join(_sse(d) for d in docs[:-1])) + encode_frame(
-            frame.headers, _dumps(obj))
+        doc = _dumps({"type": "content_block_delta", "index": idx,
+                      "delta": {"type": dtype, field: text}})
+        return obj, "converse", doc
 
-    def _frames(self, sse: bytes) -> bytes:
-        """Frames for events EventRestorer wrote on its own (held text flushed as deltas)."""
-        if not sse:
+    def _emit(self, out: bytes) -> bytes:
+        """The frames for what EventRestorer let out: each tagged event is its frame (as it
+        came when the event is unchanged); a frame whose event it merged into a later one is
+        dropped; an event it wrote itself (no tag) becomes a new delta frame."""
+        if not out:
             return b""
+        pending = self._pending
         parts = []
-        for doc in _sse_docs(sse):
-            if self._chunk_headers is not None:
-                parts.append(self._chunk_frame(doc))
+        for tag, doc, ev in _sse_events(out):
+            if tag is None:
+                parts.append(self._new_frame(doc))
                 continue
-            ev = json.loads(doc)
-            d = ev["delta"]
-            key, field = _ANTHROPIC_KINDS[d["type"]]
-            text = d["text" if field is None else "partial_json"]
-            delta = {key: text} if field is None else {key: {field: text}}
-            parts.append(encode_frame(_DELTA_HEADERS, _dumps(
-                {"contentBlockIndex": ev["index"], "delta": delta})))
+            while pending:  # events before this one that did not come out were merged
+                first = next(iter(pending))
+                if first >= tag:
+                    break
+                del pending[first]
+            p = pending.pop(tag, None)
+            if p is None:
+                continue  # a frame that went out already (after an error)
+            if ev == p.event or p.payload is None:
+                parts.append(p.original)
+            else:
+                parts.append(self._changed_frame(p, doc))
         return b"".join(parts)
+
+    def _emit_safe(self, out: bytes) -> bytes:
+        try:
+            return self._emit(out)
+        except Exception:
+            self.flags.add("error")
+            return b""
+
+    def _changed_frame(self, p: _Pending, doc: bytes) -> bytes:
+        assert p.payload is not None
+        obj = dict(p.payload)
+        if p.kind == "chunk":
+            obj["bytes"] = base64.b64encode(doc).decode("ascii")
+        else:
+            d = json.loads(doc)["delta"]
+            key = _ANTHROPIC_KINDS[d["type"]]
+            if key == "toolUse":
+                obj["delta"] = {key: {**obj["delta"][key], "input": d["partial_json"]}}
+            else:
+                obj["delta"] = {key: d["text"]}
+        return encode_frame(p.headers, _dumps(obj))
+
+    def _new_frame(self, doc: bytes) -> bytes:
+        """A frame for a delta event EventRestorer wrote itself."""
+        if self._chunk_headers is not None:
+            payload = _dumps({"bytes": base64.b64encode(doc).decode("ascii")})
+            return encode_frame(self._chunk_headers, payload)
+        ev = json.loads(doc)
+        d = ev["delta"]
+        key = _ANTHROPIC_KINDS[d["type"]]
+        delta = {key: d["text"]} if key == "text" else {key: {"input": d["partial_json"]}}
+        return encode_frame(_DELTA_HEADERS, _dumps({"contentBlockIndex": ev["index"],
+                                                    "delta": delta}))
