@@ -9,15 +9,17 @@ bytes), a header block, the payload, and a CRC32 of everything before it. Bedroc
   ``contentBlockStop``, ``messageStop`` and others that carry no model text.
 
 Each event is restored by the same per-event restorer as SSE (:class:`EventRestorer`), so tokens
-split across events and tool-input JSON deltas are handled the same way; a changed frame is
-encoded again with its new lengths and CRCs, and held-back text that must come out before a later
-frame goes out as an extra delta frame. Frames with nothing to change pass byte-identical;
-exception frames and unknown event types pass unchanged.
+split across events and tool-input JSON deltas are handled the same way. Every event frame goes
+to it in order, as an SSE event tagged with its frame (an ``id:`` line); what it lets out maps
+back to those frames: unchanged events are their frames byte for byte, changed ones are encoded
+again with new lengths and CRCs, and frames wait behind a held delta, so they leave in the order
+they came. Exception frames and unknown event types pass unchanged.
 
-A corrupt frame (bad CRC, impossible lengths, unreadable headers) ends the restore: it and all
-that follows pass unchanged, flag ``corrupt_frame``. A frame longer than ``max_frame`` passes
+A corrupt frame (a CRC that does not match, impossible lengths) ends the restore: it and all
+that follows pass unchanged, flag ``corrupt_frame``; a frame whose CRCs match but whose headers
+cannot be read passes unchanged (flag ``error``). A frame longer than ``max_frame`` passes
 unchanged as it arrives (flag ``event_too_large``). Held back: at most one partial frame under
-``max_frame`` plus the channels' partial tokens.
+``max_frame``, plus what the event restorer holds (its own bound, as for SSE).
 """
 
 from __future__ import annotations
