@@ -227,3 +227,29 @@ def test_decoder_rejects_corruption():
         bad[i] ^= 0x01
         with pytest.raises(FrameError):
             decode_frame(bytes(bad))
+
+
+def test_frames_between_the_halves_of_a_token_keep_their_place():
+    unknown = event_frame("somethingNew", {"x": 1})
+    reply = converse_stream([("text", ["see AWS_EC", "2_001 ok"])])
+    ms = frames(reply)
+    raw = [encode_frame(encode_headers(m.headers), m.payload) for m in ms]
+    stream = b"".join([*raw[:2], unknown, *raw[2:]])  # start, delta 1, unknown, delta 2, ...
+    assert b"".join(raw) == reply
+    for cut in ([stream], [stream[i : i + 7] for i in range(0, len(stream), 7)]):
+        out = feed_all(restorer(), cut)
+        kinds = [m.headers[":event-type"] for m in frames(out)]
+        assert kinds.count("somethingNew") == 1 and unknown in out
+        assert kinds.index("somethingNew") < kinds.index("contentBlockStop")
+        assert converse_channels(out)[(0, "text")] == "see i-0123456789abcdef0 ok"
+
+
+def test_unreadable_headers_pass_unchanged_flagged():
+    bad = encode_frame(b"\x05:even\x0b", b"{}")  # a header value type that does not exist
+    good = chunk_frame({"type": "content_block_delta", "index": 0,
+                        "delta": {"type": "text_delta", "text": "x AWS_EC2_001 y"}})
+    r = restorer()
+    out = r.whole(bad + good)
+    assert out.startswith(bad)
+    assert anthropic_events(out[len(bad):])[0]["delta"]["text"] == "x i-0123456789abcdef0 y"
+    assert "error" in r.flags
