@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,7 +41,8 @@ class Key:
 
 KEYS: tuple[Key, ...] = (
     Key("targets", list, ["api.anthropic.com"],
-        "Hosts whose traffic is masked and restored; exact names or '*.suffix'."),
+        "Hosts whose traffic is masked and restored; exact names, '*.suffix', or '*' inside "
+        "a label (bedrock-runtime.*.amazonaws.com)."),
     Key("store", str, "memory", "Mapping store.", choices=("memory", "redis")),
     Key("redis_url", str, "redis://127.0.0.1:6379/0",
         "Redis for the store and events (redis://, rediss://, unix://)."),
@@ -172,10 +174,18 @@ def _coerce_list(key: Key, value: Any, bad: ConfigError) -> tuple[str, ...]:
 
 
 def _check_host_pattern(pattern: str) -> None:
-    body = pattern[2:] if pattern.startswith("*.") else pattern
-    if not body or "*" in body or "/" in body or " " in body or ":" in body:
+    suffix = pattern.startswith("*.")
+    body = pattern[2:] if suffix else pattern
+    bad = not body or "/" in body or " " in body or ":" in body
+    if "*" in body:  # inside a label, never in the last two (the domain itself), not with *.
+        labels = body.split(".")
+        bad = bad or suffix or len(labels) < 3 or "" in labels or any(
+            "*" in label for label in labels[-2:])
+    if bad:
         raise ConfigError(
-            f"targets: {pattern!r} is not a host name or '*.suffix' pattern"
+            f"targets: {pattern!r} is not a host name, a '*.suffix' pattern or a name with "
+            "'*' inside a label before its last two (e.g. 'bedrock-runtime.*.amazonaws.com', "
+            "'*-aiplatform.googleapis.com')"
         )
 
 
@@ -273,22 +283,31 @@ def config_source(option_path: str = "") -> tuple[str, str]:
 
 
 def host_matches(host: str, patterns: Sequence[str]) -> bool:
-    """Exact or ``*.suffix`` host match, case-insensitive, ignoring a trailing dot."""
-    exact, suffixes = _host_patterns(tuple(patterns))
+    """Exact, ``*.suffix`` or in-label ``*`` host match (``*`` inside a label stands for one or
+    more characters of that label), case-insensitive, ignoring a trailing dot."""
+    exact, suffixes, wild = _host_patterns(tuple(patterns))
     host = host.lower().rstrip(".")
     # ``*.example.com`` does not match ``.example.com`` itself (nothing before the dot)
-    return host in exact or (host.endswith(suffixes) and host not in suffixes)
+    return (host in exact or (host.endswith(suffixes) and host not in suffixes)
+            or (wild is not None and wild.fullmatch(host) is not None))
 
 
 @lru_cache(maxsize=64)
-def _host_patterns(patterns: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """Exact hosts and ``.suffix`` endings of ``patterns``, normalised once (runs per request)."""
+def _host_patterns(
+    patterns: tuple[str, ...],
+) -> tuple[frozenset[str], tuple[str, ...], re.Pattern[str] | None]:
+    """Exact hosts, ``.suffix`` endings and one regex of the in-label ``*`` patterns of
+    ``patterns``, normalised once (runs per request)."""
     exact = set()
     suffixes = []
+    wild = []
     for p in patterns:
         p = p.lower().rstrip(".")
-        if p.startswith("*."):
+        if p.startswith("*.") and "*" not in p[2:]:
             suffixes.append(p[1:])
+        elif "*" in p:
+            wild.append("[^.]+".join(re.escape(part) for part in p.split("*")))
         else:
             exact.add(p)
-    return frozenset(exact), tuple(suffixes)
+    regex = re.compile("|".join(f"(?:{w})" for w in wild)) if wild else None
+    return frozenset(exact), tuple(suffixes), regex

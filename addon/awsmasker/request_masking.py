@@ -16,6 +16,7 @@ from awsmasker.errors import block_response
 from awsmasker.flowstate import add_counts, count_summary
 from awsmasker.headers import note_position, set_fields_at
 from awsmasker.scope import is_target
+from awsmasker.sigv4 import Signer, prepare
 from awsmasker.state import MaskerState
 from awsmasker.store.base import StoreError
 
@@ -111,6 +112,7 @@ class RequestMasking:
         #: ``stream_large_bodies`` in bytes (None: off), read in ``configure``: every read of
         #: ``ctx.options`` deep-copies the value, and this is needed for every request
         self._stream_limit: int | None = None
+        self._signer = Signer()  # Bedrock SigV4: see sigv4.py
 
     def configure(self, updated: set[str]) -> None:
         if "stream_large_bodies" in updated:
@@ -146,7 +148,11 @@ class RequestMasking:
                         "config_error")
             return
         try:
+            # Bedrock SigV4 (sigv4.py): read before masking, signed again after it, last.
+            signing = prepare(self._signer, flow)
             await self._mask(flow)
+            if signing is not None and flow.response is None and (refusal := await signing()):
+                self._block(flow, refusal.status, str(refusal), refusal.reason)
         except StoreError as e:
             state.totals.store_errors += 1
             self._block(flow, 503, f"mapping store unavailable ({e}); the request was not sent",

@@ -41,7 +41,8 @@ BUFFER_LIMIT = 1 << 20
 
 def _is_event_stream(content_type: bytes) -> bool:
     # find, not ``in``: see awsmasker.restore.events.INTEREST
-    return content_type.lower().find(b"text/event-stream") >= 0
+    ct = content_type.lower()
+    return ct.find(b"text/event-stream") >= 0 or ct.find(b"vnd.amazon.eventstream") >= 0
 
 
 def buffered_reply(resp: http.Response) -> tuple[int, str | None, dict[bytes, int]] | None:

@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import NamedTuple, Protocol
 
 from awsmasker.restore.body import JsonRestorer, TextRestorer
+from awsmasker.restore.eventstream import CONTENT_TYPE as EVENTSTREAM
+from awsmasker.restore.eventstream import EventStreamRestorer
 from awsmasker.restore.sse import SSERestorer
 
 __all__ = [
@@ -92,6 +94,8 @@ def select_restorer(
     mime, charset = _parse_content_type(content_type)
     if mime == "text/event-stream":
         return SSERestorer(token_map)
+    if mime == EVENTSTREAM:  # Bedrock: tokens inside base64 and binary frames
+        return EventStreamRestorer(token_map)
     if mime in _JSON_TYPES or mime.endswith("+json"):
         return JsonRestorer(token_map)
     if mime.startswith("text/"):
@@ -120,7 +124,8 @@ def restore_body(
     it never raises; after an error, or past ``max_bytes``, the rest passes unchanged and a flag
     says so. Unknown content types come back unchanged."""
     # no AWS_, no token (the usual small reply): skip making a restorer
-    if body.find(b"AWS_") < 0 or not token_map:  # find: see events.INTEREST on ``in``
+    if not token_map or (body.find(b"AWS_") < 0  # find: see events.INTEREST on ``in``
+                         and _parse_content_type(content_type)[0] != EVENTSTREAM):  # base64
         return RestoredBody(body, {}, _NO_FLAGS)
     restorer = select_restorer(content_type, path, token_map)
     if restorer is None:
