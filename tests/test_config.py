@@ -192,6 +192,8 @@ def test_tunnelled_targets():
         "api.anthropic.com"]
     assert tunnelled_targets(["api.anthropic.com"], [], [r"^api\.anthropic\.com:443$"]) == []
     assert [t for t, _ in tunnelled_targets(["a.com", "*.b.com"], [], [r"^a\.com"])] == ["*.b.com"]
+    assert [t for t, _ in tunnelled_targets(["bedrock-runtime.*.amazonaws.com"], ["amazonaws"],
+                                            [])] == ["bedrock-runtime.*.amazonaws.com"]
 
 
 def test_set_values_survive_a_refused_live_config_change(monkeypatch, tmp_path):

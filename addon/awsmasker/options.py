@@ -53,11 +53,11 @@ def _set_on_command_line(options) -> set[str]:
 def tunnelled_targets(targets: Sequence[str], ignore: Sequence[str],
                       allow: Sequence[str]) -> list[tuple[str, str]]:
     """Targets whose HTTPS connections mitmproxy would pass through without decrypting them,
-    as ``(target, reason)``. mitmproxy matches these regexes against ``host:port``; a
-    ``*.suffix`` target is probed with one name under the suffix."""
+    as ``(target, reason)``. mitmproxy matches these regexes against ``host:port``; a target
+    with ``*`` is probed with one name it matches."""
     out = []
     for target in targets:
-        host = "x" + target[1:] if target.startswith("*.") else target
+        host = target.replace("*", "x")
         probe = f"{host}:443"
         hit = next((p for p in ignore if re.search(p, probe, re.IGNORECASE)), None)
         if hit is not None:
@@ -154,13 +154,13 @@ class MaskerOptions:
     def _check_tunnels(self, settings: config.Settings) -> None:
         bad = tunnelled_targets(settings.targets, ctx.options.ignore_hosts,
                                 ctx.options.allow_hosts)
-        exact = [(t, why) for t, why in bad if not t.startswith("*.")]
+        exact = [(t, why) for t, why in bad if "*" not in t]
         if exact:
             target, why = exact[0]
             raise config.ConfigError(
                 f"targets: {target!r} would be tunnelled without decryption, so its requests "
                 f"would go out unmasked ({why}); change ignore_hosts/allow_hosts or targets")
-        for target, why in bad:
+        for target, why in bad:  # a wildcard: the patterns may spare only hosts not used
             log.warning("aws-masker: some hosts of target %r may be tunnelled without "
                         "decryption and go out unmasked (%s)", target, why)
 
