@@ -39,6 +39,7 @@ from mitmproxy import http
 from mitmproxy.net.http.headers import parse_content_type
 
 from awsmasker.body import MaskingError
+from awsmasker.charsets import sniff_bom, unmarked_utf
 
 
 class Refused(Exception):
@@ -71,15 +72,6 @@ class RequestTexts:
 
 # -- charsets ----------------------------------------------------------------------------------
 
-_BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-
-
 @dataclass(slots=True)
 class Decoded:
     text: str
@@ -94,56 +86,38 @@ class Decoded:
                           "unencodable_charset") from None
 
 
-def _nul_pattern(raw: bytes) -> str | None:
-    """UTF-16/32 without a BOM, told by where the NULs of the first (ASCII) characters are
-    (RFC 4627 §3): JSON and most text start with an ASCII character."""
-    head = raw[:4]
-    if len(head) < 2 or b"\x00" not in head:
-        return None
-    if len(head) == 4 and head[:3] == b"\x00\x00\x00":
-        return "utf-32-be"
-    if len(head) == 4 and head[1:] == b"\x00\x00\x00":
-        return "utf-32-le"
-    if head[0] == 0:
-        return "utf-16-be"
-    if head[1] == 0:
-        return "utf-16-le"
-    return None
-
-
-def decode_charset(raw: bytes, charset: str | None, *, text_like: bool = True,
-                   what: str = "request body") -> Decoded:
-    """Bytes → text by a BOM, else the declared ``charset``, else (``text_like``) the NUL
-    pattern of UTF-16/32, else UTF-8, else latin-1 (identifiers are ASCII: latin-1 finds them
-    in any ASCII-compatible encoding and keeps the bytes exact).
+def decode_charset(raw: bytes, charset: str | None, *, what: str = "request body") -> Decoded:
+    """Bytes → text by a BOM, else the declared ``charset``, else the NUL pattern of UTF-16/32,
+    else UTF-8, else latin-1 (identifiers are ASCII: latin-1 finds them in any ASCII-compatible
+    encoding and keeps the bytes exact).
 
     Raises :class:`Refused` (415) for an unknown charset or bytes that do not decode in the
     charset they declare (by parameter or BOM)."""
-    bom, codec = b"", None
-    for mark, name in _BOMS:
-        if raw.startswith(mark):
-            bom, codec = mark, name
-            break
+    bom, codec = sniff_bom(raw)
     if codec is None and charset:
         try:
             codec = codecs.lookup(charset).name
         except LookupError:
             raise Refused(415, f"the {what} declares charset {charset!r}, which is unknown; "
                           "it was not sent", "unknown_charset") from None
-        if codec in ("utf-16", "utf-32"):  # no BOM: the NUL pattern, else big-endian (RFC 2781)
-            codec = _nul_pattern(raw) or f"{codec}-be"
-    if codec is None and text_like:
-        codec = _nul_pattern(raw)
-    if codec is None:
+        if codec in ("utf-16", "utf-32"):
+            codec = unmarked_utf(raw, codec)
+    if codec is not None:
         try:
-            return Decoded(raw.decode("utf-8"), "utf-8")
+            return Decoded(raw[len(bom):].decode(codec), codec, bom)
         except UnicodeDecodeError:
-            return Decoded(raw.decode("latin-1"), "latin-1")
+            raise Refused(415, f"the {what} does not decode as {codec}; it was not sent",
+                          "undecodable_charset") from None
+    guess = unmarked_utf(raw)
+    if guess is not None:
+        try:
+            return Decoded(raw.decode(guess), guess)
+        except UnicodeDecodeError:
+            pass  # not UTF-16/32 after all
     try:
-        return Decoded(raw[len(bom):].decode(codec), codec, bom)
+        return Decoded(raw.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
-        raise Refused(415, f"the {what} does not decode as {codec}; it was not sent",
-                      "undecodable_charset") from None
+        return Decoded(raw.decode("latin-1"), "latin-1")
 
 
 def content_type_parts(value: str | None) -> tuple[str, dict[str, str]]:
@@ -339,7 +313,7 @@ class _TextBody(_Body):
 
     def __init__(self, raw: bytes, mime: str, charset: str | None, what: str) -> None:
         super().__init__()
-        self.decoded = decode_charset(raw, charset, text_like=True, what=what)
+        self.decoded = decode_charset(raw, charset, what=what)
         self.out: str | None = None  # the masked text, once put
         #: base64 payloads as written in the body, or as written again once masked
         self.payloads: list[str] = []
