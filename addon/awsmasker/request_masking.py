@@ -20,6 +20,7 @@ from awsmasker.headers import note_position, set_fields_at
 from awsmasker.scope import is_target
 from awsmasker.state import MaskerState
 from awsmasker.store.base import Finding, StoreError
+from awsmasker.websocket import WebSocketMessages
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class RequestHead:
     """The request headers the masking step reads, from one pass over the raw fields
     (mitmproxy's ``Headers.get`` scans and lower-cases every field on each call)."""
 
-    __slots__ = ("accept_identity", "content_type", "plain_body", "positions")
+    __slots__ = ("accept_identity", "content_type", "plain_body", "positions", "websocket")
 
     def __init__(self, req: http.Request) -> None:
         self.content_type = ""
@@ -57,6 +58,8 @@ class RequestHead:
         self.plain_body = True
         #: where the fields the masking step may set are (see ``set_fields_at``)
         self.positions: dict[bytes, int] = {}
+        #: the request asks for a WebSocket
+        self.websocket = False
         seen_accept = False
         for i, (name, value) in enumerate(req.headers.fields):
             name = name.lower()
@@ -69,6 +72,8 @@ class RequestHead:
                     self.accept_identity or not seen_accept)
                 seen_accept = True
                 note_position(self.positions, name, i)
+            elif name == b"upgrade":
+                self.websocket = value.strip().lower() == b"websocket"
             elif name == b"transfer-encoding" or (
                 name == b"content-encoding" and value.strip().lower() not in (b"", b"identity")
             ):
@@ -81,6 +86,7 @@ class RequestMasking:
         #: ``stream_large_bodies`` in bytes (None: off), read in ``configure``: every read of
         #: ``ctx.options`` deep-copies the value, and this is needed for every request
         self._stream_limit: int | None = None
+        self.websockets = WebSocketMessages(state)
 
     def configure(self, updated: set[str]) -> None:
         if "stream_large_bodies" in updated:
@@ -197,6 +203,8 @@ class RequestMasking:
             new_fields[b"accept-encoding"] = b"identity"
         if new_fields:
             set_fields_at(req.headers, head.positions, new_fields)
+        if head.websocket:
+            self.websockets.upgrade_requested(flow, fs.token_map)
         fs.mask_ms = (time.perf_counter() - started) * 1000
         counts = fs.masked_counts
         if counts:
@@ -210,12 +218,23 @@ class RequestMasking:
                 duration_ms=fs.mask_ms, tokens=sorted(fs.token_map),
             )
 
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """Client text of a target WebSocket masked, server text restored (see
+        :mod:`awsmasker.websocket`)."""
+        if self.state.ready:
+            await self.websockets.message(flow, is_target(flow, self.state.settings))
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self.websockets.end(flow)
+
     def _flag_binary(self, flow: http.HTTPFlow, kinds: list[str]) -> None:
         """Binary content passed unscanned: counted, and the flow says so."""
         self.state.totals.flagged_by_reason["binary_unscanned"] += len(kinds)
         flow.marked = ":warning:"
         note = f"aws-masker: binary passed unscanned ({', '.join(sorted(set(kinds)))})"
         flow.comment = f"{flow.comment}; {note}" if flow.comment else note
+        log.warning("%s: %s %s", note, flow.request.method,
+                    flow.request.pretty_url.split("?", 1)[0])
 
     def _block(self, flow: http.HTTPFlow, status: int, message: str, reason: str) -> None:
         if flow.request.stream:
