@@ -13,6 +13,7 @@ import json
 import quopri
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -145,7 +146,8 @@ def test_unknown_or_undecodable_charset_is_refused(route):
                    {"content-type": "application/json; charset=utf-8"})
     assert_refused(r, route, 415, "does not decode as utf-8")
     # a UTF-16 BOM on a body that is not UTF-16
-    r = route.post("/v1/messages", codecs.BOM_UTF16_LE + b"\x00\xd8", {"content-type": "text/plain"})
+    r = route.post("/v1/messages", codecs.BOM_UTF16_LE + b"\x00\xd8",
+                   {"content-type": "text/plain"})
     assert_refused(r, route, 415, "does not decode as utf-16-le")
 
 
@@ -318,6 +320,13 @@ def test_query_path_and_headers_masked_api_headers_kept(route):
 
 # -- WebSocket -----------------------------------------------------------------------------
 
+def wait_until(condition, timeout: float = 10) -> None:
+    """The server's thread records a close after the client has seen it: wait (bounded)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 @dataclass
 class WsUpstream:
     got: list
@@ -359,6 +368,7 @@ def test_websocket_text_masked_restored_binary_closes(proxy_factory, ws_upstream
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=10)
     reason = "aws-masker: binary message refused: the proxy masks text only"
+    wait_until(lambda: len(ws_upstream.got) >= 3)
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, reason)
     assert ws_upstream.got[:2] == [MASKED, json.dumps({"type": "input", "text": f'say "{MASKED}"'})]
@@ -392,6 +402,7 @@ def test_wss_binary_message_closes_over_tls(proxy_factory, tmp_path):
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        wait_until(lambda: len(got) >= 2)
         assert got == [MASKED, ("closed", 1008)]
     finally:
         server.shutdown()

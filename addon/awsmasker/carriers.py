@@ -26,8 +26,6 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import email.parser
-import email.policy
 import json
 import quopri
 import re
@@ -170,21 +168,23 @@ def joined_pieces(items: list[tuple[str, Callable[[str], None]]]) -> Iterator[Pi
     yield Piece(_SEP.join(t for t, _ in together), False, put_all)
 
 
-def _unquote(raw: str, plus: bool) -> tuple[str, str]:
-    """Percent-decoded text of a URL or form component and the codec it decoded with."""
-    data = unquote_to_bytes(raw.replace("+", " ") if plus else raw)
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
+def _unquote(raw: str, *, plus: bool) -> str:
+    """Percent-decoded text of a URL or form component: UTF-8, any other byte kept as a
+    surrogate (:func:`_quote` writes the same bytes back)."""
+    return unquote_to_bytes(raw.replace("+", " ") if plus else raw).decode(
+        "utf-8", "surrogateescape")
+
+
+def _quote(text: str, *, plus: bool, safe: str) -> str:
+    data = text.encode("utf-8", "surrogateescape")
+    return quote_plus(data, safe=safe) if plus else quote(data, safe=safe)
 
 
 class _Fields:
-    """``k=v&k=v`` (a query string or a form body): each key and value decoded; only the
-    components that change are encoded again (``+`` for spaces when ``plus``)."""
+    """``k=v&k=v`` (a query string or a form body): each key and value decoded (``+`` is a
+    space); only the components that change are encoded again."""
 
-    def __init__(self, raw: str, *, plus: bool) -> None:
-        self.plus = plus
+    def __init__(self, raw: str) -> None:
         self.parts: list[list[str]] = [p.split("=", 1) for p in raw.split("&")]
         self.changed = False
 
@@ -192,16 +192,13 @@ class _Fields:
         out = []
         for part in self.parts:
             for j, comp in enumerate(part):
-                if not comp:
-                    continue
-                text, codec = _unquote(comp, self.plus)
-                out.append((text, self._setter(part, j, codec)))
+                if comp:
+                    out.append((_unquote(comp, plus=True), self._setter(part, j)))
         return out
 
-    def _setter(self, part: list[str], j: int, codec: str) -> Callable[[str], None]:
+    def _setter(self, part: list[str], j: int) -> Callable[[str], None]:
         def put(masked: str) -> None:
-            data = masked.encode(codec)
-            part[j] = quote_plus(data, safe=":/@") if self.plus else quote(data, safe=":/@")
+            part[j] = _quote(masked, plus=True, safe=":/@")
             self.changed = True
         return put
 
@@ -238,9 +235,9 @@ def kept_path_segments(host: str, path: str) -> frozenset[int]:
 def _url_items(req: http.Request) -> list[tuple[str, Callable[[str], None]]]:
     path, q, query = req.path.partition("?")
     segments = path.split("/")
-    kept = kept_path_segments(req.pretty_host.lower(), path)
-    fields = _Fields(query, plus=True) if q else None
-    state = {"changed": False}
+    kept = (kept_path_segments(req.pretty_host.lower(), path) if path.startswith("/model/")
+            else frozenset())
+    fields = _Fields(query) if q else None
 
     def commit() -> None:
         new = "/".join(segments)
@@ -248,18 +245,14 @@ def _url_items(req: http.Request) -> list[tuple[str, Callable[[str], None]]]:
             new += "?" + fields.encode()
         req.path = new
 
-    def seg_setter(i: int, codec: str) -> Callable[[str], None]:
+    def seg_setter(i: int) -> Callable[[str], None]:
         def put(masked: str) -> None:
-            segments[i] = quote(masked.encode(codec), safe=":@!$&'()*+,;=")
-            state["changed"] = True
+            segments[i] = _quote(masked, plus=False, safe=":@!$&'()*+,;=")
             commit()
         return put
 
-    items = []
-    for i, seg in enumerate(segments):
-        if seg and i not in kept:
-            text, codec = _unquote(seg, False)
-            items.append((text, seg_setter(i, codec)))
+    items = [(_unquote(seg, plus=False), seg_setter(i))
+             for i, seg in enumerate(segments) if seg and i not in kept]
     if fields is not None:
         for text, put in fields.items():
             items.append((text, _then(put, commit)))
@@ -273,24 +266,22 @@ def _then(put: Callable[[str], None], after: Callable[[], None]) -> Callable[[st
     return both
 
 
+_API_HEADER_BYTES = frozenset(h.encode() for h in API_HEADERS)
+
+
 def _header_items(req: http.Request) -> list[tuple[str, Callable[[str], None]]]:
-    items = []
-    for i, (name, value) in enumerate(req.headers.fields):
-        key = name.lower().decode("latin-1")
-        if key in API_HEADERS or key.startswith("content-"):
-            continue
-        try:
-            text, codec = value.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, codec = value.decode("latin-1"), "latin-1"
-        items.append((text, _header_setter(req, i, codec)))
-    return items
+    """Values of the headers that are not the API's own: UTF-8, any other byte kept as a
+    surrogate."""
+    fields = req.headers.fields
+    return [(value.decode("utf-8", "surrogateescape"), _header_setter(req, i))
+            for i, (name, value) in enumerate(fields)
+            if (key := name.lower()) not in _API_HEADER_BYTES and not key.startswith(b"content-")]
 
 
-def _header_setter(req: http.Request, i: int, codec: str) -> Callable[[str], None]:
+def _header_setter(req: http.Request, i: int) -> Callable[[str], None]:
     def put(masked: str) -> None:
         fields = list(req.headers.fields)
-        fields[i] = (fields[i][0], masked.encode(codec))
+        fields[i] = (fields[i][0], masked.encode("utf-8", "surrogateescape"))
         req.headers.fields = tuple(fields)
     return put
 
@@ -368,7 +359,7 @@ class _FormBody(_Body):
         except UnicodeDecodeError:
             raise Refused(415, "the form body holds bytes that are not URL-encoded; "
                           "it was not sent", "undecodable_form") from None
-        self.fields = _Fields(text, plus=True)
+        self.fields = _Fields(text)
         self.pieces.extend(joined_pieces(self.fields.items()))
 
     def encode(self) -> bytes | None:
@@ -406,6 +397,9 @@ class _MultipartBody(_Body):
             headers_raw, start = chunk[line_end + 2:head_end], head_end + 4
         end = len(chunk) - 2 if chunk.endswith(b"\r\n") else len(chunk)
         content = chunk[start:end]
+        import email.parser  # late: multipart bodies are rare, the email package is large
+        import email.policy
+
         msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
             headers_raw + b"\r\n\r\n", headersonly=True)
         declared = msg.get("content-type")
