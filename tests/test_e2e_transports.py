@@ -128,6 +128,7 @@ CHARSET_CASES = [
     ("text/plain; charset=iso-8859-1", lambda t: f"café: {t}".encode("latin-1")),
     ("text/plain; charset=cp500", lambda t: f"EBCDIC: {t}".encode("cp500")),
     ("text/plain; charset=utf-8", lambda t: codecs.BOM_UTF8 + f"ünï {t}".encode()),
+    ("text/plain", lambda t: f"no charset, not UTF-8: \xff {t}".encode("latin-1")),
 ]
 
 
@@ -240,6 +241,16 @@ def test_multipart_refusals(route1, proxy_factory, tmp_path):
     assert_refused(r, route1, 400, "base64 content does not decode")
     r = route1.post("/v1/files", _part("X: y", ORIG.encode()), {"content-type": MULTIPART})
     assert_refused(r, route1, 400, "no closing boundary")
+    uuencoded = _part('Content-Disposition: form-data; name="t"\r\n'
+                      "Content-Transfer-Encoding: x-uuencode", ORIG.encode())
+    r = route1.post("/v1/files", uuencoded + b"--BOUNDARY--\r\n", {"content-type": MULTIPART})
+    assert_refused(r, route1, 415, "content-transfer-encoding 'x-uuencode'")
+    r = route1.post("/v1/messages", b"a=\xff" + ORIG.encode(),
+                    {"content-type": "application/x-www-form-urlencoded"})
+    assert_refused(r, route1, 415, "not URL-encoded")
+    doc = {"source": {"type": "base64", "media_type": "text/plain", "data": "not base64!"}}
+    r = route1.post("/v1/messages", json.dumps(doc).encode(), {"content-type": "application/json"})
+    assert_refused(r, route1, 400, "base64 text/plain payload inside the JSON body does not decode")
     strict = _route("http1", proxy_factory, tmp_path, "block_unscanned_binary=true")
     try:
         r = strict.post("/v1/files", _multipart(ORIG), {"content-type": MULTIPART})
