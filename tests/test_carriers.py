@@ -182,3 +182,10 @@ def test_plain_charsets_keep_their_restorer():
     assert isinstance(select_restorer("application/json", "/", TOKEN_MAP), JsonRestorer)
     assert isinstance(select_restorer("text/plain; charset=latin-1", "/", TOKEN_MAP),
                       TextRestorer)
+
+
+def test_a_binary_body_is_never_read_as_utf16():
+    raw = b"\x01\x00\x02\x00 i-0abcdef1234567890 \xff"
+    d = decode_charset(raw, None, text_type=False)
+    assert "i-0abcdef1234567890" in d.text
+    assert d.encode(d.text) == raw

@@ -84,10 +84,12 @@ class Decoded:
                           "unencodable_charset") from None
 
 
-def decode_charset(raw: bytes, charset: str | None, *, what: str = "request body") -> Decoded:
-    """Bytes → text by a BOM, else the declared ``charset``, else the NUL pattern of UTF-16/32,
-    else UTF-8, else latin-1 (identifiers are ASCII: latin-1 finds them in any ASCII-compatible
-    encoding and keeps the bytes exact).
+def decode_charset(raw: bytes, charset: str | None, *, what: str = "request body",
+                   text_type: bool = True) -> Decoded:
+    """Bytes → text by a BOM, else the declared ``charset``, else (for a ``text_type``: one
+    that says text, or none) the NUL pattern of BOM-less UTF-16/32, else UTF-8, else latin-1
+    (identifiers are ASCII: latin-1 finds them in any ASCII-compatible bytes, keeping them
+    exact; a binary body is never read as UTF-16, where its ASCII would be lost).
 
     Raises :class:`Refused` (415) for an unknown charset or bytes that do not decode in the
     charset they declare (by parameter or BOM)."""
@@ -106,7 +108,7 @@ def decode_charset(raw: bytes, charset: str | None, *, what: str = "request body
         except UnicodeDecodeError:
             raise Refused(415, f"the {what} does not decode as {codec}; it was not sent",
                           "undecodable_charset") from None
-    guess = unmarked_utf(raw)
+    guess = unmarked_utf(raw) if text_type else None
     if guess is not None:
         try:
             return Decoded(raw.decode(guess), guess)
@@ -304,7 +306,8 @@ class _TextBody(_Body):
 
     def __init__(self, raw: bytes, mime: str, charset: str | None, what: str) -> None:
         super().__init__()
-        self.decoded = decode_charset(raw, charset, what=what)
+        self.decoded = decode_charset(raw, charset, what=what,
+                                      text_type=not mime or is_text_type(mime))
         self.out: str | None = None  # the masked text, once put
         #: base64 payloads as written in the body, or as written again once masked
         self.payloads: list[str] = []

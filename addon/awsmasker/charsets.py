@@ -25,20 +25,21 @@ def sniff_bom(raw: bytes) -> tuple[bytes, str | None]:
 
 
 def unmarked_utf(raw: bytes, family: str | None = None) -> str | None:
-    """The UTF-16/32 codec of text without a BOM, told by where the NULs of its first (ASCII)
-    characters are (RFC 4627 §3: JSON and most text start with an ASCII character); None when
-    the first bytes hold no NUL. ``family`` (``utf-16`` or ``utf-32``, as declared): its
-    matching byte order, big-endian when the pattern does not say (RFC 2781)."""
-    head = raw[:4]
+    """The UTF-16/32 codec of text without a BOM, told by where the NULs of its first two
+    (ASCII) characters are (RFC 4627 §3: JSON and most text start with ASCII); None when the
+    first bytes do not show that pattern. ``family`` (``utf-16`` or ``utf-32``, as declared):
+    its byte order by the same pattern, else big-endian (RFC 2781)."""
+    h = raw[:4]
     found = None
-    if len(head) == 4 and head[:3] == b"\x00\x00\x00":
-        found = "utf-32-be"
-    elif len(head) == 4 and head[1:] == b"\x00\x00\x00":
-        found = "utf-32-le"
-    elif len(head) >= 2 and head[0] == 0:
-        found = "utf-16-be"
-    elif len(head) >= 2 and head[1] == 0:
-        found = "utf-16-le"
+    if len(h) == 4:
+        if h[:3] == b"\x00\x00\x00" and h[3]:
+            found = "utf-32-be"
+        elif h[0] and h[1:] == b"\x00\x00\x00":
+            found = "utf-32-le"
+        elif h[0] == h[2] == 0 and h[1] and h[3]:
+            found = "utf-16-be"
+        elif h[1] == h[3] == 0 and h[0] and h[2]:
+            found = "utf-16-le"
     if family is None or (found and found.startswith(family)):
         return found
     return f"{family}-be"
