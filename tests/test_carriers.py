@@ -14,6 +14,7 @@ from awsmasker.request_masking import RequestMasking
 from awsmasker.restore import JsonRestorer, TextRestorer, restore_body, select_restorer
 from awsmasker.restore.charset import Transcoded
 from awsmasker.state import MaskerState
+from awsmasker.store.base import StoreError
 from awsmasker.store.memory import MemoryStore
 from mitmproxy.test import taddons, tflow
 
@@ -189,3 +190,49 @@ def test_a_binary_body_is_never_read_as_utf16():
     d = decode_charset(raw, None, text_type=False)
     assert "i-0abcdef1234567890" in d.text
     assert d.encode(d.text) == raw
+
+
+class DownStore(MemoryStore):
+    async def resolve(self, findings, present_tokens=()):
+        raise StoreError("down")
+
+
+async def test_websocket_message_that_cannot_be_masked_is_dropped_with_the_rest():
+    from mitmproxy.websocket import WebSocketMessage
+    from wsproto.frame_protocol import Opcode
+
+    rm, state = masking()
+    state.store = DownStore()
+    f = tflow.twebsocketflow(messages=False)
+    f.request.host = "example.com"
+    with taddons.context():
+        for text in (ORIG, "hello"):
+            f.websocket.messages.append(WebSocketMessage(Opcode.TEXT, True, text.encode()))
+            await rm.websocket_message(f)
+            assert f.websocket.messages[-1].dropped
+    assert state.totals.blocked_by_reason["store_error"] == 1
+    assert "websocket closed (store_error)" in f.comment
+
+
+async def test_websocket_masks_client_text_and_restores_server_text():
+    from mitmproxy.websocket import WebSocketMessage
+    from wsproto.frame_protocol import Opcode
+
+    rm, state = masking()
+    f = tflow.twebsocketflow(messages=False)
+    f.request.host = "example.com"
+    with taddons.context():
+        f.websocket.messages.append(WebSocketMessage(Opcode.TEXT, True, ORIG.encode()))
+        await rm.websocket_message(f)
+        assert f.websocket.messages[-1].content == MASKED.encode()
+        reply = json.dumps({"echo": MASKED}).encode()
+        f.websocket.messages.append(WebSocketMessage(Opcode.TEXT, False, reply))
+        await rm.websocket_message(f)
+        assert json.loads(f.websocket.messages[-1].content) == {"echo": ORIG}
+        other = tflow.twebsocketflow(messages=False)
+        other.request.host = "elsewhere.example.org"  # not a target: untouched
+        other.websocket.messages.append(WebSocketMessage(Opcode.TEXT, True, ORIG.encode()))
+        await rm.websocket_message(other)
+        assert other.websocket.messages[-1].content == ORIG.encode()
+    assert state.totals.masked_by_type == {"ARN": 1, "EC2": 1}
+    assert state.totals.restored_by_type == {"ARN": 1, "EC2": 1}
