@@ -355,7 +355,11 @@ def _holder(i: int) -> str:
 
 
 class _FormBody(_Body):
-    def __init__(self, raw: bytes, charset: str | None) -> None:
+    """``application/x-www-form-urlencoded``: percent-decoded bytes are read as UTF-8, any
+    other byte kept as a surrogate, so a form in another ASCII-compatible charset keeps its
+    bytes and its (ASCII) identifiers are found all the same."""
+
+    def __init__(self, raw: bytes) -> None:
         super().__init__()
         try:
             text = raw.decode("ascii")
@@ -373,7 +377,7 @@ class _MultipartBody(_Body):
     """Parts split on the boundary; a part's headers and framing are kept byte for byte and
     only the content of a part that changed is written again."""
 
-    def __init__(self, raw: bytes, boundary: str, block_undecodable: bool = True) -> None:
+    def __init__(self, raw: bytes, boundary: str) -> None:
         super().__init__()
         delim = b"--" + boundary.encode("latin-1")
         chunks = raw.split(delim)
@@ -412,7 +416,7 @@ class _MultipartBody(_Body):
         if mime.startswith("multipart/") and "boundary" in params:
             inner: _Body = _MultipartBody(data, params["boundary"])
         elif mime == "application/x-www-form-urlencoded":
-            inner = _FormBody(data, params.get("charset"))
+            inner = _FormBody(data)
         elif not mime or is_text_type(mime):
             inner = _TextBody(data, mime, params.get("charset"), "multipart text part")
         else:
@@ -545,7 +549,7 @@ def body_carrier(raw: bytes, content_type: str) -> _Body:
                           "bad_multipart")
         return _MultipartBody(raw, params["boundary"])
     if mime == "application/x-www-form-urlencoded":
-        return _FormBody(raw, params.get("charset"))
+        return _FormBody(raw)
     return _TextBody(raw, mime, params.get("charset"), "request body")
 
 
