@@ -141,6 +141,9 @@ def is_text_type(mime: str) -> bool:
         _TEXT_APPLICATION.match(mime) is not None)
 
 
+_JSON_START = re.compile(r"[ \t\r\n]*[\[{]")
+
+
 def is_json_type(mime: str) -> bool | None:
     return True if "json" in mime else None
 
@@ -314,7 +317,9 @@ class _TextBody(_Body):
         self.payloads_changed = False
         text = self.template = self.decoded.text
         is_json = is_json_type(mime)
-        payloads = _base64_payloads(text) if is_json or text.lstrip()[:1] in ("{", "[") else []
+        # one pass over the body (no copy) in the usual case: no base64 anywhere
+        payloads = (_base64_payloads(text) if text.find("base64") >= 0
+                    and (is_json or _JSON_START.match(text)) else [])
         if not payloads:
             self.pieces.append(Piece(text, is_json, self._put))
             return
@@ -492,7 +497,7 @@ def _base64_payloads(text: str) -> list[_Payload]:
     "media_type": …, "data": …}`` (document, image blocks) and ``data:…;base64,`` strings
     anywhere (OpenAI file and image inputs)."""
     if '"base64"' not in text and ";base64," not in text:
-        return []
+        return []  # "base64" as a word only
     try:
         doc = json.loads(text)
     except ValueError:
