@@ -60,6 +60,9 @@ KEYS: tuple[Key, ...] = (
     Key("disabled_types", list, [], "Catalogue types not to mask (e.g. PRIVATE_IP)."),
     Key("allow_values", list, [], "Literal values never masked."),
     Key("mask_public_ips", bool, False, "Also mask public IPv4 addresses."),
+    Key("block_unscanned_binary", bool, False,
+        "Refuse target requests holding binary content the proxy cannot scan (images, PDFs, "
+        "archives in multipart parts or base64 in JSON) instead of passing it flagged."),
     Key("max_request_size", int, 32 * 1024 * 1024,
         "Bytes of a target request body that may be masked; larger bodies are blocked.",
         minimum=1024, maximum=1024**3),

@@ -39,7 +39,9 @@ def api_flavor(host: str, path: str) -> ApiFlavor:
 # status → (anthropic error type, openai error type)
 _ERROR_TYPES: dict[int, tuple[str, str]] = {
     403: ("permission_error", "permission_denied"),
+    400: ("invalid_request_error", "invalid_request_error"),
     413: ("request_too_large", "invalid_request_error"),
+    415: ("invalid_request_error", "invalid_request_error"),
     500: ("api_error", "server_error"),
     503: ("overloaded_error", "server_error"),
 }

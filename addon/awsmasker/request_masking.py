@@ -8,27 +8,22 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 
 from mitmproxy import ctx, http
 from mitmproxy.utils import human
 
+from awsmasker.carriers import Refused, request_texts
 from awsmasker.errors import block_response
 from awsmasker.flowstate import add_counts, count_summary
 from awsmasker.headers import note_position, set_fields_at
 from awsmasker.scope import is_target
 from awsmasker.sigv4 import Signer, prepare
 from awsmasker.state import MaskerState
-from awsmasker.store.base import StoreError
+from awsmasker.store.base import Finding, StoreError
+from awsmasker.websocket import WebSocketMessages
 
 log = logging.getLogger(__name__)
-
-
-def decode_text(raw: bytes) -> tuple[str, str]:
-    """Body bytes → (text, codec). Identifiers are ASCII, so latin-1 keeps any other body exact."""
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return raw.decode("latin-1"), "latin-1"
 
 
 def stream_limit() -> int | None:
@@ -73,7 +68,7 @@ class RequestHead:
     """The request headers the masking step reads, from one pass over the raw fields
     (mitmproxy's ``Headers.get`` scans and lower-cases every field on each call)."""
 
-    __slots__ = ("accept_identity", "content_type", "plain_body", "positions")
+    __slots__ = ("accept_identity", "content_type", "plain_body", "positions", "websocket")
 
     def __init__(self, req: http.Request) -> None:
         self.content_type = ""
@@ -83,6 +78,8 @@ class RequestHead:
         self.plain_body = True
         #: where the fields the masking step may set are (see ``set_fields_at``)
         self.positions: dict[bytes, int] = {}
+        #: the request asks for a WebSocket
+        self.websocket = False
         seen_accept = False
         for i, (name, value) in enumerate(req.headers.fields):
             name = name.lower()
@@ -95,15 +92,12 @@ class RequestHead:
                     self.accept_identity or not seen_accept)
                 seen_accept = True
                 note_position(self.positions, name, i)
+            elif name == b"upgrade":
+                self.websocket = value.strip().lower() == b"websocket"
             elif name == b"transfer-encoding" or (
                 name == b"content-encoding" and value.strip().lower() not in (b"", b"identity")
             ):
                 self.plain_body = False
-
-
-def declared_json(content_type: str) -> bool | None:
-    """True for a JSON content type; None lets the masker sniff the body."""
-    return True if "json" in content_type.lower() else None
 
 
 class RequestMasking:
@@ -113,6 +107,7 @@ class RequestMasking:
         #: ``ctx.options`` deep-copies the value, and this is needed for every request
         self._stream_limit: int | None = None
         self._signer = Signer()  # Bedrock SigV4: see sigv4.py
+        self.websockets = WebSocketMessages(state)
 
     def configure(self, updated: set[str]) -> None:
         if "stream_large_bodies" in updated:
@@ -188,40 +183,85 @@ class RequestMasking:
         fs = state.flows.create(flow)
         fs.request_bytes = len(raw)
         new_fields: dict[bytes, bytes] = {}
-        if raw:
-            text, codec = decode_text(raw)
-            plan = state.masker.plan(text, is_json=declared_json(head.content_type))
-            if plan.findings or plan.present_tokens:
-                resolution = await state.store.resolve(plan.findings, plan.present_tokens)
+        try:
+            texts = request_texts(req, raw, head.content_type)
+        except Refused as e:
+            self._block(flow, e.status, e.message, e.reason)
+            return
+        if texts.binary:
+            if settings.block_unscanned_binary:
+                self._block(flow, 415, f"the request holds binary content the proxy cannot scan "
+                            f"({', '.join(sorted(set(texts.binary)))}) and "
+                            "block_unscanned_binary is on", "unscanned_binary")
+                return
+            self._flag_binary(flow, texts.binary)
+        plans = [state.masker.plan(p.text, is_json=p.is_json) for p in texts.pieces]
+        # one store round trip for every piece of the request
+        index: dict[Finding, int] = {}
+        present: dict[str, None] = {}
+        for plan in plans:
+            for f in plan.findings:
+                index.setdefault(f, len(index))
+            present.update(dict.fromkeys(plan.present_tokens))
+        if index or present:
+            findings = list(index)
+            resolution = await state.store.resolve(findings, list(present))
+            tokens = resolution.tokens
+            counts: Counter[str] = Counter()
+            for plan, piece in zip(plans, texts.pieces, strict=True):
                 if plan.findings:
-                    masked = plan.apply(resolution.tokens).encode(codec)
-                    if head.plain_body:  # what set_content does here, minus header lookups
-                        req.raw_content = masked
-                        new_fields[b"content-length"] = b"%d" % len(masked)
-                    else:
-                        req.content = masked  # encodes again
-                token_map = fs.token_map
-                token_map.update(resolution.originals)
-                for finding, token in zip(plan.findings, resolution.tokens, strict=True):
-                    if finding.reversible:
-                        token_map[token] = finding.value
-                fs.masked_counts = plan.counts  # one plan per flow: its counts are the flow's
+                    piece.put(plan.apply([tokens[index[f]] for f in plan.findings]))
+                    add_counts(counts, plan.counts)
+            masked = texts.body()
+            if masked is not None:
+                if head.plain_body:  # what set_content does here, minus header lookups
+                    req.raw_content = masked
+                    new_fields[b"content-length"] = b"%d" % len(masked)
+                else:
+                    req.content = masked  # encodes again
+            token_map = fs.token_map
+            token_map.update(resolution.originals)
+            for finding, token in zip(findings, tokens, strict=True):
+                if finding.reversible:
+                    token_map[token] = finding.value
+            fs.masked_counts = dict(counts)
         # Ask for a reply we can rewrite as it comes.
         if not head.accept_identity:
             new_fields[b"accept-encoding"] = b"identity"
         if new_fields:
             set_fields_at(req.headers, head.positions, new_fields)
+        if head.websocket:
+            self.websockets.upgrade_requested(flow, fs.token_map)
         fs.mask_ms = (time.perf_counter() - started) * 1000
         counts = fs.masked_counts
         if counts:
             state.totals.flows_masked += 1
             add_counts(state.totals.masked_by_type, counts)
-            flow.comment = f"aws-masker: masked {count_summary(counts)}"
+            note = f"aws-masker: masked {count_summary(counts)}"
+            flow.comment = f"{note}; {flow.comment}" if flow.comment else note
         if state.events_enabled:  # its fields cost a sort of the token map per flow
             state.emit_flow_event(
                 "masked", flow, counts=dict(counts), bytes=len(raw),
                 duration_ms=fs.mask_ms, tokens=sorted(fs.token_map),
             )
+
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """Client text of a target WebSocket masked, server text restored (see
+        :mod:`awsmasker.websocket`)."""
+        if self.state.ready:
+            await self.websockets.message(flow, await is_target(flow, self.state.settings))
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self.websockets.end(flow)
+
+    def _flag_binary(self, flow: http.HTTPFlow, kinds: list[str]) -> None:
+        """Binary content passed unscanned: counted, and the flow says so."""
+        self.state.totals.flagged_by_reason["binary_unscanned"] += len(kinds)
+        flow.marked = ":warning:"
+        note = f"aws-masker: binary passed unscanned ({', '.join(sorted(set(kinds)))})"
+        flow.comment = f"{flow.comment}; {note}" if flow.comment else note
+        log.warning("%s: %s %s", note, flow.request.method,
+                    flow.request.pretty_url.split("?", 1)[0])
 
     def _block(self, flow: http.HTTPFlow, status: int, message: str, reason: str) -> None:
         if flow.request.stream:

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple, Protocol
 
+from awsmasker.charsets import ascii_compatible, sniff_bom
 from awsmasker.restore.body import JsonRestorer, TextRestorer
+from awsmasker.restore.charset import Transcoded
 from awsmasker.restore.eventstream import CONTENT_TYPE as EVENTSTREAM
 from awsmasker.restore.eventstream import EventStreamRestorer
 from awsmasker.restore.sse import SSERestorer
@@ -53,12 +55,13 @@ _JSON_TYPES = frozenset(
 
 
 @lru_cache(maxsize=256)
-def _parse_content_type(content_type: str | None) -> tuple[str, str]:
-    """(mime type, charset) of a Content-Type value (a reply's is one of very few strings)."""
+def _parse_content_type(content_type: str | None) -> tuple[str, str | None]:
+    """(mime type, charset or None) of a Content-Type value (a reply's is one of very few
+    strings)."""
     if not content_type:
-        return "", "utf-8"
+        return "", None
     mime, _, rest = content_type.partition(";")
-    charset = "utf-8"
+    charset = None
     for p in rest.split(";"):
         k, eq, v = p.partition("=")
         if eq and k.strip().lower() == "charset":
@@ -97,10 +100,23 @@ def select_restorer(
     if mime == EVENTSTREAM:  # Bedrock: tokens inside base64 and binary frames
         return EventStreamRestorer(token_map)
     if mime in _JSON_TYPES or mime.endswith("+json"):
+        if charset is not None and not ascii_compatible(charset):
+            return Transcoded(JsonRestorer(token_map), charset)
         return JsonRestorer(token_map)
     if mime.startswith("text/"):
-        return TextRestorer(token_map, _ascii_compatible(charset))
+        if charset is not None and not ascii_compatible(charset):
+            return Transcoded(TextRestorer(token_map), charset)
+        return TextRestorer(token_map, _ascii_compatible(charset or "utf-8"))
     return None
+
+
+_BOM_STARTS = (b"\xff", b"\xfe", b"\x00")
+
+
+def _bom_charset(body: bytes) -> str | None:
+    """``utf-16`` or ``utf-32`` for a body that starts with the byte-order mark of one."""
+    codec = sniff_bom(body)[1]
+    return codec[:6] if codec is not None and codec != "utf-8" else None
 
 
 class RestoredBody(NamedTuple):
@@ -123,9 +139,17 @@ def restore_body(
     """Restore a whole (non-streamed, decoded) reply body with the streaming path's guarantees:
     it never raises; after an error, or past ``max_bytes``, the rest passes unchanged and a flag
     says so. Unknown content types come back unchanged."""
-    # no AWS_, no token (the usual small reply): skip making a restorer
-    if not token_map or (body.find(b"AWS_") < 0  # find: see events.INTEREST on ``in``
-                         and _parse_content_type(content_type)[0] != EVENTSTREAM):  # base64
+    if not token_map:
+        return RestoredBody(body, {}, _NO_FLAGS)
+    charset = _parse_content_type(content_type)[1]
+    if charset is None and body[:1] in _BOM_STARTS:
+        charset = _bom_charset(body)
+        if charset is not None:  # a UTF-16/32 byte-order mark and no charset declared
+            content_type = f"{content_type or 'text/plain'}; charset={charset}"
+    # no AWS_ (the usual small reply): skip making a restorer, unless the reply is in a
+    # charset that does not write a token as ASCII bytes, or is event-stream (tokens in base64)
+    if (body.find(b"AWS_") < 0 and (charset is None or ascii_compatible(charset))
+            and _parse_content_type(content_type)[0] != EVENTSTREAM):
         return RestoredBody(body, {}, _NO_FLAGS)
     restorer = select_restorer(content_type, path, token_map)
     if restorer is None:
