@@ -1,7 +1,19 @@
-"""A mitmweb/mitmproxy content view that shows a masked body with its tokens marked.
+"""What a person sees of masked flows in mitmweb and the console.
 
-Tokens are wrapped in ``⟦…⟧`` and a header line counts them per type, so a reviewer sees at a
-glance what the addon replaced. It shows tokens only, never originals.
+Two content views:
+
+- ``aws-masker`` shows a body as it went over the wire: tokens wrapped in ``⟦…⟧`` and a header
+  line counting them per type. It shows tokens only, never originals, and is picked
+  automatically for bodies that carry tokens;
+- ``aws-masker restored`` shows the same body with the originals put back, computed when it is
+  shown from the flow's token map, which the proxy holds in memory beside the flow (never in it).
+  It is chosen by hand; a flow read from a file, or one that outlived the proxy, has no map, and
+  the view says so.
+
+The :class:`MaskerContentview` addon registers both and keeps mitmweb's flow list useful: the
+comment column (``masked 4 · restored 7``) is added to mitmweb's default columns. It refuses
+mitmproxy's ``store_streamed_bodies``: the flow would keep the restored reply as it went to the
+client, originals included (``awsmasker.kept_reply`` keeps the reply as the model sent it).
 """
 
 from __future__ import annotations
@@ -10,11 +22,16 @@ import contextlib
 import json
 from collections import Counter
 
-from mitmproxy import contentviews
+from mitmproxy import contentviews, ctx, exceptions, http
 
+from awsmasker.flowstate import count_summary
+from awsmasker.restore import restore_body
+from awsmasker.state import MaskerState
 from awsmasker.tokens import TOKEN_RE
 
 OPEN, CLOSE = "⟦", "⟧"
+#: bodies larger than this are not looked at for tokens when mitmweb picks a view
+_SNIFF_LIMIT = 8 * 1024 * 1024
 
 
 def mark_tokens(text: str) -> tuple[str, Counter[str]]:
@@ -27,6 +44,13 @@ def mark_tokens(text: str) -> tuple[str, Counter[str]]:
     return TOKEN_RE.sub(mark, text), counts
 
 
+def _pretty(data: bytes) -> str:
+    text = data.decode("utf-8", "replace")
+    with contextlib.suppress(ValueError):
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    return text
+
+
 class MaskedBodyContentview(contentviews.Contentview):
     @property
     def name(self) -> str:
@@ -37,29 +61,75 @@ class MaskedBodyContentview(contentviews.Contentview):
         return "yaml"  # mitmproxy highlights JSON with its YAML highlighter
 
     def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
-        text = data.decode("utf-8", "replace")
-        with contextlib.suppress(ValueError):
-            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        marked, counts = mark_tokens(text)
+        marked, counts = mark_tokens(_pretty(data))
         if counts:
-            summary = ", ".join(f"{t}×{n}" for t, n in sorted(counts.items()))
-            header = f"# aws-masker: {sum(counts.values())} tokens ({summary})"
+            header = (f"# aws-masker: {counts.total()} tokens ({count_summary(counts)}); "
+                      "the view 'aws-masker restored' shows the originals")
         else:
             header = "# aws-masker: no tokens"
         return f"{header}\n{marked}"
 
     def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
         # Chosen by default (above the JSON view's 1) only for bodies that carry tokens.
-        if len(data) <= 8 * 1024 * 1024 and TOKEN_RE.search(data.decode("utf-8", "replace")):
+        if len(data) <= _SNIFF_LIMIT and TOKEN_RE.search(data.decode("utf-8", "replace")):
             return 1.5
         return -1
 
 
-class MaskerContentview:
-    """Addon that registers the content view for the life of the proxy."""
+class RestoredBodyContentview(contentviews.Contentview):
+    def __init__(self, state: MaskerState) -> None:
+        self.state = state
 
-    def __init__(self) -> None:
+    @property
+    def name(self) -> str:
+        return "aws-masker restored"
+
+    @property
+    def syntax_highlight(self) -> contentviews.SyntaxHighlight:
+        return "yaml"
+
+    def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
+        flow = metadata.flow
+        token_map = (self.state.flows.token_map(flow)
+                     if isinstance(flow, http.HTTPFlow) else None)
+        if not token_map:
+            marked, _ = mark_tokens(_pretty(data))
+            return ("# aws-masker restored: this proxy holds no token map for this flow (read "
+                    "from a file, made before a restart, or nothing was masked): tokens shown\n"
+                    + marked)
+        path = flow.request.path if isinstance(flow, http.HTTPFlow) else ""
+        # The restorers the proxy uses, so a token split across SSE events is found too.
+        result = restore_body(metadata.content_type or "text/plain", path, token_map, data)
+        restored = result.restored
+        what = (f"{sum(restored.values())} originals put back ({count_summary(dict(restored))})"
+                if restored else "no token of this flow in this body")
+        return (f"# aws-masker restored: {what}; computed now from the token map in this "
+                f"proxy's memory, never stored in the flow\n{_pretty(result.body)}")
+
+    def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
+        return -1  # shows originals: only when a person picks it
+
+
+class MaskerContentview:
+    """Addon: registers the content views, shows the comment column, refuses
+    ``store_streamed_bodies``."""
+
+    def __init__(self, state: MaskerState | None = None) -> None:
         self.view = MaskedBodyContentview()
+        self.restored_view = RestoredBodyContentview(state or MaskerState())
 
     def load(self, loader) -> None:
         contentviews.add(self.view)
+        contentviews.add(self.restored_view)
+
+    def configure(self, updated: set[str]) -> None:
+        if "store_streamed_bodies" in updated and ctx.options.store_streamed_bodies:
+            raise exceptions.OptionsError(
+                "store_streamed_bodies would keep each restored reply, originals included, in "
+                "its flow; aws-masker keeps the reply as the model sent it (tokens) instead")
+
+    def running(self) -> None:
+        opts = ctx.options
+        if "web_columns" not in opts or opts.has_changed("web_columns"):
+            return  # not mitmweb, or the user chose the columns
+        opts.update(web_columns=[*opts.web_columns, "comment"])

@@ -1,0 +1,49 @@
+"""What a flow shows in mitmweb's (and the console's) flow list: a marker and a short comment.
+
+Comments are short and lead with what matters, ``masked 4 · restored 7``, so that the comment
+column shows it even when cut; the counts per type are in the ``aws-masker`` content view. The
+markers are emoji shortcodes (mitmweb shows any other marker as a red circle emoji) whose
+characters are in common text fonts (DejaVu Sans), so they render without an emoji font.
+"""
+
+from __future__ import annotations
+
+from mitmproxy import http
+
+#: the request's identifiers were masked (✔)
+MASKED = ":heavy_check_mark:"
+#: something went wrong restoring or reading the reply (⚠)
+FLAGGED = ":warning:"
+#: the proxy answered the request itself, or killed it: nothing went upstream (✖)
+BLOCKED = ":heavy_multiplication_x:"
+
+SEP = " · "
+
+
+def add_note(flow: http.HTTPFlow, note: str) -> None:
+    """Append ``note`` to the flow's comment (once)."""
+    comment = flow.comment
+    if not comment:
+        flow.comment = note
+    elif note not in comment.split(SEP):
+        flow.comment = comment + SEP + note
+
+
+def note_masked(flow: http.HTTPFlow, counts: dict[str, int]) -> None:
+    flow.comment = f"masked {sum(counts.values())}"
+    flow.marked = MASKED
+
+
+def note_restored(flow: http.HTTPFlow, counts: dict[str, int]) -> None:
+    add_note(flow, f"restored {sum(counts.values())}")
+
+
+def note_flag(flow: http.HTTPFlow, reason: str) -> None:
+    flow.marked = FLAGGED
+    add_note(flow, reason.replace("_", " "))
+
+
+def note_blocked(flow: http.HTTPFlow, what: str) -> None:
+    """``what``: e.g. ``blocked (store_error)``; it replaces the comment."""
+    flow.comment = what
+    flow.marked = BLOCKED
