@@ -51,6 +51,38 @@ def _pretty(data: bytes) -> str:
     return text
 
 
+#: keys whose string values are the text an event stream delivers piece by piece: Anthropic
+#: (text, partial_json, thinking), OpenAI Chat (content, arguments), OpenAI Responses (delta)
+_DELTA_KEYS = ("text", "partial_json", "thinking", "content", "arguments", "delta")
+
+
+def _strings(value: object, key: str, out: dict[str, list[str]]) -> None:
+    if isinstance(value, str):
+        if key in _DELTA_KEYS:
+            out.setdefault(key, []).append(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _strings(v, k, out)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, key, out)
+
+
+def event_texts(data: bytes) -> dict[str, str]:
+    """An event stream's text pieces joined, by the key they came under. A model writes a token
+    in several deltas, so only the joined text shows it whole."""
+    out: dict[str, list[str]] = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        if line.startswith("data:"):
+            with contextlib.suppress(ValueError):
+                _strings(json.loads(line[5:]), "", out)
+    return {k: "".join(v) for k, v in out.items()}
+
+
+def _is_event_stream(metadata: contentviews.Metadata) -> bool:
+    return "text/event-stream" in (metadata.content_type or "").lower()
+
+
 class MaskedBodyContentview(contentviews.Contentview):
     @property
     def name(self) -> str:
@@ -61,17 +93,33 @@ class MaskedBodyContentview(contentviews.Contentview):
         return "yaml"  # mitmproxy highlights JSON with its YAML highlighter
 
     def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
-        marked, counts = mark_tokens(_pretty(data))
+        if _is_event_stream(metadata):
+            # the joined text first (where tokens are whole), then the events as sent
+            parts, counts = [], Counter[str]()
+            for key, text in event_texts(data).items():
+                marked, n = mark_tokens(text)
+                counts += n
+                parts.append(f"## {key} (the events' pieces joined)\n{marked}\n")
+            marked_events, _ = mark_tokens(data.decode("utf-8", "replace"))
+            body = "\n".join([*parts, f"## the events as sent\n{marked_events}"])
+        else:
+            body, counts = mark_tokens(_pretty(data))
         if counts:
             header = (f"# aws-masker: {counts.total()} tokens ({count_summary(counts)}); "
                       "the view 'aws-masker restored' shows the originals")
         else:
             header = "# aws-masker: no tokens"
-        return f"{header}\n{marked}"
+        return f"{header}\n{body}"
 
     def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
         # Chosen by default (above the JSON view's 1) only for bodies that carry tokens.
-        if len(data) <= _SNIFF_LIMIT and TOKEN_RE.search(data.decode("utf-8", "replace")):
+        if len(data) > _SNIFF_LIMIT:
+            return -1
+        text = data.decode("utf-8", "replace")
+        if TOKEN_RE.search(text) or (
+            _is_event_stream(metadata)
+            and any(TOKEN_RE.search(t) for t in event_texts(data).values())
+        ):
             return 1.5
         return -1
 
@@ -103,8 +151,14 @@ class RestoredBodyContentview(contentviews.Contentview):
         restored = result.restored
         what = (f"{sum(restored.values())} originals put back ({count_summary(dict(restored))})"
                 if restored else "no token of this flow in this body")
+        if _is_event_stream(metadata):
+            body = "\n".join([*(f"## {key} (the events' pieces joined)\n{text}\n"
+                                 for key, text in event_texts(result.body).items()),
+                               "## the events\n" + result.body.decode("utf-8", "replace")])
+        else:
+            body = _pretty(result.body)
         return (f"# aws-masker restored: {what}; computed now from the token map in this "
-                f"proxy's memory, never stored in the flow\n{_pretty(result.body)}")
+                f"proxy's memory, never stored in the flow\n{body}")
 
     def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
         return -1  # shows originals: only when a person picks it

@@ -4,10 +4,11 @@ A restored reply is streamed: mitmproxy keeps nothing of a streamed body, so mit
 tab would read "Content is missing." and mitmdump would log ``(content missing)``.
 :class:`KeptReply` wraps the stream callable on its *input* side: it copies the first
 :data:`KEEP_LIMIT` bytes of what the server sent, then hands every chunk on unchanged. When the
-last chunk has gone out it writes the copy into ``response.data.content``. That is before
-mitmproxy's ``response`` hooks, so mitmweb, a flow file (``save_stream_file``) and mitmdump's log
-all see it, and after the client got every byte, so only the flow's record changes: mitmproxy
-does not send the body of an already streamed reply again.
+last chunk has gone out it writes the copy into ``response.data.content`` and calls ``on_end``
+(the addon's report: comment, marker, event). That is before mitmproxy's ``response`` hooks, so
+mitmweb, a flow file (``save_stream_file``) and mitmdump's log all see both; and after the
+client got every byte, so only the flow's record changes: mitmproxy does not send the body of
+an already streamed reply again.
 
 The copy is what the model wrote: with tokens, never restored. With a ``content-encoding`` that
 the restorer decoded (the addon then removes the header from the reply), the copy is decoded
@@ -41,11 +42,14 @@ class KeptReply:
     """``flow.response.stream`` for a restored reply: ``stream`` does the work, this keeps a
     bounded copy of its input and writes it into ``response`` at the end."""
 
-    __slots__ = ("_buf", "_response", "bytes_in", "encoding", "limit", "stream")
+    __slots__ = ("_buf", "_on_end", "_response", "bytes_in", "encoding", "limit", "stream")
 
     def __init__(self, response: http.Response, stream: Stream, *,
-                 encoding: str | None = None, limit: int = KEEP_LIMIT) -> None:
+                 encoding: str | None = None, limit: int = KEEP_LIMIT,
+                 on_end: Callable[[], None] | None = None) -> None:
         self._response: http.Response | None = response
+        #: called once, after the last chunk (the addon's report on the flow)
+        self._on_end = on_end
         self.stream = stream
         #: the content-encoding of the input, when the kept copy is to be decoded
         self.encoding = encoding
@@ -63,6 +67,10 @@ class KeptReply:
             # never raise into mitmproxy: it would drop the last chunk
             with contextlib.suppress(Exception):
                 self._write()
+            on_end, self._on_end = self._on_end, None
+            if on_end is not None:
+                with contextlib.suppress(Exception):
+                    on_end()
         return out
 
     def kept(self) -> bytes:

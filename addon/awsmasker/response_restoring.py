@@ -156,8 +156,10 @@ class ResponseRestoring:
         fs.stream = StreamRestore(restorer, max_bytes=settings.max_response_size,
                                   decoder=decoder)
         fs.restore_started = time.perf_counter()
-        # the flow keeps the reply as sent (tokens), see kept_reply
-        resp.stream = KeptReply(resp, fs.stream, encoding=encoding if decoder else None)
+        # The flow keeps the reply as sent (tokens), and its report is written as the last
+        # chunk goes out: before the response hooks, where a flow file saves the flow.
+        resp.stream = KeptReply(resp, fs.stream, encoding=encoding if decoder else None,
+                                on_end=lambda: self._finish_stream(flow, fs))
 
     @staticmethod
     def _drop_length(flow: http.HTTPFlow) -> None:
@@ -178,8 +180,8 @@ class ResponseRestoring:
         if fs.token_map and not self.may_buffer():  # for the "aws-masker restored" view
             self.state.flows.keep_map(flow, fs.token_map)
         if fs.stream is not None:
-            self._finish_stream(flow, fs)
-        elif fs.token_map and not flow.response.stream and flow.response.raw_content:
+            return  # reported when its last chunk went out (KeptReply's on_end)
+        if fs.token_map and not flow.response.stream and flow.response.raw_content:
             # Buffered by choice (fs.restore_whole) or because something else buffered it.
             self._restore_whole(flow, fs)
 
