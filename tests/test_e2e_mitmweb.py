@@ -19,7 +19,7 @@ from tests.web_harness import Mitmweb
 pytestmark = pytest.mark.e2e
 
 TOKEN = re.compile(rb"AWS_[A-Z][A-Z0-9_]*_[0-9]{3,9}")
-SUMMARY = re.compile(r"masked (\d+) · restored (\d+)")
+SUMMARY = re.compile(r"(\d+) masked · (\d+) restored")
 
 
 def tokens_in_reply(body: bytes) -> list[bytes]:

@@ -143,7 +143,7 @@ async def restored_flow(tctx, state, a) -> tflow.HTTPFlow:
 async def test_views_show_tokens_and_originals_on_request(env):
     tctx, state, a = env
     f = await restored_flow(tctx, state, a)
-    assert f.comment == "masked 14 · restored 2" and f.marked == MASKED
+    assert f.comment == "14 masked · 2 restored" and f.marked == MASKED
     body = f.response.content
     for value in ORIGINALS:
         assert value.encode() not in body
@@ -152,12 +152,15 @@ async def test_views_show_tokens_and_originals_on_request(env):
     masked = contentviews.registry["aws-masker"]
     assert masked.render_priority(body, meta) > 1  # tokens only whole in the joined text
     shown = masked.prettify(body, meta)
-    assert shown.startswith("# aws-masker: 2 tokens (EC2×1, VPC×1)")
+    assert shown.startswith("# aws-masker: 2 tokens, originals: View ▸ aws-masker restored\n"
+                            "# EC2×1, VPC×1\n")
     assert "## text (the events' pieces joined)\non ⟦AWS_EC2_" in shown
     restored = contentviews.registry["aws-masker restored"]
     assert restored.render_priority(body, meta) < 0  # never picked by itself
     text = restored.prettify(body, meta)
-    assert text.startswith("# aws-masker restored: 2 originals put back (EC2×1, VPC×1)")
+    assert text.startswith("# aws-masker restored: from this proxy's memory, not stored in")
+    assert text.splitlines()[1] == "# 2 originals put back"
+    assert text.splitlines()[2] == "# EC2×1, VPC×1"
     assert "on i-0a1b2c3d4e5f67890 in vpc-0123abcd" in text
     assert f.response.content == body  # computed, never written into the flow
     # the same flow read back from a file: no token map in this proxy, tokens shown

@@ -11,7 +11,7 @@ Two content views:
   the view says so.
 
 The :class:`MaskerContentview` addon registers both and keeps mitmweb's flow list useful: the
-comment column (``masked 4 · restored 7``) is added to mitmweb's default columns. It refuses
+comment column (``14 masked · 42 restored``) is added to mitmweb's default columns. It refuses
 mitmproxy's ``store_streamed_bodies``: the flow would keep the restored reply as it went to the
 client, originals included (``awsmasker.kept_reply`` keeps the reply as the model sent it).
 """
@@ -105,8 +105,8 @@ class MaskedBodyContentview(contentviews.Contentview):
         else:
             body, counts = mark_tokens(_pretty(data))
         if counts:
-            header = (f"# aws-masker: {counts.total()} tokens ({count_summary(counts)}); "
-                      "the view 'aws-masker restored' shows the originals")
+            header = (f"# aws-masker: {counts.total()} tokens, originals: View ▸ aws-masker "
+                      f"restored\n# {count_summary(counts)}")
         else:
             header = "# aws-masker: no tokens"
         return f"{header}\n{body}"
@@ -142,14 +142,14 @@ class RestoredBodyContentview(contentviews.Contentview):
                      if isinstance(flow, http.HTTPFlow) else None)
         if not token_map:
             marked, _ = mark_tokens(_pretty(data))
-            return ("# aws-masker restored: this proxy holds no token map for this flow (read "
-                    "from a file, made before a restart, or nothing was masked): tokens shown\n"
+            return ("# aws-masker restored: this proxy holds no token map for this flow\n"
+                    "# (read from a file, made before a restart, or nothing was masked)\n"
                     + marked)
         path = flow.request.path if isinstance(flow, http.HTTPFlow) else ""
         # The restorers the proxy uses, so a token split across SSE events is found too.
         result = restore_body(metadata.content_type or "text/plain", path, token_map, data)
         restored = result.restored
-        what = (f"{sum(restored.values())} originals put back ({count_summary(dict(restored))})"
+        what = (f"{sum(restored.values())} originals put back\n# {count_summary(dict(restored))}"
                 if restored else "no token of this flow in this body")
         if _is_event_stream(metadata):
             body = "\n".join([*(f"## {key} (the events' pieces joined)\n{text}\n"
@@ -157,8 +157,8 @@ class RestoredBodyContentview(contentviews.Contentview):
                                "## the events\n" + result.body.decode("utf-8", "replace")])
         else:
             body = _pretty(result.body)
-        return (f"# aws-masker restored: {what}; computed now from the token map in this "
-                f"proxy's memory, never stored in the flow\n{body}")
+        return ("# aws-masker restored: from this proxy's memory, not stored in the flow\n"
+                f"# {what}\n{body}")
 
     def render_priority(self, data: bytes, metadata: contentviews.Metadata) -> float:
         return -1  # shows originals: only when a person picks it

@@ -1,7 +1,8 @@
 """What a flow shows in mitmweb's (and the console's) flow list: a marker and a short comment.
 
-Comments are short and lead with what matters, ``masked 4 · restored 7``, so that the comment
-column shows it even when cut; the counts per type are in the ``aws-masker`` content view. The
+Comments are short and lead with the numbers, ``14 masked · 42 restored``: mitmweb's comment
+column is 150 pixels wide and cuts the rest. The counts per type are in the ``aws-masker``
+content view. The
 markers are emoji shortcodes (mitmweb shows any other marker as a red circle emoji) whose
 characters are in common text fonts (DejaVu Sans), so they render without an emoji font.
 """
@@ -30,12 +31,12 @@ def add_note(flow: http.HTTPFlow, note: str) -> None:
 
 
 def note_masked(flow: http.HTTPFlow, counts: dict[str, int]) -> None:
-    flow.comment = f"masked {sum(counts.values())}"
+    flow.comment = f"{sum(counts.values())} masked"
     flow.marked = MASKED
 
 
 def note_restored(flow: http.HTTPFlow, counts: dict[str, int]) -> None:
-    add_note(flow, f"restored {sum(counts.values())}")
+    add_note(flow, f"{sum(counts.values())} restored")
 
 
 def note_flag(flow: http.HTTPFlow, reason: str) -> None:
