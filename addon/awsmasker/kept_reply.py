@@ -60,7 +60,7 @@ class KeptReply:
     def __call__(self, data: bytes) -> Iterable[bytes] | bytes:
         room = self.limit - len(self._buf)
         if room > 0:
-            self._buf += data[:room]
+            self._buf += data if len(data) <= room else data[:room]
         self.bytes_in += len(data)
         out = self.stream(data)
         if not data:
