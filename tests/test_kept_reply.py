@@ -3,12 +3,16 @@ and the flow list's labels, with mitmproxy's taddons/tflow."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
+import struct
+import zlib
 from io import BytesIO
 
 import pytest
 from awsmasker.addon import make_addons
+from awsmasker.contentview import MaskedBodyContentview
 from awsmasker.kept_reply import KeptReply
 from awsmasker.labels import BLOCKED, FLAGGED, MASKED
 from awsmasker.restore import SSERestorer
@@ -179,3 +183,35 @@ async def test_store_streamed_bodies_is_refused_live(env):
     with pytest.raises(exceptions.OptionsError, match="originals included"):
         tctx.options.update(store_streamed_bodies=True)
     assert tctx.options.store_streamed_bodies is False
+
+
+def aws_frame(event_type: str, payload: bytes) -> bytes:
+    """One AWS event-stream frame (prelude, string headers, payload, CRCs), built here."""
+    headers = b""
+    for name, value in ((":event-type", event_type), (":message-type", "event"),
+                        (":content-type", "application/json")):
+        headers += (bytes([len(name)]) + name.encode() + b"\x07"
+                    + struct.pack(">H", len(value)) + value.encode())
+    prelude = struct.pack(">II", 16 + len(headers) + len(payload), len(headers))
+    head = prelude + struct.pack(">I", zlib.crc32(prelude))
+    return head + headers + payload + struct.pack(">I", zlib.crc32(head + headers + payload))
+
+
+def bedrock_chunk(text: str) -> bytes:
+    event = {"type": "content_block_delta", "index": 0,
+             "delta": {"type": "text_delta", "text": text}}
+    return aws_frame("chunk", json.dumps(
+        {"bytes": base64.b64encode(json.dumps(event).encode()).decode()}).encode())
+
+
+def test_masked_view_reads_bedrock_event_stream_frames():
+    """Bedrock's frames carry each event base64-encoded: the view decodes them with botocore
+    and joins their text, so a token split across frames shows whole."""
+    body = bedrock_chunk("on AWS_EC") + bedrock_chunk("2_001 in AWS_VPC_001") + b"\x00\x00"
+    meta = contentviews.Metadata(content_type="application/vnd.amazon.eventstream")
+    masked = MaskedBodyContentview()
+    assert masked.render_priority(body, meta) > 1
+    shown = masked.prettify(body, meta)
+    assert shown.startswith("# aws-masker: 2 tokens")
+    assert "## text (the events' pieces joined)\non ⟦AWS_EC2_001⟧ in ⟦AWS_VPC_001⟧\n" in shown
+    assert '\nchunk: {"type": "content_block_delta"' in shown  # the frames, decoded

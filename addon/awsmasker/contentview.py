@@ -18,6 +18,7 @@ client, originals included (``awsmasker.kept_reply`` keeps the reply as the mode
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from collections import Counter
@@ -52,8 +53,10 @@ def _pretty(data: bytes) -> str:
 
 
 #: keys whose string values are the text an event stream delivers piece by piece: Anthropic
-#: (text, partial_json, thinking), OpenAI Chat (content, arguments), OpenAI Responses (delta)
-_DELTA_KEYS = ("text", "partial_json", "thinking", "content", "arguments", "delta")
+#: (text, partial_json, thinking), OpenAI Chat (content, arguments), OpenAI Responses (delta),
+#: Bedrock ConverseStream (text, input)
+_DELTA_KEYS = ("text", "partial_json", "thinking", "content", "arguments", "delta", "input")
+SSE, AWS_EVENTSTREAM = "text/event-stream", "application/vnd.amazon.eventstream"
 
 
 def _strings(value: object, key: str, out: dict[str, list[str]]) -> None:
@@ -68,19 +71,73 @@ def _strings(value: object, key: str, out: dict[str, list[str]]) -> None:
             _strings(v, key, out)
 
 
-def event_texts(data: bytes) -> dict[str, str]:
-    """An event stream's text pieces joined, by the key they came under. A model writes a token
-    in several deltas, so only the joined text shows it whole."""
-    out: dict[str, list[str]] = {}
+def stream_kind(content_type: str | None) -> str | None:
+    """SSE or AWS_EVENTSTREAM for an event stream's content type, else None."""
+    ct = (content_type or "").lower()
+    return next((kind for kind in (SSE, AWS_EVENTSTREAM) if kind in ct), None)
+
+
+def aws_events(data: bytes) -> list[tuple[str, object]]:
+    """The frames of an AWS event stream (Bedrock) as (event type, JSON payload), read with
+    botocore's parser; a ``chunk``'s base64 ``bytes`` (one Anthropic event) decoded. Reading
+    stops at a frame botocore refuses (the rest of a cut copy, say)."""
+    from botocore.eventstream import EventStreamBuffer
+
+    buf = EventStreamBuffer()
+    buf.add_data(data)
+    out: list[tuple[str, object]] = []
+    try:
+        for msg in buf:
+            name = msg.headers.get(":event-type") or msg.headers.get(":exception-type") or "?"
+            try:
+                payload = json.loads(msg.payload)
+                if isinstance(payload, dict) and isinstance(payload.get("bytes"), str):
+                    payload = json.loads(base64.b64decode(payload["bytes"]))
+            except ValueError:
+                payload = msg.payload.decode("utf-8", "replace")
+            out.append((name, payload))
+    except Exception:  # botocore's parser errors: a cut or corrupt frame
+        pass
+    return out
+
+
+def _stream_events(data: bytes, kind: str) -> list[object]:
+    if kind == AWS_EVENTSTREAM:
+        return [payload for _, payload in aws_events(data)]
+    events = []
     for line in data.decode("utf-8", "replace").splitlines():
         if line.startswith("data:"):
             with contextlib.suppress(ValueError):
-                _strings(json.loads(line[5:]), "", out)
+                events.append(json.loads(line[5:]))
+    return events
+
+
+def event_texts(data: bytes, kind: str = SSE) -> dict[str, str]:
+    """An event stream's text pieces joined, by the key they came under. A model writes a token
+    in several deltas, so only the joined text shows it whole."""
+    out: dict[str, list[str]] = {}
+    for event in _stream_events(data, kind):
+        _strings(event, "", out)
     return {k: "".join(v) for k, v in out.items()}
 
 
-def _is_event_stream(metadata: contentviews.Metadata) -> bool:
-    return "text/event-stream" in (metadata.content_type or "").lower()
+def _stream_body(data: bytes, kind: str, mark: bool) -> tuple[str, Counter[str]]:
+    """An event stream for display: its joined text first (where tokens are whole), then its
+    events (AWS frames decoded, one a line)."""
+    parts, counts = [], Counter[str]()
+    for key, text in event_texts(data, kind).items():
+        if mark:
+            text, n = mark_tokens(text)
+            counts += n
+        parts.append(f"## {key} (the events' pieces joined)\n{text}\n")
+    if kind == AWS_EVENTSTREAM:
+        events = "\n".join(f"{name}: {json.dumps(p, ensure_ascii=False)}"
+                           for name, p in aws_events(data))
+    else:
+        events = data.decode("utf-8", "replace")
+    if mark:
+        events, _ = mark_tokens(events)
+    return "\n".join([*parts, f"## the events\n{events}"]), counts
 
 
 class MaskedBodyContentview(contentviews.Contentview):
@@ -93,15 +150,9 @@ class MaskedBodyContentview(contentviews.Contentview):
         return "yaml"  # mitmproxy highlights JSON with its YAML highlighter
 
     def prettify(self, data: bytes, metadata: contentviews.Metadata) -> str:
-        if _is_event_stream(metadata):
-            # the joined text first (where tokens are whole), then the events as sent
-            parts, counts = [], Counter[str]()
-            for key, text in event_texts(data).items():
-                marked, n = mark_tokens(text)
-                counts += n
-                parts.append(f"## {key} (the events' pieces joined)\n{marked}\n")
-            marked_events, _ = mark_tokens(data.decode("utf-8", "replace"))
-            body = "\n".join([*parts, f"## the events as sent\n{marked_events}"])
+        kind = stream_kind(metadata.content_type)
+        if kind is not None:
+            body, counts = _stream_body(data, kind, mark=True)
         else:
             body, counts = mark_tokens(_pretty(data))
         if counts:
@@ -115,11 +166,10 @@ class MaskedBodyContentview(contentviews.Contentview):
         # Chosen by default (above the JSON view's 1) only for bodies that carry tokens.
         if len(data) > _SNIFF_LIMIT:
             return -1
-        text = data.decode("utf-8", "replace")
-        if TOKEN_RE.search(text) or (
-            _is_event_stream(metadata)
-            and any(TOKEN_RE.search(t) for t in event_texts(data).values())
-        ):
+        if TOKEN_RE.search(data.decode("utf-8", "replace")):
+            return 1.5
+        kind = stream_kind(metadata.content_type)
+        if kind is not None and any(TOKEN_RE.search(t) for t in event_texts(data, kind).values()):
             return 1.5
         return -1
 
@@ -151,10 +201,9 @@ class RestoredBodyContentview(contentviews.Contentview):
         restored = result.restored
         what = (f"{sum(restored.values())} originals put back\n# {count_summary(dict(restored))}"
                 if restored else "no token of this flow in this body")
-        if _is_event_stream(metadata):
-            body = "\n".join([*(f"## {key} (the events' pieces joined)\n{text}\n"
-                                 for key, text in event_texts(result.body).items()),
-                               "## the events\n" + result.body.decode("utf-8", "replace")])
+        kind = stream_kind(metadata.content_type)
+        if kind is not None:
+            body, _ = _stream_body(result.body, kind, mark=False)
         else:
             body = _pretty(result.body)
         return ("# aws-masker restored: from this proxy's memory, not stored in the flow\n"
