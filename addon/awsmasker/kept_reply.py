@@ -28,7 +28,7 @@ from awsmasker.restore.decoding import stream_decoder
 #: Bytes of a reply (as decoded) kept in its flow.
 KEEP_LIMIT = 1 << 20
 #: Compressed input is decoded this much at a time, so output past the limit is never made.
-_DECODE_STEP = 16 * 1024
+_DECODE_STEP = 1024
 
 Stream = Callable[[bytes], "Iterable[bytes] | bytes"]
 
