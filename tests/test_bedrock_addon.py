@@ -79,7 +79,7 @@ async def test_another_key_is_refused_in_bedrock_shape(env, aws, monkeypatch):  
     assert f.response is not None and f.response.status_code == 403
     assert f.response.headers["x-amzn-errortype"] == "AccessDeniedException"
     assert "access key other than the proxy's own" in json.loads(f.response.content)["message"]
-    assert f.comment == "aws-masker: blocked (signing_error)"
+    assert f.comment == "blocked (signing_error)"
     telemetry = f.comment + json.dumps(events, default=str) + f.response.text
     for secret in (KEY, SECRET, TOKEN, "AKIDSOMEONEELSE"):
         assert secret not in telemetry

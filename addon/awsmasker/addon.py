@@ -41,7 +41,7 @@ def make_addons(state: MaskerState | None = None) -> list[object]:
         RequestMasking(state),
         ResponseRestoring(state),
         EventMonitoring(state),
-        MaskerContentview(),
+        MaskerContentview(state),
         MaskerStats(state),  # last: its done() closes the shared Redis client
     ]
 

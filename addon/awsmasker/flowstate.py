@@ -41,6 +41,23 @@ class FlowStates:
         self._states: weakref.WeakKeyDictionary[http.HTTPFlow, FlowState] = (
             weakref.WeakKeyDictionary()
         )
+        #: token maps of finished flows that a person may look at (mitmweb, the console), for
+        #: the "aws-masker restored" content view; in memory only, never in the flow
+        self._shown_maps: weakref.WeakKeyDictionary[http.HTTPFlow, dict[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def keep_map(self, flow: http.HTTPFlow, token_map: dict[str, str]) -> None:
+        """Keep a finished flow's token map for as long as the flow lives."""
+        self._shown_maps[flow] = token_map
+
+    def token_map(self, flow: http.HTTPFlow) -> dict[str, str] | None:
+        """The flow's token map, while it is in flight or kept; None otherwise (a flow read
+        from a file, or one whose map was not kept)."""
+        st = self._states.get(flow)
+        if st is not None:
+            return st.token_map
+        return self._shown_maps.get(flow)
 
     def get(self, flow: http.HTTPFlow) -> FlowState | None:
         return self._states.get(flow)

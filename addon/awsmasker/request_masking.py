@@ -15,8 +15,9 @@ from mitmproxy.utils import human
 
 from awsmasker.carriers import Refused, request_texts
 from awsmasker.errors import block_response
-from awsmasker.flowstate import add_counts, count_summary
+from awsmasker.flowstate import add_counts
 from awsmasker.headers import note_position, set_fields_at
+from awsmasker.labels import note_blocked, note_flag, note_masked
 from awsmasker.scope import is_target
 from awsmasker.sigv4 import Signer, prepare
 from awsmasker.state import MaskerState
@@ -125,8 +126,7 @@ class RequestMasking:
             # refuses a response on a streamed request, and one set on a request it goes on to
             # buffer is lost as soon as the buffer crosses the limit and streaming starts.
             self.state.totals.blocked_by_reason["request_streamed"] += 1
-            flow.comment = "aws-masker: killed (stream_large_bodies would send it unmasked)"
-            flow.marked = ":no_entry:"
+            note_blocked(flow, "killed (stream_large_bodies would send it unmasked)")
             log.warning("aws-masker: refused %s %s: its body could exceed stream_large_bodies "
                       "and would go upstream unmasked; unset stream_large_bodies",
                       flow.request.method, flow.request.pretty_url.split("?", 1)[0])
@@ -237,8 +237,7 @@ class RequestMasking:
         if counts:
             state.totals.flows_masked += 1
             add_counts(state.totals.masked_by_type, counts)
-            note = f"aws-masker: masked {count_summary(counts)}"
-            flow.comment = f"{note}; {flow.comment}" if flow.comment else note
+            note_masked(flow, counts)
         if state.events_enabled:  # its fields cost a sort of the token map per flow
             state.emit_flow_event(
                 "masked", flow, counts=dict(counts), bytes=len(raw),
@@ -257,18 +256,16 @@ class RequestMasking:
     def _flag_binary(self, flow: http.HTTPFlow, kinds: list[str]) -> None:
         """Binary content passed unscanned: counted, and the flow says so."""
         self.state.totals.flagged_by_reason["binary_unscanned"] += len(kinds)
-        flow.marked = ":warning:"
-        note = f"aws-masker: binary passed unscanned ({', '.join(sorted(set(kinds)))})"
-        flow.comment = f"{flow.comment}; {note}" if flow.comment else note
-        log.warning("%s: %s %s", note, flow.request.method,
+        note = f"binary passed unscanned ({', '.join(sorted(set(kinds)))})"
+        note_flag(flow, note)
+        log.warning("aws-masker: %s: %s %s", note, flow.request.method,
                     flow.request.pretty_url.split("?", 1)[0])
 
     def _block(self, flow: http.HTTPFlow, status: int, message: str, reason: str) -> None:
         if flow.request.stream:
             flow.request.stream = False
         flow.response = block_response(flow, status, message, reason)
-        flow.marked = ":no_entry:"
-        flow.comment = f"aws-masker: blocked ({reason})"
+        note_blocked(flow, f"blocked ({reason})")
         self.state.flows.pop(flow)
         self.state.totals.blocked_by_reason[reason] += 1
         log.warning("aws-masker: blocked %s %s: %s", flow.request.method,

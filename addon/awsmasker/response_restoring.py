@@ -9,7 +9,8 @@ path never waits on the store. Two ways, one result:
   same as plain mitmdump per reply (one body write, no chunked framing, no per-chunk calls, no
   "Streaming response" log line) and memory stays bounded by that constant (DESIGN invariant 5).
   Only when nothing in the process keeps or prints reply bodies (:func:`bodies_kept`): a
-  buffered reply holds the originals in the flow, a streamed one is never stored (invariant 4);
+  buffered reply holds the originals in the flow, a streamed one keeps only the reply as the
+  model sent it, tokens (``kept_reply``; invariant 4);
 - every other reply (SSE, chunked or unknown length, large, compressed) is streamed through a
   sans-IO restorer, which keeps memory bounded whatever the reply size.
 
@@ -26,8 +27,10 @@ from collections.abc import Set as AbstractSet
 
 from mitmproxy import ctx, http
 
-from awsmasker.flowstate import FlowState, add_counts, count_summary
+from awsmasker.flowstate import FlowState, add_counts
 from awsmasker.headers import note_position, set_fields_at
+from awsmasker.kept_reply import KeptReply
+from awsmasker.labels import note_flag, note_restored
 from awsmasker.restore import restore_body, select_restorer
 from awsmasker.restore.decoding import stream_decoder
 from awsmasker.restore.stream import StreamRestore
@@ -154,7 +157,10 @@ class ResponseRestoring:
         fs.stream = StreamRestore(restorer, max_bytes=settings.max_response_size,
                                   decoder=decoder)
         fs.restore_started = time.perf_counter()
-        resp.stream = fs.stream
+        # The flow keeps the reply as sent (tokens), and its report is written as the last
+        # chunk goes out: before the response hooks, where a flow file saves the flow.
+        resp.stream = KeptReply(resp, fs.stream, encoding=encoding if decoder else None,
+                                on_end=lambda: self._finish_stream(flow, fs))
 
     @staticmethod
     def _drop_length(flow: http.HTTPFlow) -> None:
@@ -172,9 +178,11 @@ class ResponseRestoring:
         fs = self.state.flows.pop(flow)  # the flow's last hook here
         if fs is None or flow.response is None:
             return
+        if fs.token_map and not self.may_buffer():  # for the "aws-masker restored" view
+            self.state.flows.keep_map(flow, fs.token_map)
         if fs.stream is not None:
-            self._finish_stream(flow, fs)
-        elif fs.token_map and not flow.response.stream and flow.response.raw_content:
+            return  # reported when its last chunk went out (KeptReply's on_end)
+        if fs.token_map and not flow.response.stream and flow.response.raw_content:
             # Buffered by choice (fs.restore_whole) or because something else buffered it.
             self._restore_whole(flow, fs)
 
@@ -220,12 +228,11 @@ class ResponseRestoring:
     def _report(self, flow: http.HTTPFlow, counts: dict[str, int], flags: AbstractSet[str],
                 nbytes: int, duration_ms: float) -> None:
         state = self.state
-        for f in flags:
-            self._flag(flow, f)
         if counts:
             add_counts(state.totals.restored_by_type, counts)
-            summary = f"restored {count_summary(counts)}"
-            flow.comment = f"{flow.comment}; {summary}" if flow.comment else summary
+            note_restored(flow, counts)
+        for f in flags:
+            self._flag(flow, f)
         if not state.events_enabled:
             return
         if "size_cap" in flags:
@@ -236,8 +243,5 @@ class ResponseRestoring:
 
     def _flag(self, flow: http.HTTPFlow, reason: str) -> None:
         self.state.totals.flagged_by_reason[reason] += 1
-        flow.marked = ":warning:"
-        note = f"aws-masker: {reason.replace('_', ' ')}"
-        if note not in (flow.comment or ""):
-            flow.comment = (flow.comment + "; " if flow.comment else "") + note
+        note_flag(flow, reason)
         log.warning("aws-masker: %s %s", reason, flow.request.pretty_url.split("?", 1)[0])

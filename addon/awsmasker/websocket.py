@@ -19,7 +19,8 @@ from mitmproxy import ctx, http
 from mitmproxy.proxy.layers.websocket import WebsocketLayer
 from mitmproxy.websocket import WebSocketMessage
 
-from awsmasker.flowstate import add_counts, count_summary
+from awsmasker import labels
+from awsmasker.flowstate import add_counts
 from awsmasker.restore import JsonRestorer, TextRestorer
 from awsmasker.state import MaskerState
 from awsmasker.store.base import StoreError
@@ -96,7 +97,8 @@ class WebSocketMessages:
             add_counts(state.totals.masked_by_type, plan.counts)
             for t, n in plan.counts.items():
                 conn.counts[t] = conn.counts.get(t, 0) + n
-            flow.comment = f"aws-masker: websocket masked {count_summary(conn.counts)}"
+            flow.comment = f"{sum(conn.counts.values())} masked (websocket)"
+            flow.marked = labels.MASKED
 
     def _restore(self, flow: http.HTTPFlow, conn: Connection, msg: WebSocketMessage) -> None:
         """Server text gets the connection's originals back; binary passes (no text)."""
@@ -118,8 +120,7 @@ class WebSocketMessages:
                 why: str, reason: str) -> None:
         msg.drop()
         self.state.totals.blocked_by_reason[reason] += 1
-        flow.marked = ":no_entry:"
-        flow.comment = f"aws-masker: websocket closed ({reason})"
+        labels.note_blocked(flow, f"websocket closed ({reason})")
         log.warning("aws-masker: closing WebSocket %s: %s",
                     flow.request.pretty_url.split("?", 1)[0], why)
         self.state.emit_flow_event("blocked", flow, reason=reason)
