@@ -617,3 +617,15 @@ async def test_the_entry_script_puts_the_masker_last_in_the_chain(monkeypatch, t
         from mitmproxy import contentviews
 
         assert "aws-masker" in contentviews.registry  # the content view, added on load
+
+
+async def test_the_per_flow_log_line_is_info_and_holds_no_value(env, caplog):
+    import logging
+
+    _, _, a = env
+    caplog.set_level(logging.DEBUG, logger="awsmasker")
+    await a["RequestMasking"].request(anthropic_flow(messages(PROMPT + " " + SECRET_LINE)))
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("aws-masker: masked ")]
+    assert record.levelno == logging.INFO  # termlog_verbosity=warn hides it
+    assert "SECRET_KEY 1" in record.getMessage()
+    assert all(v not in record.getMessage() for v in [*ORIGINALS, SECRET])

@@ -337,3 +337,19 @@ def test_totals_on_sigusr1_and_at_exit(tmp_path, standin):
         assert wait_until(lambda: proxy.output().count("aws-masker totals:") == 2)
         out = proxy.output()
     assert all(value not in out for value in ORIGINALS)
+
+
+def test_one_log_line_per_masked_and_restored_flow(tmp_path, standin):
+    """Counts by type, bytes and ms; never a value. At info level: ``--set
+    termlog_verbosity=warn`` turns them down."""
+    with start(tmp_path / "w", "targets=127.0.0.1") as proxy:
+        r = send(proxy, f"http://127.0.0.1:{standin.port}/v1/messages")
+        assert r.status_code == 200
+        assert proxy.wait_for("aws-masker: restored ")
+        out = proxy.output()
+    (masked,) = [ln for ln in out.splitlines() if "aws-masker: masked " in ln]
+    assert "EC2 1" in masked and "POST http://127.0.0.1:" in masked
+    assert " bytes, " in masked and masked.endswith(" ms)")
+    (restored,) = [ln for ln in out.splitlines() if "aws-masker: restored " in ln]
+    assert "in the reply to POST" in restored
+    assert all(value not in out for value in ORIGINALS)

@@ -91,6 +91,10 @@ def test_masked_and_restored_events_arrive_without_originals(proxy_factory, stan
         assert len(masked) == 4 and len(restored) == 4
         assert {e["flow_id"] for e in masked} == {e["flow_id"] for e in restored}
         assert all(e["counts"].get("EC2", 0) >= 1 for e in masked)
+        # every token a masked event counts is listed, the secret's too (its token, no value)
+        for e in masked:
+            assert len(e["tokens"]) == sum(e["counts"].values()), e
+            assert any(t.startswith("AWS_SECRET_KEY_") for t in e["tokens"])
         assert all(e["schema"] == 1 and e["sampling_rate"] == 1.0 for e in evs)
         blob = b"\n".join(sub.raw).decode()
         for value in (*ORIGINALS, SECRET, "123456789012"):

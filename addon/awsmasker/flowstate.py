@@ -86,3 +86,8 @@ def count_summary(counts: dict[str, int]) -> str:
         for t, n in counts.items():
             return f"{t}×{n}"
     return ", ".join(f"{t}×{n}" for t, n in sorted(counts.items()))
+
+
+def by_type(counts: dict[str, int]) -> str:
+    """``EC2 2, VPC 1``: counts by type for a log line (types in order, never values)."""
+    return ", ".join(f"{t} {n}" for t, n in sorted(counts.items()))

@@ -15,7 +15,7 @@ from mitmproxy.utils import human
 
 from awsmasker.carriers import Refused, request_texts
 from awsmasker.errors import block_response
-from awsmasker.flowstate import add_counts
+from awsmasker.flowstate import add_counts, by_type
 from awsmasker.headers import note_position, set_fields_at
 from awsmasker.labels import note_blocked, note_flag, note_masked
 from awsmasker.scope import is_target
@@ -183,6 +183,7 @@ class RequestMasking:
         fs = state.flows.create(flow)
         fs.request_bytes = len(raw)
         new_fields: dict[bytes, bytes] = {}
+        sent_tokens: list[str] = []
         try:
             texts = request_texts(req, raw, head.content_type)
         except Refused as e:
@@ -206,7 +207,7 @@ class RequestMasking:
         if index or present:
             findings = list(index)
             resolution = await state.store.resolve(findings, list(present))
-            tokens = resolution.tokens
+            tokens = sent_tokens = resolution.tokens  # secrets' tokens too (no value)
             counts: Counter[str] = Counter()
             for plan, piece in zip(plans, texts.pieces, strict=True):
                 if plan.findings:
@@ -238,10 +239,12 @@ class RequestMasking:
             state.totals.flows_masked += 1
             add_counts(state.totals.masked_by_type, counts)
             note_masked(flow, counts)
+            log.info("aws-masker: masked %s in %s %s (%d bytes, %.1f ms)", by_type(counts),
+                     req.method, req.pretty_url.split("?", 1)[0], len(raw), fs.mask_ms)
         if state.events_enabled:  # its fields cost a sort of the token map per flow
             state.emit_flow_event(
                 "masked", flow, counts=dict(counts), bytes=len(raw),
-                duration_ms=fs.mask_ms, tokens=sorted(fs.token_map),
+                duration_ms=fs.mask_ms, tokens=sorted(set(fs.token_map).union(sent_tokens)),
             )
 
     async def websocket_message(self, flow: http.HTTPFlow) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Set as AbstractSet
 
 from mitmproxy import ctx, http
 
-from awsmasker.flowstate import FlowState, add_counts
+from awsmasker.flowstate import FlowState, add_counts, by_type
 from awsmasker.headers import note_position, set_fields_at
 from awsmasker.kept_reply import KeptReply
 from awsmasker.labels import note_flag, note_restored
@@ -231,6 +231,9 @@ class ResponseRestoring:
         if counts:
             add_counts(state.totals.restored_by_type, counts)
             note_restored(flow, counts)
+            log.info("aws-masker: restored %s in the reply to %s %s (%d bytes, %.1f ms)",
+                     by_type(counts), flow.request.method,
+                     flow.request.pretty_url.split("?", 1)[0], nbytes, duration_ms)
         for f in flags:
             self._flag(flow, f)
         if not state.events_enabled:

@@ -16,13 +16,14 @@ import signal
 
 from mitmproxy import command
 
+from awsmasker.flowstate import by_type
 from awsmasker.state import MaskerState
 
 log = logging.getLogger(__name__)
 
 
 def _by_type(counts: dict[str, int]) -> str:
-    return ", ".join(f"{t} {n}" for t, n in sorted(counts.items())) or "none"
+    return by_type(counts) or "none"
 
 
 class MaskerStats:
