@@ -230,6 +230,8 @@ def test_modify_body_and_later_scripts_cannot_put_identifiers_back(tmp_path, sta
     seen = last_seen(standin)
     assert "PLACEHOLDER" not in seen  # the rewrites happened ...
     assert "i-0a1b2c3d4e5f60718" not in seen and "i-0fedcba9876543210" not in seen  # ... first
+    headers = {k.lower(): v for k, v in standin.cfg.requests[-1].headers.items()}
+    assert "x-note" in headers and "vpc-0a1b2c3d" not in headers["x-note"]
 
 
 # -- targets matched as mitmproxy routes the request ------------------------------------------
@@ -257,6 +259,29 @@ def test_the_host_header_counts_however_it_is_spelled(tmp_path, standin):
                 reply += chunk
     assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
     assert_masked(standin)
+
+
+def test_the_tls_sni_counts(tmp_path, tls_standin):
+    """A CONNECT to an address that is not a target, whose TLS SNI names one."""
+    import ssl
+
+    with start(tmp_path / "w", "targets=localhost", "ssl_insecure=true") as proxy:
+        content = body()
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as raw:
+            raw.sendall(f"CONNECT 127.0.0.1:{tls_standin.port} HTTP/1.1\r\n"
+                        f"Host: 127.0.0.1:{tls_standin.port}\r\n\r\n".encode())
+            assert raw.recv(4096).startswith(b"HTTP/1.1 200")
+            ctx = ssl.create_default_context(cafile=str(proxy.ca_cert))
+            ctx.check_hostname = False
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall((f"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1:{tls_standin.port}\r\n"
+                           f"Content-Type: application/json\r\nContent-Length: {len(content)}\r\n"
+                           "Connection: close\r\n\r\n").encode() + content)
+                reply = b""
+                while chunk := s.recv(65536):
+                    reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert_masked(tls_standin)
 
 
 def test_a_non_target_stays_untouched(tmp_path, standin):
