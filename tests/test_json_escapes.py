@@ -126,7 +126,7 @@ def test_bare_numbers_outside_strings_become_strings() -> None:
     out, _, _ = same_on_every_engine(body)
     doc = json.loads(out)
     assert doc["OwnerId"] == doc["t"] == doc["l"][0] == doc["l"][2] == "AWS_ACCOUNT_001"
-    assert doc["x"] == "account AWS_ACCOUNT_001, \"q\" AWS_ACCOUNT_001"
+    assert doc["x"] == 'account AWS_ACCOUNT_001, "q" AWS_ACCOUNT_001'
 
 
 PARITY_FRAGMENTS = [

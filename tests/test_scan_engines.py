@@ -18,9 +18,7 @@ from scripts.corpus_report import load
 
 ENGINES = available_engines()
 INST = "i-0123456789abcdef0"
-needs_hyperscan = pytest.mark.skipif(
-    "hyperscan" not in ENGINES, reason="hyperscan not installed"
-)
+needs_hyperscan = pytest.mark.skipif("hyperscan" not in ENGINES, reason="hyperscan not installed")
 
 
 RULE = {r.name: i for i, r in enumerate(RULES)}
