@@ -24,7 +24,7 @@ needs_hyperscan = pytest.mark.skipif("hyperscan" not in ENGINES, reason="hypersc
 RULE = {r.name: i for i, r in enumerate(RULES)}
 #: text that each rule's triggers must report wherever it occurs (caseless ones in any case)
 TRIGGERED = [
-    ("arn", "arn:"), ("arn", "ARN%3a"), ("arn", "{arn-aws}"), ("ec2", "-0a1b2c3d"),
+    ("arn", "arn:"), ("arn", "ARN%3a"), ("arn", "{arn-aws}"), ("ec2", "-0a1b2c3d "), ("ec2", "-0123456789abcdef0."),
     *[("akid", p) for p in ("AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "AIPA", "ANPA")],
     *[("akid", p) for p in ("ANVA", "AGPA", "APKA", "ASCA")],
     ("private_ip", "10.0.0.1"), ("private_ip", "172.31.0.1"), ("private_ip", "192.168.0.1"),
@@ -35,7 +35,7 @@ TRIGGERED = [
     ("distribution", "Distribution"), ("distribution", "--id"), ("distribution", "ID E"),
     ("distribution", "ORIGIN-ACCESS-IDENTITY/"), ("host", "amazonaws.com"),
     ("host", ".ec2.internal"), ("host", ".compute.internal"), ("host", ".cloudfront.net"),
-    ("host", ".on.aws"),
+    ("host", ".on.aws"), ("bare_account", "123456789012 "),
 ]  # fmt: skip
 
 
@@ -48,11 +48,12 @@ def test_every_trigger_reported(engine: str, rule: str, lit: str) -> None:
     assert want <= set(get_engine(engine).find(text).get(RULE[rule], []))
 
 
-def test_every_trigger_starts_with_a_literal() -> None:
+def test_every_trigger_starts_with_a_literal_or_is_a_digit_run() -> None:
     """``re`` finds a pattern fast only from a literal first character (see ``Rule``)."""
     for r in RULES:
         for t in (*r.triggers, *r.caseless):
-            assert re.match(r"[A-Za-z0-9/{}.-]|\\[.{]", t), (r.name, t)
+            literal = re.match(r"[A-Za-z0-9/{}.-]|\\[.{]", t)
+            assert literal or re.fullmatch(r"\[0-9\]\{[0-9]+\}", t), (r.name, t)
 
 
 SHAPES = [

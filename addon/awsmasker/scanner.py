@@ -58,9 +58,10 @@ class Rule:
     The verification runs at the start of every match of a trigger (``triggers`` are
     case-sensitive; ``caseless`` ones ignore ASCII case and are written in lower case), so it can
     only succeed where a trigger matches. A trigger may match where the verification fails, at a
-    cost of one call. Each trigger starts with a literal character: ``re`` then finds candidates
-    with its fast literal search (with an alternation first it would try every position), and
-    hyperscan needs no look-around (it has none).
+    cost of one call. Each trigger starts with a literal character (``re`` then finds candidates
+    with its fast literal search; with an alternation or a class first it would try every
+    position) or is a run of digits (``[0-9]{12}``, which :class:`ReEngine` finds by
+    :func:`digit_runs`); none looks around (hyperscan has no look-around).
     """
 
     name: str
@@ -81,9 +82,9 @@ _WORDCH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 _DIGITS = frozenset("0123456789")
 
 
-def _anchored(pattern: str, type_name: str, flags: int = 0) -> Verify:
+def _anchored(pattern: str, type_name: str) -> Verify:
     """Verification by a regex anchored at the trigger; group 1 is the value."""
-    rx = re.compile(pattern, A | flags)
+    rx = re.compile(pattern, A)
 
     def verify(view: str, h: int) -> list[Cand]:
         m = rx.match(view, h)
@@ -135,7 +136,6 @@ _IAM_PREFIXES = ("AIDA", "AROA", "AIPA", "ANPA", "ANVA", "AGPA", "APKA", "ASCA")
 # (``/keys/AKIA…``): inside base64 the run would go on with a lower-case letter.
 _AKID_RX = re.compile(r"(?<![A-Za-z0-9])(A[A-Z0-9]{3}[A-Z0-9]{12,124})(?![A-Za-z0-9+])", A)
 _PAIR_SECRET = re.compile(r":([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])", A)
-_AKID_MAX = 128
 
 
 def _verify_akid(view: str, h: int) -> list[Cand]:
@@ -389,8 +389,14 @@ _OCTETS = r"\.[0-9]{1,3}\.[0-9]"  # the last two octets (the first digit of the 
 
 RULES: tuple[Rule, ...] = (
     Rule("arn", ("ARN",), _verify_arn, triggers=(r"\{arn-aws\}",), caseless=("arn(?::|%3a)",)),
-    # an EC2-family ID is found by its hex part; the prefix before it is checked in Python
-    Rule("ec2", tuple(EC2_PREFIXES.values()), _verify_ec2, triggers=("-[0-9a-f]{8}",)),
+    # an EC2-family ID is found by its hex part, whole (a UUID's groups are no trigger); the
+    # prefix before it is checked in Python
+    Rule(
+        "ec2",
+        tuple(EC2_PREFIXES.values()),
+        _verify_ec2,
+        triggers=("-(?:[0-9a-f]{17}|[0-9a-f]{8})(?:[^A-Za-z0-9]|$)",),
+    ),
     Rule(
         "akid",
         ("ACCESS_KEY", "IAM_ID"),
@@ -452,7 +458,10 @@ RULES: tuple[Rule, ...] = (
             r"\.(?:compute\.internal|ec2\.internal|cloudfront\.net|on\.aws)",
         ),
     ),
+    # verified only where an account was found in context, and kept only if equal to one
+    Rule("bare_account", ("ACCOUNT",), _verify_bare12, triggers=("[0-9]{12}",)),
 )
+_BARE = len(RULES) - 1
 _REVERSIBLE = {name: t.reversible for name, t in BY_NAME.items()}
 
 _PUBLIC_RX = re.compile(
@@ -488,18 +497,24 @@ def _encode(view: str) -> bytes:
 
 
 class ReEngine:
-    """Python ``re``: one search per trigger, caseless ones in an ASCII-lowercased copy."""
+    """Python ``re``: one search per trigger, caseless ones in an ASCII-lowercased copy; runs of
+    digits by :func:`digit_runs` (``re`` has no fast search for them)."""
 
     name = "re"
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         #: (rule index, compiled trigger, search the lowercased copy)
-        self._triggers = [
-            (i, re.compile(t.encode()), low)
-            for i, r in enumerate(rules)
-            for low, ts in ((False, r.triggers), (True, r.caseless))
-            for t in ts
-        ]
+        self._triggers: list[tuple[int, re.Pattern[bytes], bool]] = []
+        #: (rule index, digit count) of the ``[0-9]{n}`` triggers
+        self._digit_runs: list[tuple[int, int]] = []
+        for i, r in enumerate(rules):
+            for low, ts in ((False, r.triggers), (True, r.caseless)):
+                for t in ts:
+                    run = _DIGIT_RUN.fullmatch(t)
+                    if run and not low:
+                        self._digit_runs.append((i, int(run.group(1))))
+                    else:
+                        self._triggers.append((i, re.compile(t.encode()), low))
 
     def find(self, view: str) -> Hits:
         b = _encode(view)
@@ -513,7 +528,14 @@ class ReEngine:
                 h = m.start()
                 out.setdefault(i, []).append(h)
                 m = search(data, h + 1)
+        for i, n in self._digit_runs:
+            starts = digit_runs(view, n)
+            if starts:
+                out.setdefault(i, []).extend(starts)
         return out
+
+
+_DIGIT_RUN = re.compile(r"\[0-9\]\{([0-9]+)\}")
 
 
 class HyperscanEngine:
@@ -602,7 +624,6 @@ class Scanner:
         self.disabled = frozenset(disabled)
         self.allow = frozenset(allow_values)
         self.mask_public_ips = mask_public_ips and "PUBLIC_IP" not in self.disabled
-        self.bare_accounts = "ACCOUNT" not in self.disabled
         self.engine = get_engine(engine)
         #: rule index → verification, for the rules that can give an enabled type
         self._verify = {
@@ -613,25 +634,22 @@ class Scanner:
         """Sorted, non-overlapping matches in ``view``."""
         if not view:
             return []
+        hits = self.engine.find(view)
+        bare = hits.pop(_BARE, None)
         cands: list[Cand] = []
-        for i, starts in self.engine.find(view).items():
+        for i, starts in hits.items():
             verify = self._verify.get(i)
-            if verify is None:
-                continue
-            done = -1
-            for h in sorted(set(starts)):
-                if h < done:
-                    continue  # inside this rule's previous find
-                found = verify(view, h)
-                if found:
-                    cands += found
-                    done = found[-1][1]
+            if verify is not None:
+                cands += _verify_at(verify, view, starts)
         if self.mask_public_ips:
             for m in _PUBLIC_RX.finditer(view):
                 if _is_public(m.group(1)) and not _version_context(view, m.start()):
                     cands.append((m.start(1), m.end(1), "PUBLIC_IP"))
-        if self.bare_accounts:
-            cands += _bare_accounts(view, cands)
+        if bare and _BARE in self._verify:
+            known = _known_accounts(view, cands)
+            if known:
+                found = _verify_at(_verify_bare12, view, bare)
+                cands += [c for c in found if view[c[0] : c[1]] in known]
         cands += _repeats(view, cands)
         return self._resolve(view, cands)
 
@@ -708,9 +726,23 @@ def _repeats(view: str, cands: list[Cand]) -> list[Cand]:
     return out
 
 
-def _bare_accounts(view: str, cands: list[Cand]) -> list[Cand]:
-    """Bare 12-digit numbers equal to an account already found (in context or inside an ARN, as
-    its account field or as the member account of an Organizations ARN)."""
+def _verify_at(verify: Verify, view: str, starts: list[int]) -> list[Cand]:
+    """``verify`` at each trigger position, left to right; a position inside the previous find
+    is skipped (it would find a part of it)."""
+    out: list[Cand] = []
+    done = -1
+    for h in sorted(set(starts)):
+        if h >= done:
+            found = verify(view, h)
+            if found:
+                out += found
+                done = found[-1][1]
+    return out
+
+
+def _known_accounts(view: str, cands: list[Cand]) -> set[str]:
+    """Accounts already found (in context or inside an ARN, as its account field or as the
+    member account of an Organizations ARN): bare 12-digit numbers equal to one are accounts."""
     known: set[str] = set()
     for s, e, t in cands:
         if t == "ACCOUNT":
@@ -722,9 +754,7 @@ def _bare_accounts(view: str, cands: list[Cand]) -> list[Cand]:
             m = _ORG_MEMBER.search(view, s, e)
             if m:
                 known.add(m.group(1))
-    if not known:
-        return []
-    return [(h, h + 12, "ACCOUNT") for h in digit_runs(view, 12) if view[h : h + 12] in known]
+    return known
 
 
 #: bytes → ``0`` for an ASCII digit, a space for anything else
