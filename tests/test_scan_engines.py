@@ -24,7 +24,8 @@ needs_hyperscan = pytest.mark.skipif("hyperscan" not in ENGINES, reason="hypersc
 RULE = {r.name: i for i, r in enumerate(RULES)}
 #: text that each rule's triggers must report wherever it occurs (caseless ones in any case)
 TRIGGERED = [
-    ("arn", "arn:"), ("arn", "ARN%3a"), ("arn", "{arn-aws}"), ("ec2", "-0a1b2c3d "), ("ec2", "-0123456789abcdef0."),
+    ("arn", "arn:"), ("arn", "ARN%3a"), ("arn", "{arn-aws}"), ("ec2", "-0a1b2c3d "),
+    ("ec2", "-0123456789abcdef0."),
     *[("akid", p) for p in ("AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "AIPA", "ANPA")],
     *[("akid", p) for p in ("ANVA", "AGPA", "APKA", "ASCA")],
     ("private_ip", "10.0.0.1"), ("private_ip", "172.31.0.1"), ("private_ip", "192.168.0.1"),
@@ -137,16 +138,32 @@ def test_digit_runs_property(text: str) -> None:
     assert digit_runs(text, 12) == want
 
 
+_VIEW_OF = {"\\": "''", '"': "''", "n": "\n\n", "t": "\t\t", "r": "\r\r"}
+_VIEW_OF.update(dict.fromkeys("/bf", "\x01\x01"))
+
+
 def _reference_view(raw: str) -> tuple[str, list[int]]:
-    """The JSON view by the plain definition: one replace per escape kind, in order."""
-    if "\\" not in raw:
-        return raw, []
-    v = raw.replace("\\\\", "\x01\x01").replace("\\n", "\n\n").replace('\\"', "''")
-    exact = [m.start() for m in re.finditer(r"\\(?:/|u00[0-7][0-9a-fA-F])", v)]
-    v = re.sub(r"\\u[0-9a-fA-F]{4}", "\x01" * 6, v)
-    for esc, rep in (("\\t", "\t\t"), ("\\r", "\r\r"), ("\\/", "\x01\x01"), ("\\b", "\x01\x01")):
-        v = v.replace(esc, rep)
-    return v.replace("\\f", "\x01\x01"), exact
+    """The JSON view by its definition, read left to right: each escape becomes characters of
+    its width (an invalid one stays as it is); ``\\/`` and ``\\u0000``-``\\u007f`` need decoding."""
+    out: list[str] = []
+    exact: list[int] = []
+    i = 0
+    while i < len(raw):
+        esc = raw[i + 1 : i + 2] if raw[i] == "\\" else ""
+        if esc == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", raw[i + 2 : i + 6]):
+            if re.match(r"00[0-7]", raw[i + 2 : i + 5]):
+                exact.append(i)
+            out.append("\x01" * 6)
+            i += 6
+        elif esc in _VIEW_OF:
+            if esc == "/":
+                exact.append(i)
+            out.append(_VIEW_OF[esc])
+            i += 2
+        else:
+            out.append(raw[i])
+            i += 1
+    return "".join(out), exact
 
 
 EDGE_RAWS = [
@@ -172,7 +189,10 @@ def test_json_view_edges(raw: str) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(
-    st.lists(st.sampled_from(["\\", "n", '"', "t", "u", "0", "0041", "/", "x", INST]), max_size=20)
+    st.lists(
+        st.sampled_from(["\\", "n", '"', "t", "r", "b", "f", "u", "0", "0041", "/", "x", INST]),
+        max_size=20,
+    )
 )
 def test_json_view_property(parts: list[str]) -> None:
     raw = "".join(parts)

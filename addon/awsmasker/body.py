@@ -2,8 +2,9 @@
 
 A JSON body is scanned once, in a *view* of the raw text that has the same length: every JSON
 escape is replaced by characters of the same width that act like what it decodes to (``\\n`` →
-two newlines, ``\\"`` → two apostrophes, ``\\uXXXX`` → six ``\\x01``), so an ID right after an
-escape is found, and a match never contains an escape, so its raw slice is its value. Escapes that
+two newlines, ``\\"`` and ``\\\\`` → two apostrophes, ``\\uXXXX`` → six ``\\x01``), so an ID
+right after an escape is found, and a match never contains an escape, so its raw slice is its
+value. Escapes that
 hide identifier characters (``\\/``, ``\\u00XX`` for ASCII) are rare: only the strings that hold
 them are decoded and scanned exactly. In the view every remaining ``"`` is a string delimiter,
 which is how signed thinking text is located (left byte-identical) and how an account ID written
@@ -41,10 +42,10 @@ _THINK_AFTER = re.compile(
 )
 
 # Two-character escapes are replaced with ``re`` (for such a needle its search is quicker than
-# ``str.replace``'s).
-_SUB_PAIR = re.compile(r"\\\\").sub
+# ``str.replace``'s). An escaped backslash reads as two apostrophes like an escaped quote: every
+# pattern that holds one of them as a separator holds the other, and no token holds either.
+_SUB_BACKSLASH_QUOTE = re.compile(r'\\[\\"]').sub
 _SUB_NL = re.compile(r"\\n").sub
-_SUB_QUOTE = re.compile(r'\\"').sub
 _RARE_ESCAPES = (
     ("\\t", "\t\t"),
     ("\\r", "\r\r"),
@@ -56,18 +57,26 @@ _RARE_ESCAPES = (
 
 def json_view(raw: str) -> tuple[str, list[int]]:
     """Same-length scan view of raw JSON, and positions of escapes that need exact decoding."""
+    view, exact, _ = _json_view(raw)
+    return view, exact
+
+
+def _json_view(raw: str) -> tuple[str, list[int], bool]:
+    """:func:`json_view`, and whether the view holds the tokens of ``raw`` at the same spans: it
+    does unless a ``\\uXXXX`` escape was replaced (its last hex digit can be the ``A`` of
+    ``AWS_``); every other escape is replaced by characters that no token holds."""
     if "\\" not in raw:
-        return raw, []
-    # Escaped backslashes first: then every backslash left starts an escape (an invalid one, as
-    # in ``\\q``, stays as it is).
-    view = _SUB_QUOTE("''", _SUB_NL("\n\n", _SUB_PAIR("\x01\x01", raw)))
+        return raw, [], True
+    # Escaped backslashes first (with escaped quotes, in the same pass, left to right): then
+    # every backslash left starts an escape (an invalid one, as in ``\\q``, stays as it is).
+    view = _SUB_NL("\n\n", _SUB_BACKSLASH_QUOTE("''", raw))
     if "\\" not in view:  # the usual body: no other escape
-        return view, []
+        return view, [], True
     exact = [m.start() for m in _NEEDS_DECODE.finditer(view)]
-    view = _ESC_U.sub("\x01" * 6, view)
+    view, n = _ESC_U.subn("\x01" * 6, view)
     for esc, rep in _RARE_ESCAPES:
         view = view.replace(esc, rep)
-    return view, exact
+    return view, exact, n == 0
 
 
 def decode_with_offsets(raw: str) -> tuple[str, list[int]]:
@@ -201,18 +210,22 @@ class Masker:
             if is_json is None:
                 is_json = _JSON_START.match(text) is not None
             if is_json:
-                matches, quoted = self._plan_json(text)
+                matches, quoted, tokens = self._plan_json(text)
             else:
-                matches, quoted = self.scanner.scan(text), set()
+                tokens = _token_spans(text)
+                matches, quoted = self.scanner.scan(text, tokens), set()
         except Exception as e:
             raise MaskingError(f"masking failed: {type(e).__name__}: {e}") from e
-        return _build_plan(text, matches, quoted, self._findings)
+        return _build_plan(text, matches, quoted, tokens, self._findings)
 
-    def _plan_json(self, raw: str) -> tuple[list[Match], set[int]]:
-        """Matches, and the starts of those whose token is written as a JSON string (accounts
-        outside strings)."""
-        view, exact = json_view(raw)
-        matches = self.scanner.scan(view)
+    def _plan_json(self, raw: str) -> tuple[list[Match], set[int], list[tuple[int, int]]]:
+        """Matches, the starts of those whose token is written as a JSON string (accounts
+        outside strings), and the spans of the tokens in ``raw``."""
+        view, exact, same_tokens = _json_view(raw)
+        tokens = _token_spans(view)
+        matches = self.scanner.scan(view, tokens)
+        if not same_tokens:
+            tokens = _token_spans(raw)
         protected = []
         if self.keep_thinking and '"thinking"' in view:
             protected = _thinking_spans(view)
@@ -240,7 +253,7 @@ class Masker:
             matches = sorted(matches + extra)
         par = _Parity(view)
         quoted = {m.start for m in matches if m.type_name == "ACCOUNT" and not par.inside(m.start)}
-        return matches, quoted
+        return matches, quoted, tokens
 
     def _scan_string(self, raw: str, a: int, b: int) -> list[Match]:
         """Exact scan of the decoded JSON string raw[a:b]; spans mapped back to raw offsets."""
@@ -255,15 +268,20 @@ class Masker:
 FINDINGS_KEPT = 4096
 
 
+def _token_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in TOKEN_RE.finditer(text)]
+
+
 def _build_plan(
     text: str,
     matches: list[Match],
     quoted: set[int],
+    tokens: list[tuple[int, int]],
     kept: dict[tuple[str, str], Finding],
 ) -> MaskPlan:
     """The plan: ``quoted`` holds the starts of the matches whose token is written as a JSON
-    string; ``kept`` holds findings of earlier plans (reversible ones only: no secret outlives
-    its request)."""
+    string; ``tokens`` are the spans of the tokens already in ``text``; ``kept`` holds findings
+    of earlier plans (reversible ones only: no secret outlives its request)."""
     plan = MaskPlan(text=text)
     index: dict[tuple[str, str], int] = {}
     index_get = index.get
@@ -287,5 +305,6 @@ def _build_plan(
             findings.append(f)
         counts[type_name] = counts_get(type_name, 0) + 1
         append((start, end, i, start in quoted))
-    plan.present_tokens = list(dict.fromkeys(m.group() for m in TOKEN_RE.finditer(text)))
+    if tokens:
+        plan.present_tokens = list(dict.fromkeys(text[s:e] for s, e in tokens))
     return plan

@@ -630,8 +630,9 @@ class Scanner:
             i: r.verify for i, r in enumerate(RULES) if any(t not in self.disabled for t in r.types)
         }
 
-    def scan(self, view: str) -> list[Match]:
-        """Sorted, non-overlapping matches in ``view``."""
+    def scan(self, view: str, tokens: list[tuple[int, int]] | None = None) -> list[Match]:
+        """Sorted, non-overlapping matches in ``view``; ``tokens``: the spans of the tokens
+        already in it (as ``TOKEN_RE.finditer`` finds them), if the caller has them."""
         if not view:
             return []
         hits = self.engine.find(view)
@@ -651,14 +652,15 @@ class Scanner:
                 found = _verify_at(_verify_bare12, view, bare)
                 cands += [c for c in found if view[c[0] : c[1]] in known]
         cands += _repeats(view, cands)
-        return self._resolve(view, cands)
+        if tokens is None:
+            tokens = [m.span() for m in TOKEN_RE.finditer(view)]
+        return self._resolve(view, cands, tokens)
 
-    def _resolve(self, view: str, cands: list[Cand]) -> list[Match]:
+    def _resolve(self, view: str, cands: list[Cand], tokens: list[tuple[int, int]]) -> list[Match]:
         """Sorted, non-overlapping matches from the candidates: at each start the longest; a
         candidate is dropped if glued to a word character before or a digit after, overlapping
         a token already in ``view``, disabled or allowed."""
         n = len(view)
-        tokens = [m.span() for m in TOKEN_RE.finditer(view)]
         out: list[Match] = []
         last = 0
         k = 0  # tokens[:k] end at or before the current candidate's start
@@ -679,7 +681,7 @@ class Scanner:
             value = view[s:e]
             if value in self.allow:
                 continue
-            out.append(Match(s, e, t, value, _REVERSIBLE[t]))
+            out.append(Match._make((s, e, t, value, _REVERSIBLE[t])))
             last = e
         return out
 
