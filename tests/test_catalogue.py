@@ -10,6 +10,8 @@ from awsmasker.body import Masker
 from awsmasker.catalogue import CATALOGUE, EC2_PREFIXES, TYPE_NAMES
 from awsmasker.scanner import available_engines
 from awsmasker.tokens import MAX_TYPE_LEN, is_valid_type_name
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ENGINES = available_engines()
 
@@ -217,3 +219,28 @@ def test_readme_json_escape_examples() -> None:
             "arn:aws:s3:::logs/2024",  # the value decoded
             "vpc-0a1b2c3d",
         ]
+
+
+#: the definition of version wording before an address (see the PRIVATE_IP row)
+VERSION_CONTEXT = re.compile(
+    r"(?<![A-Za-z0-9])(?:version|release|tags|tag|ver|build|firmware|chrome|firefox|safari)"
+    r"[ \t:=\"'/]*\Z",
+    re.A | re.I,
+)
+VERSION_PIECES = [
+    "version", "Version", "VER", "ver", "tag", "Tags", "build", "firmware", "chrome", "firefox",
+    "safari", "release", "whatever", "xver", "server", "_", "-", "1", "a", " ", "\t", ":", "=",
+    '"', "'", "/", "é", "\u212a", "\u0130", ".", "\n", ",",
+]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(VERSION_PIECES), max_size=12))
+def test_private_ip_after_version_wording_as_defined(pieces: list[str]) -> None:
+    head = "".join(pieces)
+    text = head + "10.0.0.1 x"
+    glued = head[-1:] in set("_.") or (head[-1:].isascii() and head[-1:].isalnum())
+    version = VERSION_CONTEXT.search(head, max(0, len(head) - 24)) is not None
+    for engine in ENGINES:
+        values = [v for t, v in found(text, engine) if t == "PRIVATE_IP"]
+        assert values == ([] if glued or version else ["10.0.0.1"]), (engine, text)

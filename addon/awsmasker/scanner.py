@@ -161,19 +161,31 @@ _PRIV_RX = re.compile(
     rf"|192\.168\.{_OCT}\.{_OCT}){_CIDR})(?![0-9]|\.[0-9])",
     A,
 )
-# A whole word (``server 10.0.1.5`` is an address, ``ver 10.0.1.5`` a version): no letter or
-# digit before it; ``_`` counts as a separator (``app_version=10.1.2.3``).
 _NOT_BEFORE_IP = frozenset(string.ascii_letters + string.digits + "_.")
-_VERSION_CTX = re.compile(
-    r"(?<![A-Za-z0-9])(?:version|release|tags|tag|ver|build|firmware|chrome|firefox|safari)"
-    r"[ \t:=\"'\x01/]*\Z",
-    A | re.I,
-)
+#: Version wording right before an address makes it a version: one of these words (ASCII case
+#: ignored) as a whole word, then only separators, within the 24 characters before it.
+#: ``server 10.0.1.5`` is an address, ``ver 10.0.1.5`` a version; ``_`` counts as a separator
+#: (``app_version=10.1.2.3``). No word is the end of another, so at most one can end the text.
+_VERSION_WORDS = tuple(
+    w.encode()
+    for w in ("version", "release", "tags", "tag", "ver", "build", "firmware", "chrome", "firefox",
+              "safari")
+)  # fmt: skip
+_VERSION_SEP = " \t:=\"'\x01/"
+_ALNUM = frozenset(string.ascii_letters + string.digits)
 
 
 def _version_context(view: str, s: int) -> bool:
     """Does a version word (and separators) end right before ``s``?"""
-    return _VERSION_CTX.search(view, max(0, s - 24), s) is not None
+    lo = max(0, s - 24)
+    # The word ends where the separators before ``s`` start (it ends in a letter). Bytes: their
+    # ``lower`` is ASCII only and keeps every position.
+    w = view[lo:s].rstrip(_VERSION_SEP).encode("latin-1", "replace").lower()
+    for word in _VERSION_WORDS:
+        if w.endswith(word):
+            b = lo + len(w) - len(word)
+            return b == 0 or view[b - 1] not in _ALNUM
+    return False
 
 
 def _verify_private_ip(view: str, h: int) -> list[Cand]:
@@ -662,27 +674,25 @@ class Scanner:
         a token already in ``view``, disabled or allowed."""
         n = len(view)
         out: list[Match] = []
+        disabled, allow, make = self.disabled, self.allow, Match._make
         last = 0
         k = 0  # tokens[:k] end at or before the current candidate's start
         # At a start the longest first. A repeated candidate needs no removing: after the first
         # one is taken it starts before ``last`` (no candidate is empty).
         for s, neg_e, t in sorted([(s, -e, t) for s, e, t in cands]):
             e = -neg_e
-            if s < last:
+            if s < last or t in disabled:
                 continue
             if (s > 0 and view[s - 1] in _WORDCH) or (e < n and view[e] in _DIGITS):
-                continue
-            if t in self.disabled:
                 continue
             while k < len(tokens) and tokens[k][1] <= s:
                 k += 1
             if k < len(tokens) and tokens[k][0] < e:
                 continue  # overlaps a token already in the text
             value = view[s:e]
-            if value in self.allow:
-                continue
-            out.append(Match._make((s, e, t, value, _REVERSIBLE[t])))
-            last = e
+            if value not in allow:
+                out.append(make((s, e, t, value, _REVERSIBLE[t])))
+                last = e
         return out
 
 
