@@ -36,7 +36,7 @@ TRIGGERED = [
     ("distribution", "Distribution"), ("distribution", "--id"), ("distribution", "ID E"),
     ("distribution", "ORIGIN-ACCESS-IDENTITY/"), ("host", "amazonaws.com"),
     ("host", ".ec2.internal"), ("host", ".compute.internal"), ("host", ".cloudfront.net"),
-    ("host", ".on.aws"), ("bare_account", "123456789012 "),
+    ("host", ".on.aws"), ("bare_account", "123456789012 "), ("token", "AWS_"),
 ]  # fmt: skip
 
 

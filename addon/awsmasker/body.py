@@ -212,8 +212,7 @@ class Masker:
             if is_json:
                 matches, quoted, tokens = self._plan_json(text)
             else:
-                tokens = _token_spans(text)
-                matches, quoted = self.scanner.scan(text, tokens), set()
+                (matches, tokens), quoted = self.scanner.scan_tokens(text), set()
         except Exception as e:
             raise MaskingError(f"masking failed: {type(e).__name__}: {e}") from e
         return _build_plan(text, matches, quoted, tokens, self._findings)
@@ -222,10 +221,9 @@ class Masker:
         """Matches, the starts of those whose token is written as a JSON string (accounts
         outside strings), and the spans of the tokens in ``raw``."""
         view, exact, same_tokens = _json_view(raw)
-        tokens = _token_spans(view)
-        matches = self.scanner.scan(view, tokens)
+        matches, tokens = self.scanner.scan_tokens(view)
         if not same_tokens:
-            tokens = _token_spans(raw)
+            tokens = [m.span() for m in TOKEN_RE.finditer(raw)]
         protected = []
         if self.keep_thinking and '"thinking"' in view:
             protected = _thinking_spans(view)
@@ -266,10 +264,6 @@ class Masker:
 
 #: at most this many findings are remembered between plans (then they are all forgotten)
 FINDINGS_KEPT = 4096
-
-
-def _token_spans(text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in TOKEN_RE.finditer(text)]
 
 
 def _build_plan(

@@ -394,6 +394,11 @@ def _verify_bare12(view: str, h: int) -> list[Cand]:
     return [(h, e, "ACCOUNT")]
 
 
+def _verify_token(view: str, h: int) -> list[Cand]:
+    m = TOKEN_RE.match(view, h)
+    return [(h, m.end(), "")] if m else []
+
+
 # --- the rule table ----------------------------------------------------------------------------
 
 _QUOTES = "\"'\x01"  # a quote, and what a JSON view has for an escaped one
@@ -472,8 +477,11 @@ RULES: tuple[Rule, ...] = (
     ),
     # verified only where an account was found in context, and kept only if equal to one
     Rule("bare_account", ("ACCOUNT",), _verify_bare12, triggers=("[0-9]{12}",)),
+    # tokens already in the text (no type: nothing that overlaps one is matched)
+    Rule("token", (), _verify_token, triggers=("AWS_",)),
 )
-_BARE = len(RULES) - 1
+_BARE = len(RULES) - 2
+_TOKEN = len(RULES) - 1
 _REVERSIBLE = {name: t.reversible for name, t in BY_NAME.items()}
 
 _PUBLIC_RX = re.compile(
@@ -642,13 +650,18 @@ class Scanner:
             i: r.verify for i, r in enumerate(RULES) if any(t not in self.disabled for t in r.types)
         }
 
-    def scan(self, view: str, tokens: list[tuple[int, int]] | None = None) -> list[Match]:
-        """Sorted, non-overlapping matches in ``view``; ``tokens``: the spans of the tokens
-        already in it (as ``TOKEN_RE.finditer`` finds them), if the caller has them."""
+    def scan(self, view: str) -> list[Match]:
+        """Sorted, non-overlapping matches in ``view``."""
+        return self.scan_tokens(view)[0]
+
+    def scan_tokens(self, view: str) -> tuple[list[Match], list[tuple[int, int]]]:
+        """:meth:`scan`, and the spans of the tokens already in ``view`` (as
+        ``TOKEN_RE.finditer`` finds them)."""
         if not view:
-            return []
+            return [], []
         hits = self.engine.find(view)
         bare = hits.pop(_BARE, None)
+        tokens = [(s, e) for s, e, _ in _verify_at(_verify_token, view, hits.pop(_TOKEN, []))]
         cands: list[Cand] = []
         for i, starts in hits.items():
             verify = self._verify.get(i)
@@ -664,9 +677,7 @@ class Scanner:
                 found = _verify_at(_verify_bare12, view, bare)
                 cands += [c for c in found if view[c[0] : c[1]] in known]
         cands += _repeats(view, cands)
-        if tokens is None:
-            tokens = [m.span() for m in TOKEN_RE.finditer(view)]
-        return self._resolve(view, cands, tokens)
+        return self._resolve(view, cands, tokens), tokens
 
     def _resolve(self, view: str, cands: list[Cand], tokens: list[tuple[int, int]]) -> list[Match]:
         """Sorted, non-overlapping matches from the candidates: at each start the longest; a
