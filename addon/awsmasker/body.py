@@ -221,7 +221,8 @@ class Masker:
             if is_json:
                 matches, quoted, tokens = self._plan_json(text)
             else:
-                (matches, tokens), quoted = self.scanner.scan_tokens(text), set()
+                matches, tokens, _ = self.scanner.scan_full(text)
+                quoted = set()
         except Exception as e:
             raise MaskingError(f"masking failed: {type(e).__name__}: {e}") from e
         return _build_plan(text, matches, quoted, tokens, self._findings)
@@ -230,7 +231,7 @@ class Masker:
         """Matches, the starts of those whose token is written as a JSON string (accounts
         outside strings), and the spans of the tokens in ``raw``."""
         view, exact, same_tokens = _json_view(raw)
-        matches, tokens = self.scanner.scan_tokens(view)
+        matches, tokens, _ = self.scanner.scan_full(view)
         if not same_tokens:
             tokens = [m.span() for m in TOKEN_RE.finditer(raw)]
         protected = []

@@ -625,6 +625,15 @@ def get_engine(name: str | None = None) -> ReEngine | HyperscanEngine:
 # ---------------------------------------------------------------------------------------------
 
 
+class ScanResult(NamedTuple):
+    matches: list[Match]
+    #: spans of the tokens already in the view, as ``TOKEN_RE.finditer`` finds them
+    tokens: list[tuple[int, int]]
+    #: the accounts the view names itself (in context or inside an ARN; empty when accounts are
+    #: not masked): a bare 12-digit number equal to one is an account anywhere in the body
+    accounts: frozenset[str]
+
+
 class Scanner:
     """Finds identifiers; configuration fixed at construction."""
 
@@ -649,15 +658,21 @@ class Scanner:
             i: r.verify for i, r in enumerate(RULES) if any(t not in self.disabled for t in r.types)
         }
 
+    @property
+    def bare_accounts(self) -> bool:
+        """Whether a bare 12-digit number can be an account (one named elsewhere in the body)."""
+        return _BARE in self._verify
+
     def scan(self, view: str) -> list[Match]:
         """Sorted, non-overlapping matches in ``view``."""
-        return self.scan_tokens(view)[0]
+        return self.scan_full(view).matches
 
-    def scan_tokens(self, view: str) -> tuple[list[Match], list[tuple[int, int]]]:
-        """:meth:`scan`, and the spans of the tokens already in ``view`` (as
-        ``TOKEN_RE.finditer`` finds them)."""
+    def scan_full(self, view: str, accounts: frozenset[str] = frozenset()) -> ScanResult:
+        """:meth:`scan`, the spans of the tokens already in ``view`` and the accounts it names.
+        ``accounts``: accounts named elsewhere in the same body (a bare 12-digit number equal to
+        one is an account too)."""
         if not view:
-            return [], []
+            return ScanResult([], [], frozenset())
         hits = self.engine.find(view)
         bare = hits.pop(_BARE, None)
         tokens = [(s, e) for s, e, _ in _verify_at(_verify_token, view, hits.pop(_TOKEN, []))]
@@ -670,13 +685,15 @@ class Scanner:
             for m in _PUBLIC_RX.finditer(view):
                 if _is_public(m.group(1)) and not _version_context(view, m.start()):
                     cands.append((m.start(1), m.end(1), "PUBLIC_IP"))
-        if bare and _BARE in self._verify:
-            known = _known_accounts(view, cands)
-            if known:
+        own: frozenset[str] = frozenset()
+        if self.bare_accounts:
+            own = frozenset(_known_accounts(view, cands))
+            known = own | accounts
+            if bare and known:
                 found = _verify_at(_verify_bare12, view, bare)
                 cands += [c for c in found if view[c[0] : c[1]] in known]
         cands += _repeats(view, cands)
-        return self._resolve(view, cands, tokens), tokens
+        return ScanResult(self._resolve(view, cands, tokens), tokens, own)
 
     def _resolve(self, view: str, cands: list[Cand], tokens: list[tuple[int, int]]) -> list[Match]:
         """Sorted, non-overlapping matches from the candidates: at each start the longest; a
