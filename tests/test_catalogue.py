@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from awsmasker.body import Masker
-from awsmasker.catalogue import CATALOGUE, TYPE_NAMES
+from awsmasker.catalogue import CATALOGUE, EC2_PREFIXES, TYPE_NAMES
 from awsmasker.scanner import available_engines
 from awsmasker.tokens import MAX_TYPE_LEN, is_valid_type_name
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ENGINES = available_engines()
 
@@ -144,3 +149,98 @@ def test_private_ip_after_a_word_ending_like_a_version_word(text: str, engine: s
 @pytest.mark.parametrize("engine", ENGINES)
 def test_private_ip_shaped_versions_are_not_masked(text: str, engine: str) -> None:
     assert "PRIVATE_IP" not in {t for t, _ in found(f"> {text} <", engine=engine)}
+
+
+# --- the README's "What is masked" section describes this code --------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _section() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text[text.index("## What is masked") : text.index("### Detection on real text")]
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a Markdown table row (a ``|`` inside a code span is no separator)."""
+    out, cur, code = [], "", False
+    for ch in line.strip()[1:-1]:
+        if ch == "`":
+            code = not code
+        if ch == "|" and not code:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return [*out, cur.strip()]
+
+
+def test_readme_table_is_the_catalogue() -> None:
+    rows = [_cells(line) for line in _section().splitlines() if line.startswith("| ")][1:]
+    ec2 = [r for r in rows if r[0].startswith("EC2,")]
+    assert len(ec2) == 1
+    listed = ec2[0][2].split(" + 8 or 17 ")[0]  # the list, before the examples of types
+    prefixes = re.findall(r"`([a-z0-9-]+)-`", listed)
+    assert prefixes == list(EC2_PREFIXES)
+    assert f"({len(EC2_PREFIXES)} types)" in ec2[0][0]
+    by_row = {r[0]: r for r in rows if r is not ec2[0]}
+    others = [e for e in CATALOGUE if e.type_name not in EC2_PREFIXES.values()]
+    assert sorted(by_row) == sorted(e.type_name for e in others)
+    for e in others:
+        assert by_row[e.type_name][1:] == [
+            f"`AWS_{e.type_name}_001`",
+            e.description,
+            e.context,
+            f"`{e.example_text}`",
+            "yes" if e.reversible else "no (one-way)",
+        ], e.type_name
+
+
+def test_readme_never_masked_examples() -> None:
+    section = _section()
+    never = section[section.index("Never masked:") : section.index("JSON bodies are masked")]
+    examples = re.findall(r"`([^`]+)`", never)
+    assert len(examples) >= 4
+    for text in examples:
+        for engine in ENGINES:
+            assert found(f"> {text} <", engine) == [], text
+
+
+def test_readme_json_escape_examples() -> None:
+    """"IDs next to ``\\n``, ``\\/``, ``\\u002d`` escapes" are found in a JSON body."""
+    body = (
+        '{"a": "x\\ni-0123456789abcdef0", "b": "arn:aws:s3:::logs\\/2024", '
+        '"c": "vpc\\u002d0a1b2c3d"}'
+    )
+    for engine in ENGINES:
+        plan = Masker(engine=engine).plan(body, is_json=True)
+        assert [f.value for f in plan.findings] == [
+            "i-0123456789abcdef0",
+            "arn:aws:s3:::logs/2024",  # the value decoded
+            "vpc-0a1b2c3d",
+        ]
+
+
+#: the definition of version wording before an address (see the PRIVATE_IP row)
+VERSION_CONTEXT = re.compile(
+    r"(?<![A-Za-z0-9])(?:version|release|tags|tag|ver|build|firmware|chrome|firefox|safari)"
+    r"[ \t:=\"'/]*\Z",
+    re.A | re.I,
+)
+VERSION_PIECES = [
+    "version", "Version", "VER", "ver", "tag", "Tags", "build", "firmware", "chrome", "firefox",
+    "safari", "release", "whatever", "xver", "server", "_", "-", "1", "a", " ", "\t", ":", "=",
+    '"', "'", "/", "é", "\u212a", "\u0130", ".", "\n", ",",
+]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(VERSION_PIECES), max_size=12))
+def test_private_ip_after_version_wording_as_defined(pieces: list[str]) -> None:
+    head = "".join(pieces)
+    text = head + "10.0.0.1 x"
+    glued = head[-1:] in set("_.") or (head[-1:].isascii() and head[-1:].isalnum())
+    version = VERSION_CONTEXT.search(head, max(0, len(head) - 24)) is not None
+    for engine in ENGINES:
+        values = [v for t, v in found(text, engine) if t == "PRIVATE_IP"]
+        assert values == ([] if glued or version else ["10.0.0.1"]), (engine, text)

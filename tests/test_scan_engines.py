@@ -1,5 +1,5 @@
-"""The fast paths of the scan: engine-specific triggers, digit runs, the version-context test,
-the JSON view's fast path, and token spans shared with the plan."""
+"""The trigger engines: both find every trigger, both give the same matches (on random text and
+on the real-text corpus), and the JSON view agrees with its plain definition."""
 
 from __future__ import annotations
 
@@ -8,56 +8,53 @@ import re
 
 import pytest
 from awsmasker.body import Masker, json_view
-from awsmasker.scanner import (
-    _VERSION_CTX,
-    RULES,
-    _encode,
-    _version_context,
-    available_engines,
-    digit_runs,
-    get_engine,
-)
+from awsmasker.scanner import RULES, Scanner, available_engines, digit_runs, get_engine
 from awsmasker.tokens import TOKEN_RE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scripts import corpus_build
+from scripts.corpus_report import load
+
 ENGINES = available_engines()
 INST = "i-0123456789abcdef0"
+needs_hyperscan = pytest.mark.skipif("hyperscan" not in ENGINES, reason="hyperscan not installed")
 
 
-def _hits(engine: str, text: str) -> dict[int, set[int]]:
-    eng = get_engine(engine)
-    b = _encode(text)
-    return {i: set(v) for i, v in eng.find(b, b.lower()).items()}
+RULE = {r.name: i for i, r in enumerate(RULES)}
+#: text that each rule's triggers must report wherever it occurs (caseless ones in any case)
+TRIGGERED = [
+    ("arn", "arn:"), ("arn", "ARN%3a"), ("arn", "{arn-aws}"), ("ec2", "-0a1b2c3d "),
+    ("ec2", "-0123456789abcdef0."),
+    *[("akid", p) for p in ("AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA", "AIPA", "ANPA")],
+    *[("akid", p) for p in ("ANVA", "AGPA", "APKA", "ASCA")],
+    ("private_ip", "10.0.0.1"), ("private_ip", "172.31.0.1"), ("private_ip", "192.168.0.1"),
+    ("account", "Account"), ("account", "ACCT"), ("account", "owner"), ("account", "AWSLogs/"),
+    ("secret", "SECRET"), ("session", "Session_Token"), ("session", "securitytoken"),
+    ("s3url", "s3a://"), ("s3url", "s3://"), ("bucket_key", "Bucket"), ("kms", "key/"),
+    ("kms", "KEY_ID"), ("kms", "Kms"), ("zone", "Hosted Zone"), ("zone", "hostedzone"),
+    ("distribution", "Distribution"), ("distribution", "--id"), ("distribution", "ID E"),
+    ("distribution", "ORIGIN-ACCESS-IDENTITY/"), ("host", "amazonaws.com"),
+    ("host", ".ec2.internal"), ("host", ".compute.internal"), ("host", ".cloudfront.net"),
+    ("host", ".on.aws"), ("bare_account", "123456789012 "), ("token", "AWS_"),
+]  # fmt: skip
 
 
-def _literal_cases() -> list[tuple[int, str]]:
-    """(rule index, trigger as written) for every literal trigger, caseless ones in 3 cases."""
-    out = []
-    for i, r in enumerate(RULES):
-        out += [(i, lit) for lit in r.literals]
-        out += [(i, v) for lit in r.caseless for v in (lit, lit.upper(), lit.title())]
-    return out
-
-
-def _shape_matched(engine: str, rule: int) -> bool:
-    """Engines that look for a rule's whole shape, not its literal trigger (tested below)."""
-    r = RULES[rule]
-    return (engine == "hyperscan" and bool(r.hs)) or (
-        engine == "re" and r.name in ("private_ip", "distribution")
-    )
-
-
-@pytest.mark.parametrize(
-    ("engine", "rule", "lit"),
-    [(e, i, lit) for e in ENGINES for i, lit in _literal_cases() if not _shape_matched(e, i)],
-    ids=str,
-)
-def test_every_literal_trigger_reported(engine: str, rule: int, lit: str) -> None:
-    # at the very start (offset passes must not go negative), glued to words, and at the end
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("rule", "lit"), TRIGGERED, ids=str)
+def test_every_trigger_reported(engine: str, rule: str, lit: str) -> None:
+    # at the very start, glued to words, twice in a row, and at the end
     text = f"{lit}x {lit} zz{lit}{lit}"
     want = {m.start() for m in re.finditer(re.escape(lit), text)}
-    assert want <= _hits(engine, text).get(rule, set())
+    assert want <= set(get_engine(engine).find(text).get(RULE[rule], []))
+
+
+def test_every_trigger_starts_with_a_literal_or_is_a_digit_run() -> None:
+    """``re`` finds a pattern fast only from a literal first character (see ``Rule``)."""
+    for r in RULES:
+        for t in (*r.triggers, *r.caseless):
+            literal = re.match(r"[A-Za-z0-9/{}.-]|\\[.{]", t)
+            assert literal or re.fullmatch(r"\[0-9\]\{[0-9]+\}", t), (r.name, t)
 
 
 SHAPES = [
@@ -131,63 +128,42 @@ def test_prefix_glued_to_word_not_found(engine: str) -> None:
 )
 def test_digit_runs_exact(text: str) -> None:
     want = [m.start() for m in re.finditer(r"(?<![0-9])[0-9]{12}(?![0-9])", text, re.A)]
-    assert digit_runs(_encode(text), 12) == want
+    assert digit_runs(text, 12) == want
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("0123456789 a.-")), max_size=80))
+@given(st.text(alphabet=st.sampled_from(list("0123456789 a.-é")), max_size=80))
 def test_digit_runs_property(text: str) -> None:
-    want = [m.start() for m in re.finditer(r"(?<![0-9])[0-9]{12}(?![0-9])", text)]
-    assert digit_runs(_encode(text), 12) == want
+    want = [m.start() for m in re.finditer(r"(?<![0-9])[0-9]{12}(?![0-9])", text, re.A)]
+    assert digit_runs(text, 12) == want
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.sampled_from(
-            [
-                "version",
-                "VER",
-                "Tag",
-                "build",
-                "safari",
-                " ",
-                ":",
-                "=",
-                '"',
-                "'",
-                "/",
-                "\x01",
-                "x",
-                "10.1.2.3",
-                "\u0130",
-                "é",
-                "release",
-                "\n",
-                "\t",
-                "firefox",
-                "K",
-            ]
-        ),
-        max_size=10,
-    )
-)
-def test_version_context_matches_regex(parts: list[str]) -> None:
-    view = "".join(parts) + "10.0.0.1"
-    s = len(view) - len("10.0.0.1")
-    assert _version_context(view, s) == bool(_VERSION_CTX.search(view, max(0, s - 24), s))
+_VIEW_OF = {"\\": "''", '"': "''", "n": "\n\n", "t": "\t\t", "r": "\r\r"}
+_VIEW_OF.update(dict.fromkeys("/bf", "\x01\x01"))
 
 
 def _reference_view(raw: str) -> tuple[str, list[int]]:
-    """The JSON view by the plain definition: one replace per escape kind, in order."""
-    if "\\" not in raw:
-        return raw, []
-    v = raw.replace("\\\\", "\x01\x01").replace("\\n", "\n\n").replace('\\"', "''")
-    exact = [m.start() for m in re.finditer(r"\\(?:/|u00[0-7][0-9a-fA-F])", v)]
-    v = re.sub(r"\\u[0-9a-fA-F]{4}", "\x01" * 6, v)
-    for esc, rep in (("\\t", "\t\t"), ("\\r", "\r\r"), ("\\/", "\x01\x01"), ("\\b", "\x01\x01")):
-        v = v.replace(esc, rep)
-    return v.replace("\\f", "\x01\x01"), exact
+    """The JSON view by its definition, read left to right: each escape becomes characters of
+    its width (an invalid one stays as it is); ``\\/`` and ``\\u0000``-``\\u007f`` need decoding."""
+    out: list[str] = []
+    exact: list[int] = []
+    i = 0
+    while i < len(raw):
+        esc = raw[i + 1 : i + 2] if raw[i] == "\\" else ""
+        if esc == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", raw[i + 2 : i + 6]):
+            if re.match(r"00[0-7]", raw[i + 2 : i + 5]):
+                exact.append(i)
+            out.append("\x01" * 6)
+            i += 6
+        elif esc in _VIEW_OF:
+            if esc == "/":
+                exact.append(i)
+            out.append(_VIEW_OF[esc])
+            i += 2
+        else:
+            out.append(raw[i])
+            i += 1
+    return "".join(out), exact
 
 
 EDGE_RAWS = [
@@ -213,7 +189,10 @@ def test_json_view_edges(raw: str) -> None:
 
 @settings(max_examples=400, deadline=None)
 @given(
-    st.lists(st.sampled_from(["\\", "n", '"', "t", "u", "0", "0041", "/", "x", INST]), max_size=20)
+    st.lists(
+        st.sampled_from(["\\", "n", '"', "t", "r", "b", "f", "u", "0", "0041", "/", "x", INST]),
+        max_size=20,
+    )
 )
 def test_json_view_property(parts: list[str]) -> None:
     raw = "".join(parts)
@@ -285,3 +264,73 @@ def test_few_and_many_known_accounts_agree() -> None:
             got = Masker(engine=eng).plan(text, is_json=False)
             assert sum(f.type_name == "ACCOUNT" for f in got.findings) == n
             assert got.counts["ACCOUNT"] == 2 * n
+
+
+# --- both engines give the same matches -----------------------------------------------------------
+
+PIECES = [
+    INST, "nat-0123456789abcdef0", "sg-0123abcd", "eni-attach-0a1b2c3d", "i-", "-0a1b2c3d", "vpc",
+    "10.1.2.3", "172.16.0.1/24", "192.168.1.1", "10.", "172.", "192.168.", "1.2", "version ",
+    "123456789012", "account ", "Owner", "AWSLogs/", "AKIAABCDEFGHIJKLMNOP", "AROA", "AKIA",
+    "arn:aws:iam::123456789012:role/x", "arn:", "ARN%3A", "{arn-aws}", "aws:", "secret_key=",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "SessionToken", "s3://", "my-bucket-01",
+    "Bucket", "--bucket", "key/", "KeyId", "kms ", "1234abcd-12ab-34cd-56ef-1234567890ab",
+    "hostedzone/", "Z1D633PJN98FT9", "--id ", "Id", '"Id": "', "ID ", "E2QWRUHAPOMQZL",
+    "distribution/", ".rds.amazonaws.com", "amazonaws.com", ".ec2.internal", "ip-10-0-1-2",
+    "d111111abcdef8.cloudfront.net", "AWS_EC2_001", " ", "\n", "\t", '"', "'", ":", "=", "/",
+    ".", "-", "_", "x", "0", "é", "😀", "`", "(", ",",
+]  # fmt: skip
+
+
+def _spans(engine: str, text: str, **kw: object) -> list:
+    return Scanner(engine=engine, **kw).scan(text)
+
+
+@needs_hyperscan
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=24), st.booleans())
+def test_engines_agree_on_random_text(pieces: list[str], public: bool) -> None:
+    text = "".join(pieces)
+    assert _spans("hyperscan", text, mask_public_ips=public) == _spans(
+        "re", text, mask_public_ips=public
+    )
+
+
+@needs_hyperscan
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_engines_agree_on_any_text(text: str) -> None:
+    assert _spans("hyperscan", text) == _spans("re", text)
+
+
+@needs_hyperscan
+def test_engines_agree_on_the_corpus() -> None:
+    """Every document of the real-text corpus sample, as text and as a JSON request body."""
+    path = corpus_build.CACHE / "sample15.jsonl"
+    corpus_build.build(path, 15)
+    docs = load(path)
+    assert len(docs) > 400
+    hs, re_ = Masker(engine="hyperscan"), Masker(engine="re")
+    for doc in docs:
+        text = doc["text"]
+        assert _spans("hyperscan", text) == _spans("re", text), doc.get("id")
+        body = json.dumps({"messages": [{"role": "user", "content": text}]})
+        a, b = hs.plan(body, is_json=True), re_.plan(body, is_json=True)
+        assert (a.findings, a.edits) == (b.findings, b.edits), doc.get("id")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_accounts_named_elsewhere_in_the_body(engine: str) -> None:
+    """A piece of a body scanned alone: the accounts it names, and bare numbers equal to an
+    account another piece names."""
+    sc = Scanner(engine=engine)
+    own = sc.scan_full("account 111122223333 and arn:aws:iam::444455556666:root")
+    assert own.accounts == {"111122223333", "444455556666"}
+    bare = "id 111122223333, AWS_EC2_001 and 777788889999"
+    assert sc.scan_full(bare).matches == []
+    got = sc.scan_full(bare, frozenset({"111122223333"}))
+    assert [(m.type_name, m.value) for m in got.matches] == [("ACCOUNT", "111122223333")]
+    assert got.tokens == [(bare.index("AWS_"), bare.index("AWS_") + len("AWS_EC2_001"))]
+    assert got.accounts == frozenset()
+    off = Scanner(engine=engine, disabled_types=["ACCOUNT"])
+    assert not off.bare_accounts and off.scan_full(bare, frozenset({"111122223333"})).matches == []

@@ -1,44 +1,23 @@
 """Mask whole request bodies (decoded text): plan the replacements, then apply the tokens.
 
-JSON bodies are scanned in one pass over a *view* of the raw text that has the same length:
-every JSON escape is replaced by characters of the same width that act like what it decodes to
-(``\\n`` → two newlines, ``\\"`` → two apostrophes, ``\\uXXXX`` → six ``\\x01``), so an ID right
-after an escape is found, and a match never contains an escape, so its raw slice is its value.
-Escapes that hide identifier characters (``\\/``, ``\\u00XX`` for ASCII) are rare: only the
-strings that hold them are decoded and scanned exactly. In the view every remaining ``"`` is a
-string delimiter, which is how signed thinking text is located (left byte-identical) and how an
-account ID written as a bare JSON number is spotted (its token is written as a string).
-Base64 payloads never match a rule, so they pass unchanged.
-
-With hyperscan the view is cheaper: the triggers are found in the raw text itself
-(:meth:`Scanner.json_triggers_raw`, which also says whether it holds escaped backslashes); when
-``\\"``, ``\\n`` and ``\\\\`` are the only escapes, as in most bodies, the escaped backslashes (if
-any) and ``\\n`` are replaced and the view verified reads ``\\"`` as ``""`` (one one-character
-replacement instead of another pass; same matches and same quote parity), else the JSON view is
-made (from that text) and verified. That scan also finds the runs of 12 digits outside strings,
-so no quotes are counted to tell a bare-number account, and whether escapes to decode may occur.
-
-Two-character needles are replaced and searched with sre (:func:`_replacer`), not with
-``str.replace``/``in``: those take about 1 ns a character for such a needle, sre half that.
+A JSON body is scanned once, in a *view* of the raw text that has the same length: every JSON
+escape is replaced by characters of the same width that act like what it decodes to (``\\n`` →
+two newlines, ``\\"`` and ``\\\\`` → two apostrophes, ``\\uXXXX`` → six ``\\x01``), so an ID
+right after an escape is found, and a match never contains an escape, so its raw slice is its
+value. Escapes that
+hide identifier characters (``\\/``, ``\\u00XX`` for ASCII) are rare: only the strings that hold
+them are decoded and scanned exactly. In the view every remaining ``"`` is a string delimiter,
+which is how signed thinking text is located (left byte-identical) and how an account ID written
+as a bare JSON number is spotted (its token is written as a string). Base64 payloads never match
+a rule, so they pass unchanged.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
-from functools import partial
+from collections.abc import Iterable, Sequence
 
-from awsmasker.scanner import (
-    BARE_RULE,
-    DECODE_KEY,
-    ESCAPE_KEY,
-    OUTSIDE12_KEY,
-    SHORT_REACH,
-    TOKEN_KEY,
-    Hits,
-    Match,
-    Scanner,
-)
+from awsmasker.scanner import Match, Scanner
 from awsmasker.store.base import Finding
 from awsmasker.tokens import TOKEN_RE
 
@@ -48,7 +27,6 @@ class MaskingError(Exception):
 
 
 _JSON_START = re.compile(r"[ \t\r\n]*[\[{]")
-_DIGITS12 = re.compile(r"[0-9]{12}")
 _ESC_U = re.compile(r"\\u[0-9a-fA-F]{4}")
 _NEEDS_DECODE = re.compile(r"\\(?:/|u00[0-7][0-9a-fA-F])")
 _ESC_ANY = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
@@ -63,33 +41,18 @@ _THINK_AFTER = re.compile(
     r'"type"[ \t\r\n]*:[ \t\r\n]*"thinking"'
 )
 
-
-def _replacer(old: str, new: str) -> Callable[[str], str]:
-    """``lambda text: text.replace(old, new)`` (``new`` holds no backslash), faster on long text
-    for a two-character ``old``: CPython's search for such a needle skips at most three
-    characters at a time, sre's scans for the first one (a backslash) in a tight loop."""
-    return partial(re.compile(re.escape(old)).sub, new)
-
-
-_SUB_NL = _replacer("\\n", "\n\n")
-_SUB_QUOTE = _replacer('\\"', "''")
-_SUB_PAIR = _replacer("\\\\", "\x01\x01")
-# whether a two-character needle occurs, for the same reason (``in`` costs a slow pass when it
-# does not)
-_HAS_PAIR = re.compile(r"\\\\").search
-_HAS_U = re.compile(r"\\u").search
-
-_VIEW_REPLACE = (
-    ("\\n", "\n\n"),
-    ('\\"', "''"),
+# Two-character escapes are replaced with ``re`` (for such a needle its search is quicker than
+# ``str.replace``'s). An escaped backslash reads as two apostrophes like an escaped quote: every
+# pattern that holds one of them as a separator holds the other, and no token holds either.
+_SUB_BACKSLASH_QUOTE = re.compile(r'\\[\\"]').sub
+_SUB_NL = re.compile(r"\\n").sub
+_RARE_ESCAPES = (
     ("\\t", "\t\t"),
     ("\\r", "\r\r"),
     ("\\/", "\x01\x01"),
     ("\\b", "\x01\x01"),
     ("\\f", "\x01\x01"),
 )
-#: escape letter → the replacement of that escape, for the rarer escapes
-_RARE_VIEW = {esc[1]: _replacer(esc, rep) for esc, rep in _VIEW_REPLACE[2:]}
 
 
 def json_view(raw: str) -> tuple[str, list[int]]:
@@ -98,125 +61,22 @@ def json_view(raw: str) -> tuple[str, list[int]]:
     return view, exact
 
 
-def _json_view(
-    raw: str,
-    given: list[str] | None = None,
-    *,
-    pairs_done: bool = False,
-    no_pairs: bool = False,
-    decode: bool = True,
-) -> tuple[str, list[int], bool]:
-    """:func:`json_view`, and whether the view holds the raw text's tokens at the same spans
-    (false when a ``\\uXXXX`` escape was blanked: its hex digits could start or end one).
-
-    ``given``: a list holding ``raw`` with ``\\n`` replaced, if already made. It is taken out of
-    the list so that the only reference is here: each replacement below then frees the text
-    before it, whose memory the next one reuses (a megabyte more held costs its page faults).
-    ``pairs_done``: ``given`` had its escaped backslashes replaced (by two ``\\x01``) first.
-    ``no_pairs``: ``raw`` is known to hold no escaped backslash. ``decode``: False if ``raw`` is
-    known to hold no escape that needs exact decoding.
-    """
-    v = given.pop() if given else None
+def _json_view(raw: str) -> tuple[str, list[int], bool]:
+    """:func:`json_view`, and whether the view holds the tokens of ``raw`` at the same spans: it
+    does unless a ``\\uXXXX`` escape was replaced (its last hex digit can be the ``A`` of
+    ``AWS_``); every other escape is replaced by characters that no token holds."""
     if "\\" not in raw:
         return raw, [], True
-    # Fast path: most bodies hold only ``\n`` and ``\"``. Searching for a one-character needle is
-    # memchr-fast while every two-character search costs a full pass, so replace those two first
-    # and check for a leftover backslash; an escaped backslash always leaves one (its first half
-    # is never followed by ``n`` or ``"``), so no leftover means the view is complete and exact.
-    if v is None:
-        v = _SUB_NL(raw)
-    if "\\" in v:
-        v = _SUB_QUOTE(v)
-    if "\\" not in v:
-        return v, [], True
-    if not (pairs_done or no_pairs) and _HAS_PAIR(raw):  # escaped backslashes go first: redo
-        v = _SUB_QUOTE(_SUB_NL(_SUB_PAIR(raw)))
-    # only backslashes that each start an escape are left (escaped backslashes went first)
-    exact = [m.start() for m in _NEEDS_DECODE.finditer(v)] if decode else []
-    has_u = _HAS_U(v) is not None
-    if has_u:
-        v = _ESC_U.sub("\x01" * 6, v)
-    # the rare escapes, kind by kind as found: each kind costs one replace pass
-    i = v.find("\\")
-    skipped = 0
-    while i >= 0 and skipped < 64:
-        sub = _RARE_VIEW.get(v[i + 1 : i + 2])
-        if sub is None:  # not a valid escape (invalid JSON): leave it
-            skipped += 1
-            i = v.find("\\", i + 1)
-        else:
-            v = sub(v)
-            i = v.find("\\", i)
-    if i >= 0:  # many invalid escapes: finish with one pass per kind
-        for sub in _RARE_VIEW.values():
-            v = sub(v)
-    return v, exact, not has_u
-
-
-#: Trigger keys that need no window in a sparse view: token starts (a token holds no escape and
-#: ends at one alike in the raw text and the view) and what is read only where an account was
-#: found (bare 12-digit runs, those outside strings) or not at all on the escape-free path.
-_NO_WINDOW = frozenset({TOKEN_KEY, BARE_RULE, OUTSIDE12_KEY, DECODE_KEY})
-#: More triggers than this: the whole view costs about as much as the windows.
-_SPARSE_MAX_WINDOWS = 16
-
-
-def _sparse_view(raw: str, hits: Hits) -> str | None:
-    """The escape-free JSON view (only ``\\"``, ``\\n`` and ``\\\\`` escapes) of ``raw``, made
-    only where the verifications will read it, or None if the whole view is needed.
-
-    That is when only rules with a short reach (``SHORT_REACH``) fired, few times, and no
-    ``"thinking"`` key is there: each window ``[h - back, h + after]`` around a trigger is
-    converted as the whole view would be, everything else stays raw. A window's ends are moved
-    off any escape they would split, so its conversion equals that slice of the whole view. A
-    body with an identifier or two then skips two replacement passes over all of it.
-    """
-    spans: list[tuple[int, int]] = []
-    for key, starts in hits.items():
-        reach = SHORT_REACH.get(key)
-        if reach is None:
-            if key in _NO_WINDOW:
-                continue
-            return None
-        if len(spans) + len(starts) > _SPARSE_MAX_WINDOWS:
-            return None
-        back, after = reach
-        for h in starts:
-            spans.append((h - back, h + after))
-    if not spans:
-        return raw  # nothing to verify; tokens are found alike in the raw text
-    spans.sort()
-    n = len(raw)
-    parts: list[str] = []
-    pos = 0  # raw[:pos] is done
-    for a, b in spans:
-        a = _escape_boundary(raw, max(a, pos), before=True)
-        b = _escape_boundary(raw, min(b, n), before=False)
-        if a < pos:  # overlaps the window before: convert from where it ended
-            a = pos
-        if b <= a:
-            continue
-        window = raw[a:b]
-        if "\\" in window:  # as the whole view: pairs first, then \n, then \" reads ""
-            window = window.replace("\\\\", "\x01\x01").replace("\\n", "\n\n").replace("\\", '"')
-        parts.append(raw[pos:a])
-        parts.append(window)
-        pos = b
-    parts.append(raw[pos:])
-    return "".join(parts)
-
-
-def _escape_boundary(raw: str, i: int, *, before: bool) -> int:
-    """``i``, or the nearest position off the two-character escape it would split: the start of
-    that escape (``before``) or its end. A run of backslashes pairs from its start."""
-    if i == 0 or raw[i - 1] != "\\":  # the usual case
-        return i
-    j = i - 1
-    while j > 0 and raw[j - 1] == "\\":
-        j -= 1
-    if (i - j) % 2 == 0:  # the backslashes before i pair up: i starts an escape or none
-        return i
-    return i - 1 if before else min(i + 1, len(raw))
+    # Escaped backslashes first (with escaped quotes, in the same pass, left to right): then
+    # every backslash left starts an escape (an invalid one, as in ``\\q``, stays as it is).
+    view = _SUB_NL("\n\n", _SUB_BACKSLASH_QUOTE("''", raw))
+    if "\\" not in view:  # the usual body: no other escape
+        return view, [], True
+    exact = [m.start() for m in _NEEDS_DECODE.finditer(view)]
+    view, n = _ESC_U.subn("\x01" * 6, view)
+    for esc, rep in _RARE_ESCAPES:
+        view = view.replace(esc, rep)
+    return view, exact, n == 0
 
 
 def decode_with_offsets(raw: str) -> tuple[str, list[int]]:
@@ -269,8 +129,17 @@ def _thinking_spans(view: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _overlaps(spans: list[tuple[int, int]], s: int, e: int) -> bool:
-    return any(a < e and s < b for a, b in spans)
+def _outside(matches: list[Match], spans: list[tuple[int, int]]) -> list[Match]:
+    """The matches (sorted, disjoint) that overlap none of the spans (sorted, disjoint): one walk
+    over both, so many thinking blocks and many matches take linear time."""
+    out: list[Match] = []
+    k = 0
+    for m in matches:
+        while k < len(spans) and spans[k][1] <= m.start:
+            k += 1
+        if k == len(spans) or m.end <= spans[k][0]:
+            out.append(m)
+    return out
 
 
 class MaskPlan:
@@ -293,8 +162,10 @@ class MaskPlan:
         self.edits: list[tuple[int, int, int, bool]] = []
 
     def __repr__(self) -> str:
-        return (f"MaskPlan(findings={self.findings!r}, present_tokens={self.present_tokens!r}, "
-                f"counts={self.counts!r})")
+        return (
+            f"MaskPlan(findings={self.findings!r}, present_tokens={self.present_tokens!r}, "
+            f"counts={self.counts!r})"
+        )
 
     def apply(self, tokens: Sequence[str], *, json_quotes: bool = True) -> str:
         """The masked text; ``tokens[i]`` replaces ``findings[i]``.
@@ -356,67 +227,22 @@ class Masker:
             raise MaskingError(f"masking failed: {type(e).__name__}: {e}") from e
         return _build_plan(text, matches, quoted, tokens, self._findings)
 
-    def _plan_json(self, raw: str) -> tuple[list[Match], set[int], list[tuple[int, int]] | None]:
+    def _plan_json(self, raw: str) -> tuple[list[Match], set[int], list[tuple[int, int]]]:
         """Matches, the starts of those whose token is written as a JSON string (accounts
-        outside strings), and the spans of the tokens in ``raw`` if the scan of the view gave
-        them."""
-        # The scanner can find the triggers in the raw body (no pass over it first); the usual
-        # body holds only ``\\n``, ``\\"`` and maybe ``\\\\`` escapes, and then, once the escaped
-        # backslashes and ``\\n`` are replaced, a one-character replacement makes a view that
-        # reads ``\\"`` as ``""``: the same matches as the JSON view (no pattern tells ``"``
-        # from ``'`` and no match holds either) and the same quote parity outside the pair.
-        found = self.scanner.json_triggers_raw(raw) if "\\" in raw else None
-        hits = None
-        pairs_done = no_pairs = False
-        if found is None:
-            v = _SUB_NL(raw) if "\\" in raw else raw
-        else:
-            hits, pair = found
-            del found
-            if ESCAPE_KEY not in hits and not self.scanner.mask_public_ips:
-                sparse = _sparse_view(raw, hits)
-                if sparse is not None:
-                    matches, tokens, _ = self.scanner.scan_hits(sparse, hits)
-                    return matches, set(), tokens  # no account: none to quote
-            pairs_done = pair >= 0
-            no_pairs = not pairs_done
-            if no_pairs:
-                v = _SUB_NL(raw)
-            elif pair > len(raw) // 2:  # none before ``pair``: only the rest needs two passes
-                v = _SUB_NL(raw[:pair])
-                v += _SUB_NL(_SUB_PAIR(raw[pair:]))
-            else:
-                v = _SUB_NL(_SUB_PAIR(raw))
-        if hits is not None and ESCAPE_KEY not in hits:
-            view, exact, same_tokens = v.replace("\\", '"'), [], True
-            matches, tokens, thinking = self.scanner.scan_hits(view, hits)
-            if thinking:  # maybe only here (an escaped quote before it): look in the JSON view
-                del view  # first, so that the JSON view can reuse its memory
-                view = _SUB_QUOTE(v)
-                thinking = '"thinking"' in view
-            del v
-        else:
-            given = [v]
-            del v
-            view, exact, same_tokens = _json_view(
-                raw,
-                given,
-                pairs_done=pairs_done,
-                no_pairs=no_pairs,
-                decode=hits is None or DECODE_KEY in hits,
-            )
-            if hits is not None:
-                matches, tokens, thinking = self.scanner.scan_hits(view, hits)
-            else:
-                matches, tokens, thinking = self.scanner.scan_full(view)
-            if thinking is not False:
-                thinking = '"thinking"' in view
-        protected = _thinking_spans(view) if thinking and self.keep_thinking else []
+        outside strings), and the spans of the tokens in ``raw``."""
+        view, exact, same_tokens = _json_view(raw)
+        matches, tokens, _ = self.scanner.scan_full(view)
+        if not same_tokens:
+            tokens = [m.span() for m in TOKEN_RE.finditer(raw)]
+        protected = []
+        if self.keep_thinking and '"thinking"' in view:
+            protected = _thinking_spans(view)
         decoded_strings: list[tuple[int, int]] = []
         extra: list[Match] = []
         if exact:
             par = _Parity(view)
             seen_end = -1
+            k = 0  # protected[:k] end before the string at hand (strings come in order)
             for q in exact:
                 if q < seen_end:
                     continue
@@ -425,25 +251,19 @@ class Masker:
                 if a < 0 or b < 0 or par.inside(a):
                     continue
                 seen_end = b
-                if _overlaps(protected, a, b + 1):
-                    continue
+                while k < len(protected) and protected[k][1] <= a:
+                    k += 1
+                if k < len(protected) and protected[k][0] <= b:
+                    continue  # inside a thinking block
                 decoded_strings.append((a, b + 1))
                 extra.extend(self._scan_string(raw, a + 1, b))
         if protected or decoded_strings:
-            skip = protected + decoded_strings
-            matches = [m for m in matches if not _overlaps(skip, m.start, m.end)]
+            matches = _outside(matches, sorted(protected + decoded_strings))
         if extra:
             matches = sorted(matches + extra)
-        accounts = [m.start for m in matches if m.type_name == "ACCOUNT"]
-        if hits is not None and all(_DIGITS12.match(view, a) for a in accounts):
-            # the scan of the raw body found the runs of 12 digits outside strings (the same
-            # quote parity as the view's; no count of the quotes before each account)
-            outside = set(hits.get(OUTSIDE12_KEY, ()))
-            quoted = {a for a in accounts if a in outside}
-        else:
-            par = _Parity(view)
-            quoted = {a for a in accounts if not par.inside(a)}
-        return matches, quoted, tokens if same_tokens else None
+        par = _Parity(view)
+        quoted = {m.start for m in matches if m.type_name == "ACCOUNT" and not par.inside(m.start)}
+        return matches, quoted, tokens
 
     def _scan_string(self, raw: str, a: int, b: int) -> list[Match]:
         """Exact scan of the decoded JSON string raw[a:b]; spans mapped back to raw offsets."""
@@ -462,12 +282,12 @@ def _build_plan(
     text: str,
     matches: list[Match],
     quoted: set[int],
-    tokens: list[tuple[int, int]] | None,
+    tokens: list[tuple[int, int]],
     kept: dict[tuple[str, str], Finding],
 ) -> MaskPlan:
     """The plan: ``quoted`` holds the starts of the matches whose token is written as a JSON
-    string; ``tokens`` are the spans of the tokens in ``text`` (``None``: find them); ``kept``
-    holds findings of earlier plans (reversible ones only: no secret outlives its request)."""
+    string; ``tokens`` are the spans of the tokens already in ``text``; ``kept`` holds findings
+    of earlier plans (reversible ones only: no secret outlives its request)."""
     plan = MaskPlan(text=text)
     index: dict[tuple[str, str], int] = {}
     index_get = index.get
@@ -491,8 +311,6 @@ def _build_plan(
             findings.append(f)
         counts[type_name] = counts_get(type_name, 0) + 1
         append((start, end, i, start in quoted))
-    if tokens is None:
-        tokens = [m.span() for m in TOKEN_RE.finditer(text)]
     if tokens:
         plan.present_tokens = list(dict.fromkeys(text[s:e] for s, e in tokens))
     return plan

@@ -267,7 +267,9 @@ CATALOGUE: tuple[IdentifierType, ...] = (
     IdentifierType(
         "PRIVATE_IP",
         "Private IPv4 address or CIDR (10/8, 172.16/12, 192.168/16)",
-        "none; not after `v`/`version`/`release`/`tag`/`tags`",
+        "none; not right after a letter, digit, `_` or `.` (`v10.1.1.0`), nor after version wording"
+        " (`version`, `ver`, `release`, `tag`, `tags`, `build`, `firmware`, `chrome`, `firefox`,"
+        " `safari`)",
         "10.0.1.25",
     ),
     IdentifierType(
