@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.standin_llm import StandinConfig, StandinServer
-from tests.proxy_harness import Mitmdump
-from tests.raw_upstream import Behaviour, RawUpstream
+from testsupport.standin import StandinConfig, StandinServer
+from testsupport.mitmdump import Mitmdump
+from testsupport.raw_upstream import Behaviour, RawUpstream
 
 pytest_plugins = ["tests.report_plugin"]
 

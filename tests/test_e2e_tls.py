@@ -15,9 +15,9 @@ import openai
 import pytest
 from awsmasker.tokens import TOKEN_RE
 
-from scripts.standin_llm import StandinConfig, StandinServer, self_signed_localhost
+from testsupport.standin import StandinConfig, StandinServer, self_signed_localhost
 from tests.clients import chat_stream_text_and_arguments
-from tests.samples import ORIGINALS, PROMPT, assert_restored_message
+from testsupport.samples import ORIGINALS, PROMPT, assert_restored_message
 
 pytestmark = pytest.mark.e2e
 

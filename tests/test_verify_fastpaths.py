@@ -26,7 +26,7 @@ from awsmasker.tokens import TOKEN_RE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.corpus_gen import Gen
+from testsupport.corpus import Gen
 from tests.engine_cases import IDS
 
 # --- batch verifications ------------------------------------------------------------------------
