@@ -541,7 +541,8 @@ def main() -> int:
     ap.add_argument("--sse", action="store_true", help="streamed requests, SSE replies")
     ap.add_argument("--tls", action="store_true", help="HTTPS on both legs, as deployed")
     ap.add_argument("--quick", action="store_true", help="a smoke run of the meter (< 2 min)")
-    ap.add_argument("--modes", help="comma-separated, from: " + ",".join(all_modes("", False)))
+    ap.add_argument("--modes", help="comma-separated, from: "
+                    + ",".join(all_modes("", False)).replace("%", "%%"))
     ap.add_argument("--sizes", help="comma-separated request body sizes, from: " + ",".join(SIZES))
     ap.add_argument("--concurrency", help="comma-separated (throughput: 1,16; otherwise 1)")
     ap.add_argument("--rounds", type=int, help="cells per mode (cpu 20, throughput/latency 5)")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from testsupport.standin import StandinConfig, StandinServer
 from testsupport.mitmdump import Mitmdump
 from testsupport.raw_upstream import Behaviour, RawUpstream
+from testsupport.standin import StandinConfig, StandinServer
 
 pytest_plugins = ["tests.report_plugin"]
 

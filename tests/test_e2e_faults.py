@@ -3,8 +3,8 @@ malformed upstream SSE, Redis stopped and restarted under concurrent load.
 
 The proxy must stay up, leak nothing upstream, and give the client either the bytes (restored or
 unchanged) or a clear error, never silently dropped data. A small raw-socket upstream
-(:class:`testsupport.raw_upstream.RawUpstream`, the ``upstreams`` fixture) misbehaves on demand where
-the shared stand-in server cannot.
+(:class:`testsupport.raw_upstream.RawUpstream`, the ``upstreams`` fixture) misbehaves on demand
+where the shared stand-in server cannot.
 """
 
 from __future__ import annotations

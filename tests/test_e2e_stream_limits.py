@@ -17,8 +17,8 @@ import pytest
 import redis
 from awsmasker.tokens import MAX_TOKEN_LEN, TOKEN_RE, TOKEN_RE_BYTES
 
-from testsupport.standin import StandinConfig, anthropic_stream
 from testsupport.samples import ORIGINALS, PROMPT, assert_restored_message
+from testsupport.standin import StandinConfig, anthropic_stream
 from testsupport.stream_upstream import (
     SSE_HEADERS,
     BigSSE,

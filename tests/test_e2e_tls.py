@@ -15,9 +15,9 @@ import openai
 import pytest
 from awsmasker.tokens import TOKEN_RE
 
-from testsupport.standin import StandinConfig, StandinServer, self_signed_localhost
 from tests.clients import chat_stream_text_and_arguments
 from testsupport.samples import ORIGINALS, PROMPT, assert_restored_message
+from testsupport.standin import StandinConfig, StandinServer, self_signed_localhost
 
 pytestmark = pytest.mark.e2e
 

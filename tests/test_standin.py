@@ -35,7 +35,8 @@ def asked_standin():
 
 def client_for(srv: StandinServer) -> anthropic.Anthropic:
     return anthropic.Anthropic(api_key="sk-test", base_url=f"http://127.0.0.1:{srv.port}",
-                               max_retries=0, http_client=anthropic.DefaultHttpxClient(trust_env=False))
+                               max_retries=0,
+                               http_client=anthropic.DefaultHttpxClient(trust_env=False))
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])

@@ -26,8 +26,8 @@ from awsmasker.tokens import TOKEN_RE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from testsupport.corpus import Gen
 from tests.engine_cases import IDS
+from testsupport.corpus import Gen
 
 # --- batch verifications ------------------------------------------------------------------------
 

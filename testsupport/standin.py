@@ -93,7 +93,8 @@ def asks_for_tool(req: dict) -> bool:
     if isinstance(turns, str):
         return bool(_ASKS.search(turns))
     # Claude Code may end the list with a system-role message: not a turn of the conversation
-    said = [t for t in turns if isinstance(t, dict) and t.get("role") not in ("system", "developer")]
+    said = [t for t in turns
+            if isinstance(t, dict) and t.get("role") not in ("system", "developer")]
     last = said[-1] if said else {}
     if last.get("role") != "user":
         return False
