@@ -100,7 +100,8 @@ def asks_for_tool(req: dict) -> bool:
         return False
     content = last.get("content")
     blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
-    if any(b.get("type") in ("tool_result", "function_call_output") for b in blocks):
+    if any(isinstance(b, dict) and b.get("type") in ("tool_result", "function_call_output")
+           for b in blocks):
         return False
     text = " ".join(b.get("text", "") for b in blocks if isinstance(b, dict))
     return bool(_ASKS.search(_REMINDER.sub("", text)))
