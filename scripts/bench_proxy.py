@@ -271,10 +271,10 @@ def verify_for(m: Mode, standin: BenchStandin) -> ssl.SSLContext | bool:
 
 
 def alternate(args: argparse.Namespace, modes: list[Mode], standin: BenchStandin,
-              redis: RedisServer | None, md: list[str]) -> dict[tuple[str, int, str], list[Cell]]:
+              redis: RedisServer | None, bodies: Bodies,
+              md: list[str]) -> dict[tuple[str, int, str], list[Cell]]:
     """Every mode's cells, per (size, concurrency): rounds of one cell per mode, in an order
     rotated every round."""
-    bodies = Bodies()
     stream = args.sse or args.meter == "latency"
     big = args.meter == "throughput" and args.sse
     n = 0
@@ -432,8 +432,7 @@ def python_functions(dump: Path, perf_map: Path, requests: int) -> list[tuple[fl
 
 
 def instructions(args: argparse.Namespace, modes: list[Mode], standin: BenchStandin,
-                 workdir: Path) -> list[str]:
-    bodies = Bodies()
+                 bodies: Bodies, workdir: Path) -> list[str]:
     names = [m.name for m in modes]
     refs = [r for r in REFS if r in names]
     md = ["", "| body | mode | M instructions / request | "
@@ -469,11 +468,11 @@ def machine() -> list[str]:
             f"- load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"]
 
 
-def body_stats(sizes: list[str]) -> list[str]:
+def body_stats(bodies: Bodies, sizes: list[str]) -> list[str]:
     """What one body of each size holds, as the addon's masker sees it."""
     from awsmasker.body import Masker
 
-    masker, bodies, out = Masker(), Bodies(), []
+    masker, out = Masker(), []
     for label in sizes:
         text = bodies.body(SIZES[label], 1).decode()
         plan = masker.plan(text, is_json=True)
@@ -487,8 +486,10 @@ def run(args: argparse.Namespace) -> list[str]:
     names = args.modes.split(",")
     t_start = time.monotonic()
     title = f"{args.meter}, {'HTTPS' if args.tls else 'HTTP'}" + (", SSE" if args.sse else "")
-    md = [f"# aws-masker proxy benchmark: {title}", "", *machine(), *body_stats(
-        args.sizes.split(",")), f"- modes: {', '.join(names)}; sizes {args.sizes}; concurrency "
+    bodies = Bodies()
+    md = [f"# aws-masker proxy benchmark: {title}", "", *machine(),
+          *body_stats(bodies, args.sizes.split(",")),
+          f"- modes: {', '.join(names)}; sizes {args.sizes}; concurrency "
           f"{', '.join(map(str, args.concurrency))}; {args.rounds} rounds of "
           f"{args.requests or 'per-size'} requests per cell after {args.warmup} warm-up requests"]
     if args.meter == "latency":
@@ -511,7 +512,7 @@ def run(args: argparse.Namespace) -> list[str]:
             if any(m.redis for m in modes):
                 redis.start()
             if args.meter == "instructions":
-                md += instructions(args, modes, standin, Path(tmp))
+                md += instructions(args, modes, standin, bodies, Path(tmp))
             else:
                 threads = [threading.Thread(target=lambda m=m: setattr(
                     m, "proxy", start_proxy(m, Path(tmp), standin.host, args)))
@@ -523,7 +524,7 @@ def run(args: argparse.Namespace) -> list[str]:
                 if missing := [m.name for m in modes if m.proxied and m.proxy is None]:
                     raise RuntimeError(f"mitmdump did not start for {missing}")
                 results = alternate(args, modes, standin,
-                                    redis if args.meter == "throughput" else None, md)
+                                    redis if args.meter == "throughput" else None, bodies, md)
                 md += report(args, results, names)
         finally:
             for m in modes:
