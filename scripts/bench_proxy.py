@@ -187,7 +187,19 @@ def check_reply(mode: Mode, status: int, content: bytes, big: bool) -> str | Non
 def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLContext | bool,
              redis: RedisServer | None, big: bool = False) -> Cell:
     """Send ``bodies`` with ``conc`` threads, one keep-alive client each; the first ``conc``
-    (one per client: its connection, the reply check) are not counted."""
+    (one per client: its connection, the reply check) are not timed. mitmdump's CPU time is
+    read from before the clients connect until they have closed, and divided over every body
+    sent: each cell's connections count, as in the earlier figures (``bench_cpu.py``'s)."""
+    pid = mode.proxy.proc.pid if mode.proxy else None
+    cpu0 = cpu_ns(pid) if pid else 0
+    cell = send(mode, url, bodies, conc, verify, redis, big)
+    if pid:
+        cell.cpu_us = (cpu_ns(pid) - cpu0) / 1000 / len(bodies)
+    return cell
+
+
+def send(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLContext | bool,
+         redis: RedisServer | None, big: bool) -> Cell:
     import httpx
 
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]  # as mitmproxy and the stand-in
@@ -230,16 +242,13 @@ def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.S
                     if r.status_code != 200:
                         failures.append(r.status_code)
 
-        pid = mode.proxy.proc.pid if mode.proxy else None
         conn0 = mode.proxy.output().count("client connect") if mode.proxy else 0
         pub0 = publishes(redis) if redis and mode.events else 0
-        cpu0 = cpu_ns(pid) if pid else 0
         t0 = time.perf_counter()
         with ThreadPoolExecutor(conc) as ex:
             for f in [ex.submit(worker, c) for c in clients]:
                 f.result()
         wall = time.perf_counter() - t0
-        cpu = (cpu_ns(pid) - cpu0) / 1000 / len(bodies) if pid else None
         if failures:
             raise RuntimeError(f"{mode.name}: {len(failures)} failed requests: {failures[:3]}")
         conns = None
@@ -248,7 +257,7 @@ def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.S
             conns = (mode.proxy.output().count("client connect") - conn0) / len(bodies)
         pubs = (publishes(redis) - pub0) / len(bodies) if redis and mode.events else None
         return Cell(len(bodies) / wall, pct(lat, 0.5), pct(lat, 0.99), pct(ttfb, 0.5),
-                    received[0] / MIB / wall, cpu, conns, pubs)
+                    received[0] / MIB / wall, None, conns, pubs)
     finally:
         for c in clients:
             c.close()
