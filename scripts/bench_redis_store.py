@@ -3,7 +3,7 @@
 
 Starts a private redis-server on a free port (needs ``redis-server`` on PATH), then times
 ``resolve()`` of one body with N findings (all known, i.e. the steady state of a conversation),
-N new findings (minting), and the client-side share (hashing + encryption). Prints medians and
+N new findings (minting), and the client-side lookup hashes of N findings. Prints medians and
 ratios; absolute numbers depend on the machine.
 """
 
@@ -14,18 +14,20 @@ import asyncio
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-import port_for
-import redis
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from awsmasker.redis_client import SharedRedis
 from awsmasker.store.base import Finding
 from awsmasker.store.keys import derive_keys
 from awsmasker.store.memory import MemoryStore
 from awsmasker.store.redis_store import RedisStore
+
+from testsupport.redis_server import RedisServer
 
 
 async def _time(fn, rounds: int) -> float:
@@ -49,9 +51,9 @@ async def bench(url: str, n: int, rounds: int) -> None:
     def fresh(i: int) -> list[Finding]:
         return [Finding("VPC", f"vpc-{i:06d}{j:04d}") for j in range(n)]
 
-    async def prep(_: int) -> None:  # the client-side work of one resolve, no I/O
+    async def hashes(_: int) -> None:  # client-side work of every resolve, no I/O
         for f in known:
-            store._encrypt(f.value, store.lookup_hash(f))
+            store.lookup_hash(f)
 
     rows = {
         f"memory  resolve {n} known": await _time(lambda i: memory.resolve(known), rounds),
@@ -60,7 +62,7 @@ async def bench(url: str, n: int, rounds: int) -> None:
             await _time(lambda i: store.resolve(known, present), rounds),
         f"redis   resolve {n} new (minting)":
             await _time(lambda i: store.resolve(fresh(i)), rounds),
-        f"redis   client-side hash+encrypt of {n}": await _time(prep, rounds),
+        f"redis   client-side lookup hashes of {n}": await _time(hashes, rounds),
     }
     await shared.close()
     base = next(iter(rows.values()))
@@ -73,28 +75,16 @@ def main() -> int:
     ap.add_argument("--findings", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=200)
     args = ap.parse_args()
-    server = shutil.which("redis-server")
-    if server is None:
+    if shutil.which("redis-server") is None:
         print("redis-server not found on PATH", file=sys.stderr)
         return 2
-    port = port_for.select_random()
     with tempfile.TemporaryDirectory() as d:
-        proc = subprocess.Popen(
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", d],
-            stdout=subprocess.DEVNULL,
-        )
+        server = RedisServer(Path(d), durable=False)
+        server.start()
         try:
-            r = redis.Redis(port=port)
-            for _ in range(100):
-                try:
-                    r.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            asyncio.run(bench(f"redis://127.0.0.1:{port}/0", args.findings, args.rounds))
+            asyncio.run(bench(server.url, args.findings, args.rounds))
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            server.stop()
     return 0
 
 

@@ -7,7 +7,7 @@ tool_use inputs, tool_result contents, so plenty of ``\\n``/``\\"`` escapes), ag
 installed trigger engine side by side, interleaved. Runs in well under 60 s.
 
 ``--bodies overhead`` also times ``Masker.plan`` alone on the denser bodies that
-scripts/bench_overhead.py sends (``Bodies().body(1 << 20, n)``: a long Anthropic conversation,
+scripts/bench_proxy.py sends (``Bodies().body(1 << 20, n)``: a long Anthropic conversation,
 about 1,000 identifiers per MB), a distinct body per repeat, and prints MB/s and findings/MB.
 
     .venv/bin/python scripts/bench_scan.py [--size 1000000] [--repeats 7] [--bodies overhead]
@@ -30,7 +30,7 @@ from awsmasker.body import Masker
 from awsmasker.scanner import available_engines
 from awsmasker.store.memory import MemoryStore
 
-from tests.corpus_gen import Gen
+from testsupport.corpus import Gen
 
 
 def build_text(size: int, seed: int = 7) -> tuple[str, list[str]]:
@@ -110,7 +110,7 @@ def main() -> None:
         "--bodies",
         choices=("scan", "overhead"),
         default="scan",
-        help="overhead: also time plan on bench_overhead's denser 1 MB request bodies",
+        help="overhead: also time plan on bench_proxy's denser 1 MB request bodies",
     )
     args = ap.parse_args()
     text, pieces = build_text(args.size)
@@ -163,10 +163,10 @@ def main() -> None:
 
 
 def bench_dense(engines: list[str], repeats: int, size: int = 1 << 20) -> None:
-    """``Masker.plan`` on bench_overhead's request bodies: a distinct body per repeat (the same
+    """``Masker.plan`` on bench_proxy's request bodies: a distinct body per repeat (the same
     bodies for every engine, interleaved), one masker per engine kept across bodies as in the
     proxy."""
-    from scripts.bench_overhead import Bodies
+    from testsupport.corpus import Bodies
 
     gen = Bodies()
     bodies = [gen.body(size, n).decode() for n in range(max(2, repeats))]
@@ -187,7 +187,7 @@ def bench_dense(engines: list[str], repeats: int, size: int = 1 << 20) -> None:
         if time.monotonic() > deadline:
             break
     mb = size / 1e6
-    print(f"dense bodies (bench_overhead, {size >> 20} MB, {found:.0f} findings/MB): plan only")
+    print(f"dense bodies (bench_proxy, {size >> 20} MB, {found:.0f} findings/MB): plan only")
     print(f"{'engine':<10} {'plan MB/s (best / median)':>27} {'ms per body (median)':>22}")
     for e in engines:
         ts = times[e]

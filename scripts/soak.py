@@ -37,10 +37,10 @@ import redis  # noqa: E402
 from awsmasker.redis_client import MAX_CONNECTIONS  # noqa: E402
 from awsmasker.tokens import TOKEN_RE  # noqa: E402
 
-from scripts.standin_llm import StandinConfig, StandinServer  # noqa: E402
-from tests.proxy_harness import Mitmdump  # noqa: E402
-from tests.redis_helpers import RedisServer  # noqa: E402
-from tests.samples import ORIGINALS, PROMPT  # noqa: E402
+from testsupport.mitmdump import Mitmdump  # noqa: E402
+from testsupport.redis_server import RedisServer  # noqa: E402
+from testsupport.samples import ORIGINALS, PROMPT  # noqa: E402
+from testsupport.standin import StandinConfig, StandinServer  # noqa: E402
 
 RSS_LIMIT = 0.10  # growth allowed after warm-up
 WARMUP_SHARE = 0.20

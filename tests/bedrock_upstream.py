@@ -29,7 +29,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from scripts.standin_llm import (
+from tests.eventstream_helpers import chunk_frame, event_frame
+from tests.restore_helpers import parse_sse
+from testsupport.standin import (
     StandinConfig,
     anthropic_message,
     anthropic_stream,
@@ -37,8 +39,6 @@ from scripts.standin_llm import (
     tokens_in,
     tool_input,
 )
-from tests.eventstream_helpers import chunk_frame, event_frame
-from tests.restore_helpers import parse_sse
 
 _AUTH = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
                    r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$")

@@ -7,9 +7,9 @@ import ssl
 
 import pytest
 
-from scripts.standin_llm import StandinConfig, StandinServer, self_signed_localhost
-from tests.proxy_harness import Mitmdump
-from tests.raw_upstream import Behaviour, RawUpstream
+from testsupport.mitmdump import Mitmdump
+from testsupport.raw_upstream import Behaviour, RawUpstream
+from testsupport.standin import StandinConfig, StandinServer, self_signed_localhost
 
 pytest_plugins = ["tests.report_plugin"]
 

@@ -16,7 +16,7 @@ from awsmasker.tokens import TOKEN_RE
 from mitmproxy import hooks
 from mitmproxy.test import taddons, tflow, tutils
 
-from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
+from testsupport.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
 
 
 @pytest.fixture
@@ -590,7 +590,7 @@ async def test_the_entry_script_puts_the_masker_last_in_the_chain(monkeypatch, t
     from mitmproxy.addons import mapremote, modifybody, script
     from mitmproxy.proxy.layers.http import HttpRequestHook
 
-    from tests.proxy_harness import ENTRY
+    from testsupport.mitmdump import ENTRY
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AWS_MASKER_CONFIG", raising=False)

@@ -13,8 +13,8 @@ from mitmproxy import http
 
 from tests.bedrock_upstream import verify_sigv4
 from tests.eventstream_helpers import chunk_frame, frames
-from tests.samples import ORIGINALS, PROMPT
 from tests.test_addon import anthropic_flow, env  # noqa: F401  (env: the fixture)
+from testsupport.samples import ORIGINALS, PROMPT
 
 KEY, SECRET, TOKEN = "AKIDADDONTEST", "addon-test-secret", "addon-session-token"
 PATH = "/model/anthropic.claude-3-5-sonnet-20241022-v2:0/converse"

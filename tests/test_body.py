@@ -234,7 +234,7 @@ def test_apply_wrong_token_count() -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_engines_identical_on_escaped_json(engine: str) -> None:
-    from tests.corpus_gen import generate
+    from testsupport.corpus import generate
 
     text, _ = generate(3, 40000)
     body = anthropic(text)

@@ -19,8 +19,8 @@ from awsmasker.store.redis_store import RedisStore
 from awsmasker.tokens import TOKEN_RE
 
 from tests.clients import anthropic_client
-from tests.redis_helpers import RedisServer
-from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
+from testsupport.redis_server import RedisServer
+from testsupport.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
 
 ADDON = Path(__file__).resolve().parent.parent / "addon"
 KEY = base64.b64encode(os.urandom(32)).decode()

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from tests.bedrock_upstream import Upstream, UpstreamServer
 from tests.eventstream_helpers import anthropic_events, frames
-from tests.proxy_harness import Mitmdump
+from testsupport.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.bedrock_upstream import Upstream, UpstreamServer
-from tests.proxy_harness import Mitmdump
 from tests.test_e2e_bedrock import KEY, ORIGINALS, REGION, SECRET, aws_env
+from testsupport.mitmdump import Mitmdump
 
 CLAUDE = shutil.which("claude")
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from tests.live_options_script import CONTROL_HOST
-from tests.proxy_harness import ENTRY, Mitmdump, run_mitmdump_expecting_exit
-from tests.samples import ORIGINALS, PROMPT
+from testsupport.mitmdump import ENTRY, Mitmdump, run_mitmdump_expecting_exit
+from testsupport.samples import ORIGINALS, PROMPT
 
 pytestmark = pytest.mark.e2e
 
@@ -340,7 +340,7 @@ def wait_until(check, timeout: float = 15) -> bool:
 
 @pytest.fixture
 def redis_server(tmp_path):
-    from tests.redis_helpers import RedisServer
+    from testsupport.redis_server import RedisServer
 
     (tmp_path / "redis").mkdir()
     server = RedisServer(tmp_path / "redis", durable=False)

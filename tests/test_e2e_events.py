@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from tests.clients import anthropic_client
-from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
+from testsupport.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
 
 pytestmark = pytest.mark.e2e
 
@@ -104,7 +104,7 @@ def test_masked_and_restored_events_arrive_without_originals(proxy_factory, stan
 
 
 def test_flows_succeed_when_event_redis_is_down(proxy_factory, standin):
-    from tests.proxy_harness import free_port
+    from testsupport.mitmdump import free_port
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
     proxy = proxy_factory("targets=127.0.0.1", "enable_event_monitoring=true",

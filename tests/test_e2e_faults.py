@@ -3,8 +3,8 @@ malformed upstream SSE, Redis stopped and restarted under concurrent load.
 
 The proxy must stay up, leak nothing upstream, and give the client either the bytes (restored or
 unchanged) or a clear error, never silently dropped data. A small raw-socket upstream
-(:class:`tests.raw_upstream.RawUpstream`, the ``upstreams`` fixture) misbehaves on demand where
-the shared stand-in server cannot.
+(:class:`testsupport.raw_upstream.RawUpstream`, the ``upstreams`` fixture) misbehaves on demand
+where the shared stand-in server cannot.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.raw_upstream import chunk, sse_event, sse_head
-from tests.redis_helpers import RedisServer
-from tests.samples import ORIGINALS
+from testsupport.raw_upstream import chunk, sse_event, sse_head
+from testsupport.redis_server import RedisServer
+from testsupport.samples import ORIGINALS
 
 pytestmark = pytest.mark.e2e
 

@@ -12,9 +12,9 @@ from awsmasker.contentview import event_texts
 from mitmproxy import io
 
 from tests.clients import anthropic_client
-from tests.proxy_harness import run_mitmdump_expecting_exit
-from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
 from tests.web_harness import Mitmweb
+from testsupport.mitmdump import run_mitmdump_expecting_exit
+from testsupport.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
 
 pytestmark = pytest.mark.e2e
 

@@ -9,11 +9,11 @@ import threading
 import httpx
 import pytest
 
-from scripts.standin_llm import TOKEN_RE
 from tests.clients import anthropic_client, chat_stream_text_and_arguments, openai_client
-from tests.proxy_harness import run_mitmdump_expecting_exit
-from tests.raw_upstream import chunk, sse_event, sse_head
-from tests.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE, assert_restored_message
+from testsupport.mitmdump import run_mitmdump_expecting_exit
+from testsupport.raw_upstream import chunk, sse_event, sse_head
+from testsupport.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE, assert_restored_message
+from testsupport.standin import TOKEN_RE
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ import anthropic
 import pytest
 
 from tests.clients import anthropic_client
-from tests.redis_helpers import RedisServer
-from tests.samples import ORIGINALS, PROMPT
+from testsupport.redis_server import RedisServer
+from testsupport.samples import ORIGINALS, PROMPT
 
 pytestmark = pytest.mark.e2e
 

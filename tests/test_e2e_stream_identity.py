@@ -17,8 +17,8 @@ import pytest
 
 from tests.clients import anthropic_client, openai_client
 from tests.restore_helpers import anthropic_stream, chat_stream, responses_stream
-from tests.samples import ORIGINALS
-from tests.stream_upstream import SSE_HEADERS, UpstreamServer
+from testsupport.samples import ORIGINALS
+from testsupport.stream_upstream import SSE_HEADERS, UpstreamServer
 
 pytestmark = pytest.mark.e2e
 

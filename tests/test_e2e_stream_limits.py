@@ -1,7 +1,7 @@
 """Streamed restore at the proxy's limits: large replies, the size cap, compression, other types.
 
 Real mitmdump with the addon, a loopback upstream that generates replies on the fly
-(tests/stream_upstream.py), real Redis for events. No wall-clock assertions.
+(testsupport/stream_upstream.py), real Redis for events. No wall-clock assertions.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import pytest
 import redis
 from awsmasker.tokens import MAX_TOKEN_LEN, TOKEN_RE, TOKEN_RE_BYTES
 
-from scripts.standin_llm import StandinConfig, anthropic_stream
-from tests.samples import ORIGINALS, PROMPT, assert_restored_message
-from tests.stream_upstream import (
+from testsupport.samples import ORIGINALS, PROMPT, assert_restored_message
+from testsupport.standin import StandinConfig, anthropic_stream
+from testsupport.stream_upstream import (
     SSE_HEADERS,
     BigSSE,
     UpstreamServer,

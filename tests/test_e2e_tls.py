@@ -16,7 +16,7 @@ import pytest
 from awsmasker.tokens import TOKEN_RE
 
 from tests.clients import chat_stream_text_and_arguments
-from tests.samples import ORIGINALS, PROMPT, assert_restored_message
+from testsupport.samples import ORIGINALS, PROMPT, assert_restored_message
 
 pytestmark = pytest.mark.e2e
 

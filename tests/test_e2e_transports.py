@@ -23,8 +23,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 from websockets.sync.server import serve
 
-from scripts.standin_llm import StandinConfig, StandinServer, self_signed_localhost
-from tests.raw_upstream import chunk
+from testsupport.raw_upstream import chunk
+from testsupport.standin import StandinConfig, StandinServer, self_signed_localhost
 
 pytestmark = pytest.mark.e2e
 

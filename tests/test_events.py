@@ -20,7 +20,7 @@ from awsmasker.config import Settings
 from awsmasker.events import ALLOWED_EXTRA, SCHEMA_VERSION, EventPublisher, make_event
 from awsmasker.redis_client import SharedRedis
 
-from tests.redis_helpers import RedisServer as OwnRedis
+from testsupport.redis_server import RedisServer as OwnRedis
 
 HOST = "api.anthropic.com"
 PATH = "/v1/messages"

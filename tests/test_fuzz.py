@@ -22,7 +22,7 @@ from awsmasker.restore.stream import StreamRestore
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.samples import ORIGINALS
+from testsupport.samples import ORIGINALS
 
 MASKER = Masker()
 FUZZ = settings(max_examples=400, deadline=None,

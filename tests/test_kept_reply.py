@@ -24,7 +24,7 @@ from mitmproxy.addons.view import View
 from mitmproxy.test import taddons, tflow, tutils
 from mitmproxy.utils.emoji import emoji
 
-from tests.samples import ORIGINALS, PROMPT
+from testsupport.samples import ORIGINALS, PROMPT
 
 TOKEN_MAP = {"AWS_EC2_001": "i-0a1b2c3d4e5f67890", "AWS_VPC_001": "vpc-0123abcd"}
 

@@ -12,7 +12,7 @@ import pytest
 from awsmasker.body import Masker
 from awsmasker.catalogue import BY_NAME
 
-from tests.corpus_gen import generate, negatives
+from testsupport.corpus import generate, negatives
 
 SIZE = 400_000
 

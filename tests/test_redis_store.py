@@ -26,7 +26,8 @@ from awsmasker.store.keys import derive_keys
 from awsmasker.store.redis_store import RedisStore, StoreKeyMismatch
 from awsmasker.tokens import TOKEN_RE
 
-from tests.redis_helpers import RedisServer, assert_consistent
+from tests.redis_helpers import assert_consistent
+from testsupport.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = Path(__file__).resolve().parent / "redis_store_worker.py"

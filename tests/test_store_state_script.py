@@ -15,7 +15,7 @@ from awsmasker.store.base import Finding
 from awsmasker.store.keys import derive_keys
 from awsmasker.store.redis_store import RedisStore
 
-from tests.redis_helpers import RedisServer
+from testsupport.redis_server import RedisServer
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "store_state.py"
 ORIGINALS = ["i-0123456789abcdef0", "i-0fedcba9876543210", "vpc-0a1b2c3d", "10.9.8.7"]

@@ -18,7 +18,7 @@ import pytest
 from awsmasker.events import make_event
 
 from scripts.watch_events import Tracker, events_of, percentile
-from tests.redis_helpers import RedisServer as OwnRedis
+from testsupport.redis_server import RedisServer as OwnRedis
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "watch_events.py"
 CHANNEL = "masker:events"

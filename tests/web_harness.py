@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.procs import stop_process
-from tests.proxy_harness import ENTRY, free_port
+from testsupport.mitmdump import ENTRY, free_port
+from testsupport.procs import stop_process
 
 MITMWEB = Path(sys.executable).with_name("mitmweb")
 

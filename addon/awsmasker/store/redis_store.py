@@ -209,12 +209,9 @@ class RedisStore(MappingStore):
         h.update(msg)
         return h.hexdigest()
 
-    def _encrypt(self, value: str, lookup: str, nonce: bytes | None = None) -> str:
-        """base64(nonce ‖ AES-GCM(value)); ``nonce``: 12 fresh random bytes (made here if None,
-        as for scripts/bench_redis_store.py's one value at a time)."""
+    def _encrypt(self, value: str, lookup: str, nonce: bytes) -> str:
+        """base64(nonce ‖ AES-GCM(value)); ``nonce``: 12 fresh random bytes, never used before."""
         assert self._aead is not None
-        if nonce is None:
-            nonce = os.urandom(_NONCE_LEN)
         ct = self._aead.encrypt(
             nonce, value.encode("utf-8", "surrogatepass"), _AAD_PREFIX + lookup.encode()
         )

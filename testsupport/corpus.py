@@ -340,3 +340,81 @@ def generate(seed: int, size: int) -> tuple[str, list[tuple[str, str]]]:
 def negatives(seed: int, count: int) -> list[str]:
     g = Gen(seed)
     return [g.negative() for _ in range(count)]
+
+
+class Bodies:
+    """Distinct Anthropic Messages bodies of a given size (the proxy benchmark's requests).
+
+    A conversation pool (serialised messages: user text, assistant tool_use, user tool_result
+    with CLI output, JSON and logs) is built once; a body takes consecutive pool messages from a
+    random offset and ends with a fresh user turn (a counter, a tool_result with fresh
+    identifiers, prose filler that brings the body to its exact size).
+    """
+
+    HEAD = ('{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":%s,'
+            '"system":"You are a helpful AWS assistant. Answer briefly.","messages":[')
+
+    def __init__(self, seed: int = 7, pool_bytes: int = 2_500_000) -> None:
+        g = Gen(seed)
+        pieces: list[str] = []
+        total = 0
+        while total < pool_bytes:
+            doc = (g.document() if g.r.random() < 0.06
+                   else g.prose(60) + ". " + g.negative() + ".\n")
+            pieces.append(doc)
+            total += len(doc)
+        self.pool: list[str] = []
+        for k, i in enumerate(range(0, len(pieces) - 6, 6)):
+            chunk = "\n".join(pieces[i:i + 6])
+            if k % 3 == 0:
+                msg = {"role": "user", "content": [{"type": "text", "text": chunk}]}
+            elif k % 3 == 1:
+                msg = {"role": "assistant", "content": [
+                    {"type": "text", "text": "Running the command."},
+                    {"type": "tool_use", "id": f"toolu_{seed}_{k}", "name": "bash",
+                     "input": {"command": "aws ec2 describe-instances", "note": chunk}}]}
+            else:
+                msg = {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": f"toolu_{seed}_{k - 1}",
+                     "content": [{"type": "text", "text": chunk}]}]}
+            self.pool.append(json.dumps(msg))
+        self.pool = self.pool[: len(self.pool) // 3 * 3]
+
+    def _fresh(self, n: int, target: int) -> str:
+        """The last user turn, serialised to about ``target`` characters."""
+        g = Gen(1_000_003 + n)
+        inst = g.ec2("i")
+        cli = json.dumps({"Reservations": [{"Instances": [
+            {"InstanceId": inst, "InstanceType": "t3.large", "State": {"Name": "running"},
+             "Tags": [{"Key": "Name", "Value": f"web \"{n}\""}]}]}]}, indent=2)
+        text = f"Turn {n}: why is it not reachable? "
+        filler = g.prose(max(20, target // 5))
+        while len(filler) < target:
+            filler += " " + g.prose(200)
+
+        def render(fill: str) -> str:
+            return json.dumps({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": f"toolu_fresh_{n}",
+                 "content": f"$ aws ec2 describe-instances\n{cli}"},
+                {"type": "text", "text": text + fill}]})
+
+        out = render(filler)
+        excess = len(out) - target
+        if excess > 0:
+            out = render(filler[: max(0, len(filler) - excess)])
+        return out
+
+    def body(self, size: int, n: int, *, stream: bool = False) -> bytes:
+        head = self.HEAD % ("true" if stream else "false")
+        msgs: list[str] = []
+        used = len(head) + 2
+        fresh_share = min(size, 2048)
+        if size > 4096:
+            r = random.Random(n)
+            i = r.randrange(len(self.pool) // 3) * 3  # start on a user turn
+            while used + len(self.pool[i]) + 1 < size - fresh_share:
+                msgs.append(self.pool[i])
+                used += len(self.pool[i]) + 1
+                i = (i + 1) % len(self.pool)
+        msgs.append(self._fresh(n, size - used))
+        return (head + ",".join(msgs) + "]}").encode()

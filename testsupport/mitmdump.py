@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.procs import stop_process
+from testsupport.procs import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY = ROOT / "addon" / "aws_masker.py"

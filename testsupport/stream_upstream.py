@@ -1,6 +1,6 @@
 """A loopback upstream that generates large or unusual streamed replies on the fly.
 
-Used by the proxy-level stream tests and by scripts/bench_proxy_stream.py. A reply is built by a
+Used by the proxy-level stream tests and by scripts/bench_proxy.py. A reply is built by a
 ``Reply`` callable from the aws-masker tokens found in the request, so every reply is a
 deterministic function of (tokens, parameters): a test can generate the same bytes again to
 compare with what the client received, without ever holding a large reply in memory.
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from scripts.standin_llm import tokens_in
+from testsupport.standin import tokens_in
 
 #: (headers, body chunks) for the tokens of a request
 Reply = Callable[[list[str]], tuple[list[tuple[str, str]], Iterable[bytes]]]
