@@ -74,6 +74,26 @@ async def test_every_piece_of_a_request_in_one_store_round_trip():
     assert f.request.headers["anthropic-beta"] == "i-0abcdef1234567890"
 
 
+async def test_percent_encoded_data_urls_are_masked():
+    """A data: URL without ;base64 holds percent-encoded text (RFC 2397)."""
+    import urllib.parse
+
+    rm, _ = masking()
+    url = "data:text/plain;charset=utf-8," + urllib.parse.quote(ORIG, safe="")
+    plain = "data:," + urllib.parse.quote(ORIG)
+    body = json.dumps({"files": [url, plain, "data:,hello%20world"]})
+    f = target_flow(body.encode(), "application/json")
+    with taddons.context():
+        await rm.request(f)
+    sent = json.loads(f.request.content)
+    assert f.response is None and "123456789012" not in f.request.text
+    head, _, data = sent["files"][0].partition(",")
+    assert head == "data:text/plain;charset=utf-8"
+    assert urllib.parse.unquote(data) == MASKED
+    assert urllib.parse.unquote(sent["files"][1].partition(",")[2]) == MASKED
+    assert sent["files"][2] == "data:,hello%20world"  # nothing to mask: as written
+
+
 async def test_request_without_identifiers_is_left_byte_for_byte():
     rm, state = masking()
     body = "naïve café".encode("utf-16")
@@ -172,6 +192,27 @@ def test_buffered_reply_with_only_a_bom_is_restored():
     assert out.restored == {"EC2": 1}
 
 
+@pytest.mark.parametrize(("content_type", "write"), [
+    ("application/json", lambda t: json.dumps({"t": t}).encode("utf-16")),
+    ("text/plain", lambda t: f"said {t}".encode("utf-32")),
+    ("text/plain", lambda t: codecs.BOM_UTF16_BE + t.encode("utf-16-be")),
+    ("application/json", lambda t: json.dumps([t]).encode()),  # no BOM: UTF-8 as it is
+    ("text/plain", lambda t: t.encode()[:2]),  # shorter than a BOM
+])
+def test_a_streamed_reply_with_only_a_bom_is_restored_at_every_split_point(content_type, write):
+    """No charset declared: the first bytes' byte-order mark decides."""
+    masked, original = "AWS_ARN_001 and AWS_EC2_001", (
+        'arn:aws:iam::123456789012:role/"Admin" and i-0abcdef1234567890')
+    data, expected = write(masked), write(original)
+    if len(data) < 4:
+        expected = data  # too short to hold a token
+    for cut in range(len(data) + 1):
+        r = select_restorer(content_type, "/", TOKEN_MAP)
+        assert r.feed(data[:cut]) + r.feed(data[cut:]) + r.finish() == expected, cut
+    r = select_restorer(content_type, "/", TOKEN_MAP)
+    assert b"".join(r.feed(data[i:i + 1]) for i in range(len(data))) + r.finish() == expected
+
+
 def test_transcoded_abort_returns_what_it_held():
     r = Transcoded(TextRestorer(TOKEN_MAP), "utf-16-le")
     data = "x AWS_EC".encode("utf-16-le")
@@ -180,7 +221,7 @@ def test_transcoded_abort_returns_what_it_held():
 
 
 def test_plain_charsets_keep_their_restorer():
-    assert isinstance(select_restorer("application/json", "/", TOKEN_MAP), JsonRestorer)
+    assert isinstance(select_restorer("application/json", "/", TOKEN_MAP).inner, JsonRestorer)
     assert isinstance(select_restorer("text/plain; charset=latin-1", "/", TOKEN_MAP),
                       TextRestorer)
 

@@ -29,6 +29,7 @@ import codecs
 import json
 import quopri
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus, unquote_to_bytes
@@ -318,7 +319,8 @@ class _TextBody(_Body):
         text = self.template = self.decoded.text
         is_json = is_json_type(mime)
         # one pass over the body (no copy) in the usual case: no base64 anywhere
-        payloads = (_base64_payloads(text) if text.find("base64") >= 0
+        payloads = (_base64_payloads(text)
+                    if (text.find("base64") >= 0 or text.find('"data:') >= 0)
                     and (is_json or _JSON_START.match(text)) else [])
         if not payloads:
             self.pieces.append(Piece(text, is_json, self._put))
@@ -477,6 +479,8 @@ def _encode_transfer(data: bytes, cte: str, original: bytes) -> bytes:
 # -- base64 inside JSON ------------------------------------------------------------------------
 
 _DATA_URL = re.compile(r"data:([^;,]*)((?:;[^;,]*)*?);base64,(.*)\Z", re.S | re.I)
+#: a ``data:`` URL whose content is percent-encoded (RFC 2397 without ``;base64``)
+_DATA_URL_PLAIN = re.compile(r"data:([^;,]*)((?:;[^;,]*)*?),(.*)\Z", re.S | re.I)
 
 
 @dataclass(slots=True)
@@ -486,17 +490,21 @@ class _Payload:
     text: str | None  # decoded text; None: binary, passed unscanned
     decoded: Decoded | None
     prefix: str  # a data: URL's head ("" for a bare base64 source)
+    percent: bool = False  # a data: URL's percent-encoded content, not base64
 
     def rebuild(self, masked: str) -> str:
         assert self.decoded is not None
-        return self.prefix + base64.b64encode(self.decoded.encode(masked)).decode("ascii")
+        data = self.decoded.encode(masked)
+        if self.percent:
+            return self.prefix + urllib.parse.quote_from_bytes(data, safe="-_.~!$&'()*+,;=:@/?")
+        return self.prefix + base64.b64encode(data).decode("ascii")
 
 
 def _base64_payloads(text: str) -> list[_Payload]:
     """Base64 content inside a JSON body: Anthropic sources ``{"type": "base64",
     "media_type": …, "data": …}`` (document, image blocks) and ``data:…;base64,`` strings
     anywhere (OpenAI file and image inputs)."""
-    if '"base64"' not in text and ";base64," not in text:
+    if '"base64"' not in text and ";base64," not in text and '"data:' not in text:
         return []  # "base64" as a word only
     try:
         doc = json.loads(text)
@@ -513,16 +521,19 @@ def _base64_payloads(text: str) -> list[_Payload]:
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-        elif isinstance(node, str) and node[:5].lower() == "data:" and ";base64," in node:
+        elif isinstance(node, str) and node[:5].lower() == "data:":
             m = _DATA_URL.match(node)
             if m:
                 _add_payload(found, text, m.group(3), node[:m.start(3)], m.group(1),
                              m.group(2))
+            elif m := _DATA_URL_PLAIN.match(node):
+                _add_payload(found, text, m.group(3), node[:m.start(3)],
+                             m.group(1) or "text/plain", m.group(2), percent=True)
     return list(found.values())
 
 
 def _add_payload(found: dict[str, _Payload], text: str, data: str, prefix: str, media: str,
-                 params: str) -> None:
+                 params: str, *, percent: bool = False) -> None:
     raw = prefix + data
     if raw in found or len(raw) < 8:
         return
@@ -536,12 +547,13 @@ def _add_payload(found: dict[str, _Payload], text: str, data: str, prefix: str, 
         found[raw] = _Payload(raw, mime or "application/octet-stream", None, None, prefix)
         return
     try:
-        data_bytes = base64.b64decode(data, validate=True)
+        data_bytes = (urllib.parse.unquote_to_bytes(data) if percent
+                      else base64.b64decode(data, validate=True))
     except (binascii.Error, ValueError):
         raise Refused(400, f"a base64 {mime} payload inside the JSON body does not decode; "
                       "it was not sent", "bad_base64") from None
-    decoded = decode_charset(data_bytes, mparams.get("charset"), what=f"base64 {mime} payload")
-    found[raw] = _Payload(raw, mime, decoded.text, decoded, prefix)
+    decoded = decode_charset(data_bytes, mparams.get("charset"), what=f"data: {mime} payload")
+    found[raw] = _Payload(raw, mime, decoded.text, decoded, prefix, percent)
 
 
 # -- a request ---------------------------------------------------------------------------------

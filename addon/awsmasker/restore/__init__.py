@@ -13,7 +13,7 @@ from typing import NamedTuple, Protocol
 
 from awsmasker.charsets import ascii_compatible, sniff_bom
 from awsmasker.restore.body import JsonRestorer, TextRestorer
-from awsmasker.restore.charset import Transcoded
+from awsmasker.restore.charset import BomSniffed, Transcoded
 from awsmasker.restore.eventstream import CONTENT_TYPE as EVENTSTREAM
 from awsmasker.restore.eventstream import EventStreamRestorer
 from awsmasker.restore.sse import SSERestorer
@@ -100,14 +100,14 @@ def select_restorer(
     if mime == EVENTSTREAM:  # Bedrock: tokens inside base64 and binary frames
         return EventStreamRestorer(token_map)
     if mime in _JSON_TYPES or mime.endswith("+json"):
-        if charset is not None and not ascii_compatible(charset):
-            return Transcoded(JsonRestorer(token_map), charset)
-        return JsonRestorer(token_map)
-    if mime.startswith("text/"):
-        if charset is not None and not ascii_compatible(charset):
-            return Transcoded(TextRestorer(token_map), charset)
-        return TextRestorer(token_map, _ascii_compatible(charset or "utf-8"))
-    return None
+        inner: Restorer = JsonRestorer(token_map)
+    elif mime.startswith("text/"):
+        inner = TextRestorer(token_map, _ascii_compatible(charset or "utf-8"))
+    else:
+        return None
+    if charset is None:  # a UTF-16/32 byte-order mark may still say it is not ASCII-like
+        return BomSniffed(inner)
+    return inner if ascii_compatible(charset) else Transcoded(inner, charset)
 
 
 _BOM_STARTS = (b"\xff", b"\xfe", b"\x00")

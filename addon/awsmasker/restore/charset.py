@@ -86,3 +86,54 @@ class Transcoded:
 
 def _coders(codec: str) -> tuple[codecs.IncrementalDecoder, codecs.IncrementalEncoder]:
     return codecs.getincrementaldecoder(codec)(), codecs.getincrementalencoder(codec)()
+
+
+class BomSniffed:
+    """A JSON or text reply that declares no charset: a UTF-16/32 byte-order mark in its first
+    bytes makes it a :class:`Transcoded` reply in that charset; otherwise ``inner`` restores it
+    as it is. Holds back at most the first :data:`BOM_MAX` bytes, once. On a failed call the
+    state is as before it."""
+
+    def __init__(self, inner: Restorer) -> None:
+        self.inner = inner
+        self.restored = inner.restored
+        self.flags = inner.flags
+        self._head = b""
+        self._chosen: Restorer | None = None
+
+    def _pick(self, head: bytes) -> Restorer:
+        codec = sniff_bom(head)[1]
+        if codec is not None and codec.startswith(("utf-16", "utf-32")):
+            return Transcoded(self.inner, codec[:6])
+        return self.inner
+
+    def _first(self, head: bytes, final: bool) -> bytes:
+        chosen = self._pick(head)
+        out = chosen.whole(head) if final else chosen.feed(head)  # raises: nothing changed
+        self._chosen, self._head = chosen, b""
+        return out
+
+    def feed(self, data: bytes) -> bytes:
+        if self._chosen is not None:
+            return self._chosen.feed(data)
+        head = self._head + data
+        if len(head) < BOM_MAX:
+            self._head = head
+            return b""
+        return self._first(head, False)
+
+    def finish(self) -> bytes:
+        if self._chosen is not None:
+            return self._chosen.finish()
+        return self._first(self._head, True)
+
+    def whole(self, data: bytes) -> bytes:
+        if self._chosen is not None:
+            return self._chosen.whole(data)
+        return self._first(self._head + data, True)
+
+    def abort(self) -> bytes:
+        if self._chosen is not None:
+            return self._chosen.abort()
+        head, self._head = self._head, b""
+        return head + self.inner.abort()
