@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
+from awsmasker.scan_cache import Piece, ScanCache, closed, numbers, pieces
 from awsmasker.scanner import (
     BARE_RULE,
     DECODE_KEY,
@@ -328,10 +329,15 @@ class Masker:
         mask_public_ips: bool = False,
         engine: str | None = None,
         keep_thinking: bool = True,
+        scan_cache_bytes: int = 0,
     ) -> None:
         """``keep_thinking``: leave the text of thinking blocks unmasked. The proxy must (the API
-        checks each block against its signature); text pasted elsewhere has no such reason."""
+        checks each block against its signature); text pasted elsewhere has no such reason.
+        ``scan_cache_bytes``: remember the findings of the pieces of JSON bodies, up to about
+        this many bytes, and scan only the pieces not seen before (0: scan every body whole;
+        see :mod:`awsmasker.scan_cache`)."""
         self.keep_thinking = keep_thinking
+        self.cache = ScanCache(scan_cache_bytes) if scan_cache_bytes > 0 else None
         self.scanner = Scanner(
             disabled_types=disabled_types,
             allow_values=allow_values,
@@ -347,19 +353,63 @@ class Masker:
         try:
             if is_json is None:
                 is_json = _JSON_START.match(text) is not None
-            if is_json:
-                matches, quoted, tokens = self._plan_json(text)
+            if not is_json:
+                matches, tokens, _, accounts = self.scanner.scan_full(text)
+                parts = [(0, _piece(text, matches, set(), tokens, accounts))]
+            elif self.cache is None:
+                parts = [(0, self._piece_json(text))]
             else:
-                matches, tokens, _ = self.scanner.scan_full(text)
-                quoted = set()
+                parts = self._cached_parts(text, self.cache)
+            return _build_plan(text, parts, self._findings)
         except Exception as e:
             raise MaskingError(f"masking failed: {type(e).__name__}: {e}") from e
-        return _build_plan(text, matches, quoted, tokens, self._findings)
 
-    def _plan_json(self, raw: str) -> tuple[list[Match], set[int], list[tuple[int, int]] | None]:
+    def _piece_json(self, raw: str, accounts: frozenset[str] = frozenset(), *,
+                    keep: bool = False) -> Piece:
+        """The plan of the JSON text ``raw`` as a piece; ``accounts``: named elsewhere in the
+        body. ``keep``: it goes into the cache (its 12-digit numbers are noted)."""
+        matches, quoted, tokens, own = self._plan_json(raw, accounts)
+        nums = numbers(raw) if keep and self.scanner.bare_accounts else frozenset()
+        return _piece(raw, matches, quoted, tokens, own, nums)
+
+    def _cached_parts(self, text: str, cache: ScanCache) -> list[tuple[int, Piece]]:
+        """(offset, piece) covering ``text``: the pieces seen before from the cache, the others
+        scanned (and kept); the whole text scanned at once if it cannot be cut safely."""
+        spans = pieces(text)
+        if len(spans) < 2:
+            return [(0, self._piece_json(text))]
+        parts: list[tuple[int, Piece]] = []
+        keys: list[bytes] = []
+        for a, b in spans:
+            seg = text[a:b]
+            key = cache.key(seg)
+            p = cache.get(key)
+            if p is None:
+                if not closed(seg):  # not valid JSON there: scan the body as one
+                    return [(0, self._piece_json(text))]
+                p = self._piece_json(seg, keep=True)
+                cache.put(key, p)
+            parts.append((a, p))
+            keys.append(key)
+        named = frozenset().union(*(p.accounts for _, p in parts))
+        if named:  # accounts named in one piece are accounts wherever the body holds them
+            for i, (a, p) in enumerate(parts):
+                extra = p.needs(named)
+                if extra:
+                    v = p.variants.get(extra)
+                    if v is None:
+                        v = self._piece_json(text[a:spans[i][1]], extra)
+                        cache.add_variant(keys[i], extra, v)
+                    parts[i] = (a, v)
+        return parts
+
+    def _plan_json(
+        self, raw: str, accounts: frozenset[str] = frozenset()
+    ) -> tuple[list[Match], set[int], list[tuple[int, int]] | None, frozenset[str]]:
         """Matches, the starts of those whose token is written as a JSON string (accounts
-        outside strings), and the spans of the tokens in ``raw`` if the scan of the view gave
-        them."""
+        outside strings), the spans of the tokens in ``raw`` if the scan of the view gave
+        them, and the accounts ``raw`` names (:attr:`ScanResult.accounts`). ``accounts``: those
+        named elsewhere in the body."""
         # The scanner can find the triggers in the raw body (no pass over it first); the usual
         # body holds only ``\\n``, ``\\"`` and maybe ``\\\\`` escapes, and then, once the escaped
         # backslashes and ``\\n`` are replaced, a one-character replacement makes a view that
@@ -373,11 +423,11 @@ class Masker:
         else:
             hits, pair = found
             del found
-            if ESCAPE_KEY not in hits and not self.scanner.mask_public_ips:
+            if ESCAPE_KEY not in hits and not self.scanner.mask_public_ips and not accounts:
                 sparse = _sparse_view(raw, hits)
                 if sparse is not None:
-                    matches, tokens, _ = self.scanner.scan_hits(sparse, hits)
-                    return matches, set(), tokens  # no account: none to quote
+                    matches, tokens, _, own = self.scanner.scan_hits(sparse, hits)
+                    return matches, set(), tokens, own  # no account: none to quote
             pairs_done = pair >= 0
             no_pairs = not pairs_done
             if no_pairs:
@@ -389,7 +439,7 @@ class Masker:
                 v = _SUB_NL(_SUB_PAIR(raw))
         if hits is not None and ESCAPE_KEY not in hits:
             view, exact, same_tokens = v.replace("\\", '"'), [], True
-            matches, tokens, thinking = self.scanner.scan_hits(view, hits)
+            matches, tokens, thinking, own = self.scanner.scan_hits(view, hits, accounts)
             if thinking:  # maybe only here (an escaped quote before it): look in the JSON view
                 del view  # first, so that the JSON view can reuse its memory
                 view = _SUB_QUOTE(v)
@@ -406,9 +456,9 @@ class Masker:
                 decode=hits is None or DECODE_KEY in hits,
             )
             if hits is not None:
-                matches, tokens, thinking = self.scanner.scan_hits(view, hits)
+                matches, tokens, thinking, own = self.scanner.scan_hits(view, hits, accounts)
             else:
-                matches, tokens, thinking = self.scanner.scan_full(view)
+                matches, tokens, thinking, own = self.scanner.scan_full(view, accounts)
             if thinking is not False:
                 thinking = '"thinking"' in view
         protected = _thinking_spans(view) if thinking and self.keep_thinking else []
@@ -443,7 +493,7 @@ class Masker:
         else:
             par = _Parity(view)
             quoted = {a for a in accounts if not par.inside(a)}
-        return matches, quoted, tokens if same_tokens else None
+        return matches, quoted, tokens if same_tokens else None, own
 
     def _scan_string(self, raw: str, a: int, b: int) -> list[Match]:
         """Exact scan of the decoded JSON string raw[a:b]; spans mapped back to raw offsets."""
@@ -458,16 +508,49 @@ class Masker:
 FINDINGS_KEPT = 4096
 
 
-def _build_plan(
+def _piece(
     text: str,
     matches: list[Match],
     quoted: set[int],
     tokens: list[tuple[int, int]] | None,
-    kept: dict[tuple[str, str], Finding],
+    accounts: frozenset[str],
+    nums: frozenset[str] = frozenset(),
+) -> Piece:
+    """The plan of ``text`` as a :class:`Piece`: ``quoted`` holds the starts of the matches
+    whose token is written as a JSON string; ``tokens`` are the spans of the tokens in
+    ``text`` (``None``: find them). A finding is kept as its first span: its value is that
+    text, or for a match in a JSON string with escapes the decoded text (anything else would
+    be a scanner bug: the body is refused)."""
+    index: dict[tuple[str, str], int] = {}
+    index_get = index.get
+    finds: list[tuple[str, bool, int, int, bool]] = []
+    edits: list[tuple[int, int, int, bool]] = []
+    append = edits.append
+    counts: dict[str, int] = {}
+    counts_get = counts.get
+    for start, end, type_name, value, reversible in matches:
+        key = (type_name, value)
+        i = index_get(key)
+        if i is None:
+            i = index[key] = len(finds)
+            decode = text[start:end] != value
+            if decode and decode_with_offsets(text[start:end])[0] != value:
+                raise MaskingError(f"a {type_name} finding is not the text at its span")
+            finds.append((type_name, reversible, start, end, decode))
+        counts[type_name] = counts_get(type_name, 0) + 1
+        append((start, end, i, start in quoted))
+    if tokens is None:
+        tokens = [m.span() for m in TOKEN_RE.finditer(text)]
+    return Piece(tuple(finds), tuple(edits), tuple(counts.items()), tuple(tokens), accounts,
+                 nums)
+
+
+def _build_plan(
+    text: str, parts: list[tuple[int, Piece]], kept: dict[tuple[str, str], Finding]
 ) -> MaskPlan:
-    """The plan: ``quoted`` holds the starts of the matches whose token is written as a JSON
-    string; ``tokens`` are the spans of the tokens in ``text`` (``None``: find them); ``kept``
-    holds findings of earlier plans (reversible ones only: no secret outlives its request)."""
+    """The plan of ``text`` from its pieces, each at its offset (in order, not overlapping);
+    ``kept`` holds findings of earlier plans (reversible ones only: no secret outlives its
+    request)."""
     plan = MaskPlan(text=text)
     index: dict[tuple[str, str], int] = {}
     index_get = index.get
@@ -475,24 +558,35 @@ def _build_plan(
     counts = plan.counts
     counts_get = counts.get
     findings = plan.findings
-    append = plan.edits.append
-    for start, end, type_name, value, reversible in matches:
-        key = (type_name, value)
-        i = index_get(key)
-        if i is None:
-            i = index[key] = len(findings)
-            f = kept_get(key)
-            if f is None:
-                f = Finding(type_name, value, reversible)
-                if reversible:
-                    if len(kept) >= FINDINGS_KEPT:
-                        kept.clear()
-                    kept[key] = f
-            findings.append(f)
-        counts[type_name] = counts_get(type_name, 0) + 1
-        append((start, end, i, start in quoted))
-    if tokens is None:
-        tokens = [m.span() for m in TOKEN_RE.finditer(text)]
-    if tokens:
-        plan.present_tokens = list(dict.fromkeys(text[s:e] for s, e in tokens))
+    edits = plan.edits
+    present: dict[str, None] = {}
+    for off, p in parts:
+        if p.finds:
+            glob: list[int] = []
+            for type_name, reversible, start, end, decode in p.finds:
+                value = text[off + start : off + end]
+                if decode:
+                    value = decode_with_offsets(value)[0]
+                key = (type_name, value)
+                i = index_get(key)
+                if i is None:
+                    i = index[key] = len(findings)
+                    f = kept_get(key)
+                    if f is None:
+                        f = Finding(type_name, value, reversible)
+                        if reversible:
+                            if len(kept) >= FINDINGS_KEPT:
+                                kept.clear()
+                            kept[key] = f
+                    findings.append(f)
+                glob.append(i)
+            if off:
+                edits += [(s + off, e + off, glob[i], q) for s, e, i, q in p.edits]
+            else:
+                edits += [(s, e, glob[i], q) for s, e, i, q in p.edits]
+            for type_name, n in p.counts:
+                counts[type_name] = counts_get(type_name, 0) + n
+        for s, e in p.tokens:
+            present[text[off + s : off + e]] = None
+    plan.present_tokens = list(present)
     return plan

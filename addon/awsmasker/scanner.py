@@ -969,6 +969,10 @@ class ScanResult(NamedTuple):
     tokens: list[tuple[int, int]]
     #: whether ``"thinking"`` occurs in the view (``None``: the engine did not look)
     thinking: bool | None
+    #: the accounts the view names itself (in context or inside an ARN; empty when accounts
+    #: are not masked): a bare 12-digit number equal to one is an account too, anywhere in the
+    #: body, so a view scanned as part of a body needs those the other parts name
+    accounts: frozenset[str] = frozenset()
 
 
 class Scanner:
@@ -996,18 +1000,25 @@ class Scanner:
         #: verified apart); the engine's hits are looked up here, markers are not in it
         self._verifiers = {i: batch_verify(RULES[i].verify) for i in active if i != _BARE}
 
+    @property
+    def bare_accounts(self) -> bool:
+        """Whether a bare 12-digit number can be an account (one named elsewhere in the body)."""
+        return self._bare
+
     def scan(self, view: str) -> list[Match]:
         """Sorted, non-overlapping matches in ``view``."""
         return self.scan_full(view).matches
 
-    def scan_full(self, view: str) -> ScanResult:
+    def scan_full(self, view: str, accounts: frozenset[str] = frozenset()) -> ScanResult:
         """:meth:`scan`, the spans of the tokens already in ``view``, and whether it holds
-        ``"thinking"`` if the engine saw that in passing."""
+        ``"thinking"`` if the engine saw that in passing. ``accounts``: accounts named
+        elsewhere in the same body (see :attr:`ScanResult.accounts`)."""
         if not view:
             return ScanResult([], [], False)
         eng = self.engine
         b = _encode(view)
-        return self._scan_hits(view, b, eng.find(b, b.lower() if eng.needs_lower else b))
+        hits = eng.find(b, b.lower() if eng.needs_lower else b)
+        return self._scan_hits(view, b, hits, accounts)
 
     def json_triggers_raw(self, raw: str) -> tuple[Hits, int] | None:
         """Trigger positions for the JSON view of ``raw``, found in ``raw`` itself (no escape
@@ -1034,12 +1045,16 @@ class Scanner:
         pair = hits.pop(PAIR_KEY, None)
         return hits, -1 if pair is None else pair[0]
 
-    def scan_hits(self, view: str, hits: Hits) -> ScanResult:
+    def scan_hits(
+        self, view: str, hits: Hits, accounts: frozenset[str] = frozenset()
+    ) -> ScanResult:
         """:meth:`scan_full` of ``view`` with the trigger positions ``hits`` already found (by
         :meth:`json_triggers_raw`): in ``view``, those of every trigger and maybe more."""
-        return self._scan_hits(view, None, hits)
+        return self._scan_hits(view, None, hits, accounts)
 
-    def _scan_hits(self, view: str, b: bytes | None, hits: Hits) -> ScanResult:
+    def _scan_hits(
+        self, view: str, b: bytes | None, hits: Hits, accounts: frozenset[str] = frozenset()
+    ) -> ScanResult:
         """Verify the engine's trigger positions ``hits`` in ``view`` (``b``: its bytes, or
         ``None`` to encode them again if a lazy rule needs them)."""
         eng = self.engine
@@ -1053,8 +1068,10 @@ class Scanner:
             for m in _PUBLIC_RX.finditer(view):
                 if _is_public(m.group(1)) and not _version_context(view, m.start()):
                     cands.append((m.start(1), m.end(1), "PUBLIC_IP"))
+        own: set[str] = set()
         if self._bare:
-            known = _known_accounts(view, cands)
+            own = _known_accounts(view, cands)
+            known = own | accounts if accounts else own
             if known:  # only then are bare 12-digit numbers worth finding
                 lazy = _BARE in eng.lazy
                 if lazy and b is None:
@@ -1069,7 +1086,7 @@ class Scanner:
             thinking = THINKING_KEY in hits
         else:
             tokens = [m.span() for m in TOKEN_RE.finditer(view)]
-        return ScanResult(self._resolve(view, cands, tokens), tokens, thinking)
+        return ScanResult(self._resolve(view, cands, tokens), tokens, thinking, frozenset(own))
 
     def _resolve(self, view: str, cands: list[Cand], tokens: list[tuple[int, int]]) -> list[Match]:
         """Sorted, non-overlapping matches from the candidates: at each start the longest; a
