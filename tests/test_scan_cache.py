@@ -11,6 +11,7 @@ import random
 import types
 
 import pytest
+from awsmasker import scan_cache
 from awsmasker.body import Masker
 from awsmasker.scanner import available_engines
 from hypothesis import HealthCheck, given, settings
@@ -139,8 +140,12 @@ def same_plan(cached: Masker, full: Masker, body: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("cache_bytes", [64 << 20, 6000])
-def test_cached_plans_equal_whole_scans_over_replayed_sessions(engine, cache_bytes):
+@pytest.mark.parametrize(("cache_bytes", "min_piece"), [(64 << 20, 0), (6000, 0),
+                                                       (64 << 20, scan_cache.MIN_PIECE)])
+def test_cached_plans_equal_whole_scans_over_replayed_sessions(engine, cache_bytes, min_piece,
+                                                               monkeypatch):
+    """``min_piece`` 0: a piece at every cut, so that most blocks are pieces of their own."""
+    monkeypatch.setattr(scan_cache, "MIN_PIECE", min_piece)
     full = Masker(engine=engine)
     cached = Masker(engine=engine, scan_cache_bytes=cache_bytes)
 
@@ -155,9 +160,10 @@ def test_cached_plans_equal_whole_scans_over_replayed_sessions(engine, cache_byt
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_cached_plans_equal_whole_scans_on_text_that_is_not_json(engine):
+def test_cached_plans_equal_whole_scans_on_text_that_is_not_json(engine, monkeypatch):
     """Fragments glued at random (unbalanced quotes, stray backslashes, cut markers inside
     strings): whatever the cache does with them, the plan is the whole scan's."""
+    monkeypatch.setattr(scan_cache, "MIN_PIECE", 0)
     full = Masker(engine=engine)
     cached = Masker(engine=engine, scan_cache_bytes=1 << 20)
     parts = ['{"type":', '{"role": ', ',"cache_control":', ', "cache_control" :', '"', '\\',
@@ -194,11 +200,11 @@ def test_agent_session_scans_only_new_pieces():
 def test_memory_stays_under_its_bound_least_recently_used_first():
     bound = 20_000
     cached = Masker(scan_cache_bytes=bound)
-    keep = encode(request([("user", [{"type": "text", "text": SNIPPETS[1] * 20}])], "s" * 300), 0)
+    keep = encode(request([("user", [{"type": "text", "text": SNIPPETS[1] * 20}])], "s" * 1500), 0)
     for i in range(200):
         body = encode(request([("user", [{"type": "text", "text": f"{SNIPPETS[0]} {i} " * 20}]),
                                ("user", [{"type": "text", "text": SNIPPETS[2] * 20}])],
-                              "s" * 300), 0)
+                              "s" * 1500), 0)
         cached.plan(body, is_json=True)
         cached.plan(keep, is_json=True)  # used every time: never the least recent
         assert cached.cache.nbytes <= bound
@@ -228,9 +234,9 @@ def _reachable_strings(root) -> list[str | bytes]:
 
 def test_no_secret_is_kept_in_the_cache():
     cached = Masker(scan_cache_bytes=1 << 20)
-    body = encode(request([("user", [{"type": "text", "text": SNIPPETS[6]}]),
+    body = encode(request([("user", [{"type": "text", "text": SNIPPETS[6] + " x" * 600}]),
                            ("user", [{"type": "text", "text": SNIPPETS[7] + " " + SNIPPETS[1]}])],
-                          "s" * 300), 0)
+                          "s" * 1500), 0)
     for _ in range(2):
         plan = cached.plan(body, is_json=True)
         assert {f.value for f in plan.findings} >= {SECRET, TOKEN}

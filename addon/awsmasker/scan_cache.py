@@ -42,9 +42,11 @@ _AFTER_KEY = re.compile(r"[ \t\r\n]*:")
 #: what may follow a piece's last ``"`` and be left out of it
 _STRUCTURE = " \t\r\n[]{},:"
 _PAIRS = re.compile(r"\\\\")
-_DIGITS12 = re.compile(r"[0-9]{12,}")
-#: pieces smaller than this are joined to the next (each piece costs a lookup)
-MIN_PIECE = 256
+_DIGIT_CLASS = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+_TWELVE = b"0" * 12
+#: a cut closer than this to the piece's start is skipped (each piece costs a lookup, and a
+#: turn of an agent, its call and the result, is then one piece)
+MIN_PIECE = 1024
 
 
 def cuts(text: str) -> list[int]:
@@ -125,12 +127,17 @@ class Piece:
 
 
 def numbers(text: str) -> frozenset[str]:
-    """Every run of 12 digits in ``text`` (also inside longer runs: a JSON escape before
+    """Every 12 digits in a row in ``text`` (also inside longer runs: a JSON escape before
     digits, ``\\u0041``, ends in hex digits)."""
+    # digits → "0", the rest → " ": a run of 12 digits is then a plain substring search
+    classes = text.encode("latin-1", "replace").translate(_DIGIT_CLASS)
     out: set[str] = set()
-    for m in _DIGITS12.finditer(text):
-        r = m.group()
-        out.update(r[i:i + 12] for i in range(len(r) - 11))
+    i = classes.find(_TWELVE)
+    while i >= 0:
+        j = classes.find(b" ", i)
+        j = len(classes) if j < 0 else j
+        out.update(text[k : k + 12] for k in range(i, j - 11))
+        i = classes.find(_TWELVE, j)
     return frozenset(out)
 
 
