@@ -82,7 +82,7 @@ class Session:
     output each tool call returns.
     """
 
-    def __init__(self, *, turns: int = 60, seed: int = 0, result_bytes: int = 7000) -> None:
+    def __init__(self, *, turns: int = 60, seed: int = 0, result_bytes: int = 4000) -> None:
         ex = cli_examples()
         self.turns = turns
         self.system = system_prompt()

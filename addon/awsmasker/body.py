@@ -379,18 +379,16 @@ class Masker:
         if len(spans) < 2:
             return [(0, self._piece_json(text))]
         parts: list[tuple[int, Piece]] = []
-        keys: list[bytes] = []
-        for a, b in spans:
-            seg = text[a:b]
-            key = cache.key(seg)
+        keys = cache.keys(text, spans)
+        for (a, b), key in zip(spans, keys, strict=True):
             p = cache.get(key)
             if p is None:
+                seg = text[a:b]
                 if not closed(seg):  # not valid JSON there: scan the body as one
                     return [(0, self._piece_json(text))]
                 p = self._piece_json(seg, keep=True)
                 cache.put(key, p)
             parts.append((a, p))
-            keys.append(key)
         named = frozenset().union(*(p.accounts for _, p in parts))
         if named:  # accounts named in one piece are accounts wherever the body holds them
             for i, (a, p) in enumerate(parts):

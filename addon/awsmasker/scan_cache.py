@@ -2,16 +2,17 @@
 JSON, by a digest of its exact text, so that a conversation re-sent every turn is scanned only
 where it is new (the ``scan_cache_bytes`` setting).
 
-**Pieces.** A JSON body is cut before each object whose first key is ``"type"`` or ``"role"``
-(messages, content blocks) and before each ``"cache_control"`` key. In valid JSON such a cut
-is never inside a string: the ``"`` after ``{`` or ``,`` there is unescaped, and had it closed a
+**Pieces.** A JSON body is cut before objects whose first key is ``"type"`` or ``"role"``
+(messages, content blocks), at least :data:`MIN_PIECE` characters apart. In valid JSON such a
+cut is never inside a string: the ``"`` after ``{`` there is unescaped, and had it closed a
 string, a letter could not follow it. A piece's scan then sees what the whole body's scan sees
 there: a scan starts outside a string at a piece's start as at the cut, no rule reads across a
-``{"`` or ``,"`` (none matches, or looks back or ahead over, both characters), and a piece of
-invalid JSON is caught by its quotes (an odd count of unescaped ``"``: the body is scanned
-whole). A piece ends at its last ``"`` when only brackets, commas, colons and white space
-follow (they can take no part in a match), so a content block is the same piece whether or not
-``"cache_control"`` follows it, as when the cache breakpoint moves to a newer message.
+``{"`` (none matches, or looks back or ahead over, both characters), and a piece of invalid
+JSON is caught by its quotes (an odd count of unescaped ``"``: the body is scanned whole). A
+piece that ends in the key ``"cache_control":`` (its value is the object at the next cut) ends
+before it, and then at its last ``"`` when only brackets, commas, colons and white space follow
+(they can take part in no match), so a content block is the same piece whether or not the
+cache breakpoint is on it, as when the breakpoint moves to the newest message.
 
 **Across pieces.** One rule reads the whole body: a bare 12-digit number is an account when the
 body names that account elsewhere (in context or in an ARN). Each piece keeps the accounts it
@@ -34,11 +35,11 @@ import re
 import sys
 from collections import OrderedDict
 
-#: where a piece starts: an object whose first key is "type" or "role" …
+#: where a piece starts: an object whose first key is "type" or "role"
 _OBJECT = re.compile(r'\{"(?:type|role)"[ \t\r\n]*:')
-#: … or a "cache_control" key (the piece starts at the comma before it)
-_CACHE_CONTROL = '"cache_control"'
-_AFTER_KEY = re.compile(r"[ \t\r\n]*:")
+#: the key of a cache breakpoint, as compact JSON and Python's ``json.dumps`` write it: when a
+#: piece ends in it (its value is an object led by "type"), it is left out of the piece
+_CACHE_CONTROL = (',"cache_control":', ', "cache_control": ')
 #: what may follow a piece's last ``"`` and be left out of it
 _STRUCTURE = " \t\r\n[]{},:"
 _PAIRS = re.compile(r"\\\\")
@@ -49,38 +50,32 @@ _TWELVE = b"0" * 12
 MIN_PIECE = 1024
 
 
-def cuts(text: str) -> list[int]:
-    """Sorted positions where pieces start (besides 0)."""
-    out = [m.start() for m in _OBJECT.finditer(text)]
-    i = text.find(_CACHE_CONTROL)
-    while i >= 0:
-        j = i + len(_CACHE_CONTROL)
-        if _AFTER_KEY.match(text, j):
-            k = i - 1
-            while k >= 0 and text[k] in " \t\r\n":
-                k -= 1
-            if k >= 0 and text[k] == ",":
-                out.append(k)
-        i = text.find(_CACHE_CONTROL, j)
-    out.sort()
-    return out
-
-
 def pieces(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of each piece of ``text``: they cover it but for what is left out
-    after a piece's last ``"`` (brackets, commas, colons, white space)."""
+    """``(start, end)`` of each piece of ``text``. They cover it but for what is left out at a
+    piece's end: a ``"cache_control"`` key, and after its last ``"`` brackets, commas, colons
+    and white space (none of which can take part in a match)."""
     out: list[tuple[int, int]] = []
     a = 0
-    for c in [*cuts(text), len(text)]:
-        if c - a < MIN_PIECE and c < len(text):
-            continue
-        end = text.rfind('"', a, c) + 1
-        if end == 0 or text[end:c].strip(_STRUCTURE):
-            end = c
-        if end > a:
-            out.append((a, end))
-        a = c
+    n = len(text)
+    for m in _OBJECT.finditer(text):
+        c = m.start()
+        if c - a >= MIN_PIECE:
+            out.append((a, _end(text, a, c)))
+            a = c
+    out.append((a, _end(text, a, n)))
     return out
+
+
+def _end(text: str, a: int, c: int) -> int:
+    """Where the piece ``text[a:c]`` ends once the end above is left out."""
+    for key in _CACHE_CONTROL:
+        if text.endswith(key, a, c):
+            c -= len(key)
+            break
+    end = text.rfind('"', a, c) + 1
+    if end <= a or text[end:c].strip(_STRUCTURE):
+        return c
+    return end
 
 
 def closed(piece: str) -> bool:
@@ -167,9 +162,17 @@ class ScanCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def key(self, text: str) -> bytes:
+    def keys(self, text: str, spans: list[tuple[int, int]]) -> list[bytes]:
+        """The key of each piece ``text[a:b]``: the digest of its UTF-8 bytes."""
+        data = text.encode("utf-8", "surrogatepass")
+        if len(data) == len(text):  # ASCII: a piece's bytes are a slice, no copy
+            view = memoryview(data)
+            return [self._digest(view[a:b]) for a, b in spans]
+        return [self._digest(text[a:b].encode("utf-8", "surrogatepass")) for a, b in spans]
+
+    def _digest(self, data: bytes | memoryview) -> bytes:
         h = self._salted.copy()
-        h.update(text.encode("utf-8", "surrogatepass"))
+        h.update(data)
         return h.digest()
 
     def get(self, key: bytes) -> Piece | None:
