@@ -147,16 +147,26 @@ def _size(p: Piece) -> int:
     return n + sys.getsizeof(p.variants)
 
 
+#: what a piece seen once costs (its key, in the table)
+SEEN_BYTES = sys.getsizeof(b"x" * 32) + 64
+
+
 class ScanCache:
     """Pieces by a salted digest of their text, least recently used dropped past ``max_bytes``.
-    The salt is per process: the keys say nothing outside it."""
+    The salt is per process: the keys say nothing outside it.
+
+    A body none of whose pieces was seen before (a first turn, a request sent once) is scanned
+    whole, which costs less than its pieces one by one; its pieces are only noted as seen, and
+    a piece is scanned on its own and kept from its second sighting on.
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.nbytes = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[bytes, Piece] = OrderedDict()
+        #: key → its piece, or None: seen once
+        self._entries: OrderedDict[bytes, Piece | None] = OrderedDict()
         self._salted = hashlib.sha256(os.urandom(32))
 
     def __len__(self) -> int:
@@ -175,22 +185,39 @@ class ScanCache:
         h.update(data)
         return h.digest()
 
-    def get(self, key: bytes) -> Piece | None:
-        p = self._entries.get(key)
-        if p is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-            self._entries.move_to_end(key)
-        return p
+    def lookup(self, keys: list[bytes]) -> list[Piece | None] | None:
+        """The piece of each key (None: to scan), or None when no key was seen before: the
+        keys are then noted as seen."""
+        entries = self._entries
+        if not any(k in entries for k in keys):
+            for k in keys:
+                if k not in entries:  # a body may hold a piece twice
+                    entries[k] = None
+                    self.nbytes += SEEN_BYTES
+            self.misses += len(keys)
+            self._trim()
+            return None
+        out: list[Piece | None] = []
+        for k in keys:
+            p = entries.get(k)
+            if p is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                entries.move_to_end(k)
+            out.append(p)
+        return out
 
     def put(self, key: bytes, piece: Piece) -> None:
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.nbytes -= old.nbytes
+        self._drop(key)
         self._entries[key] = piece
         self.nbytes += piece.nbytes
         self._trim()
+
+    def _drop(self, key: bytes) -> None:
+        if key in self._entries:
+            old = self._entries.pop(key)
+            self.nbytes -= SEEN_BYTES if old is None else old.nbytes
 
     def add_variant(self, key: bytes, accounts: frozenset[str], variant: Piece) -> None:
         """Keep ``variant`` (the piece of ``key`` scanned with ``accounts``) with that piece."""
@@ -206,4 +233,4 @@ class ScanCache:
         entries = self._entries
         while self.nbytes > self.max_bytes and entries:
             _, p = entries.popitem(last=False)
-            self.nbytes -= p.nbytes
+            self.nbytes -= SEEN_BYTES if p is None else p.nbytes
