@@ -53,10 +53,13 @@ MIN_PIECE = 1024
 def pieces(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` of each piece of ``text``. They cover it but for what is left out at a
     piece's end: a ``"cache_control"`` key, and after its last ``"`` brackets, commas, colons
-    and white space (none of which can take part in a match)."""
+    and white space (none of which can take part in a match). A text shorter than two pieces is
+    one, as it is."""
+    n = len(text)
+    if n < 2 * MIN_PIECE:
+        return [(0, n)]
     out: list[tuple[int, int]] = []
     a = 0
-    n = len(text)
     for m in _OBJECT.finditer(text):
         c = m.start()
         if c - a >= MIN_PIECE:
@@ -111,7 +114,8 @@ class Piece:
         self.numbers = numbers
         #: this piece scanned with accounts named elsewhere: those of ``numbers`` → its plan
         self.variants: dict[frozenset[str], Piece] = {}
-        self.nbytes = _size(self)
+        #: its size, once kept (see :meth:`ScanCache.put`)
+        self.nbytes = 0
 
     def needs(self, accounts: frozenset[str]) -> frozenset[str]:
         """The accounts of ``accounts`` (named in the body) that this piece holds as 12 digits
@@ -211,6 +215,7 @@ class ScanCache:
     def put(self, key: bytes, piece: Piece) -> None:
         self._drop(key)
         self._entries[key] = piece
+        piece.nbytes = _size(piece)
         self.nbytes += piece.nbytes
         self._trim()
 
@@ -225,8 +230,9 @@ class ScanCache:
         if piece is None:  # dropped meanwhile
             return
         piece.variants[accounts] = variant
-        piece.nbytes += variant.nbytes
-        self.nbytes += variant.nbytes
+        size = _size(variant)
+        piece.nbytes += size
+        self.nbytes += size
         self._trim()
 
     def _trim(self) -> None:
