@@ -130,8 +130,8 @@ def measure(args: argparse.Namespace) -> list[str]:
     names = [n for n in MODES if n in args.modes.split(",")]
     if "plain" not in names:
         raise SystemExit("--modes must include plain (the ratios are to it)")
-    sessions = [Session(turns=args.turns, seed=i, result_bytes=args.result_bytes)
-                for i in range(args.sessions)]
+    sessions = [Session(turns=args.turns, seed=i, result_bytes=args.result_bytes,
+                        source=args.wheel) for i in range(args.sessions)]
     sizes = [len(sessions[0].body(1)), len(sessions[0].body(args.turns))]
     md = ["# aws-masker: CPU per turn of an agent session", "", *machine(),
           f"- {args.sessions} sessions of {args.turns} turns, bodies {sizes[0] / 1024:.0f} KB "
@@ -235,6 +235,8 @@ def main() -> int:
                     help="about how much output each tool call returns")
     ap.add_argument("--modes", default=",".join(MODES),
                     help="comma-separated subset of " + ",".join(MODES) + " (plain is needed)")
+    ap.add_argument("--wheel", type=Path, help="the awscli wheel to read text from (default: "
+                    "downloaded once into .cache/wheels)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 session of 12 turns")
     ap.add_argument("--out", type=Path, help="Markdown file for the results (default "
                     "test-report/bench-replay.md)")

@@ -46,11 +46,12 @@ def _dedent(block: str) -> str:
     return "\n".join(line[4:] for line in block.rstrip("\n").split("\n"))
 
 
-@lru_cache(maxsize=1)
-def cli_examples() -> tuple[tuple[str, str], ...]:
-    """(command, output) pairs of the AWS CLI's examples, in a fixed order."""
+@lru_cache(maxsize=4)
+def cli_examples(source: Path) -> tuple[tuple[str, str], ...]:
+    """(command, output) pairs of the AWS CLI's examples in the wheel ``source``, in a fixed
+    order."""
     out: list[tuple[str, str]] = []
-    with zipfile.ZipFile(wheel()) as z:
+    with zipfile.ZipFile(source) as z:
         for name in sorted(z.namelist()):
             if not (name.startswith("awscli/examples/") and name.endswith(".rst")):
                 continue
@@ -63,10 +64,10 @@ def cli_examples() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=1)
-def system_prompt() -> str:
+@lru_cache(maxsize=4)
+def system_prompt(source: Path) -> str:
     """About 24 KB of prose: the AWS CLI's configuration guides."""
-    with zipfile.ZipFile(wheel()) as z:
+    with zipfile.ZipFile(source) as z:
         parts = [z.read(f"awscli/topics/{n}.rst").decode() for n in ("config-vars", "s3-config")]
     return "\n\n".join(parts)[:24 * 1024]
 
@@ -79,13 +80,15 @@ class Session:
     """One agent session: ``body(k)`` is the request of turn ``k`` (1-based, ``turns`` of them).
 
     ``seed`` picks where in the examples the session starts; ``result_bytes`` is about how much
-    output each tool call returns.
+    output each tool call returns; ``source``: the awscli wheel (default: :func:`wheel`).
     """
 
-    def __init__(self, *, turns: int = 60, seed: int = 0, result_bytes: int = 4000) -> None:
-        ex = cli_examples()
+    def __init__(self, *, turns: int = 60, seed: int = 0, result_bytes: int = 4000,
+                 source: Path | None = None) -> None:
+        source = source or wheel()
+        ex = cli_examples(source)
         self.turns = turns
-        self.system = system_prompt()
+        self.system = system_prompt(source)
         self.steps: list[tuple[str, str]] = []  # (command, output) per turn
         i = (seed * 7919) % len(ex)
         for _ in range(turns):
