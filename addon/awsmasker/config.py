@@ -58,6 +58,10 @@ KEYS: tuple[Key, ...] = (
     Key("disabled_types", list, [], "Catalogue types not to mask (e.g. PRIVATE_IP)."),
     Key("allow_values", list, [], "Literal values never masked."),
     Key("mask_public_ips", bool, False, "Also mask public IPv4 addresses."),
+    Key("scan_cache_bytes", int, 64 * 1024 * 1024,
+        "Bytes of findings remembered from earlier request bodies, so that a conversation "
+        "re-sent every turn is scanned only where it is new; 0: scan every body whole.",
+        minimum=0, maximum=1024**3),
     Key("max_request_size", int, 32 * 1024 * 1024,
         "Bytes of a target request body that may be masked; larger bodies are blocked.",
         minimum=1024, maximum=1024**3),

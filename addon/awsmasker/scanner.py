@@ -626,6 +626,19 @@ def get_engine(name: str | None = None) -> ReEngine | HyperscanEngine:
 # ---------------------------------------------------------------------------------------------
 
 
+class PartScan(NamedTuple):
+    """The scan of a part of a text (:meth:`Scanner.scan_part`)."""
+
+    matches: list[Match]
+    #: spans of the tokens already in the part
+    tokens: list[tuple[int, int]]
+    #: the accounts the part names (in context or in an ARN; empty when accounts are not
+    #: masked): a bare 12-digit number equal to one is an account anywhere in the text
+    accounts: frozenset[str]
+    #: the names the part finds in context (:func:`repeat_names`)
+    names: dict[str, str]
+
+
 class Scanner:
     """Finds identifiers; configuration fixed at construction."""
 
@@ -650,6 +663,11 @@ class Scanner:
             i: r.verify for i, r in enumerate(RULES) if any(t not in self.disabled for t in r.types)
         }
 
+    @property
+    def bare_accounts(self) -> bool:
+        """Whether a bare 12-digit number can be an account (when one is named in context)."""
+        return _BARE in self._verify
+
     def scan(self, view: str) -> list[Match]:
         """Sorted, non-overlapping matches in ``view``."""
         return self.scan_tokens(view)[0]
@@ -657,8 +675,24 @@ class Scanner:
     def scan_tokens(self, view: str) -> tuple[list[Match], list[tuple[int, int]]]:
         """:meth:`scan`, and the spans of the tokens already in ``view`` (as
         ``TOKEN_RE.finditer`` finds them)."""
+        found = self.scan_part(view)
+        return found.matches, found.tokens
+
+    def scan_part(
+        self,
+        view: str,
+        accounts: frozenset[str] = frozenset(),
+        names: dict[str, str] | None = None,
+    ) -> PartScan:
+        """:meth:`scan_tokens` of ``view`` as a part of a larger text (a body cut into pieces),
+        with what the rest of it names: ``accounts`` named elsewhere (bare 12-digit numbers
+        equal to one are accounts here too), and ``names``: the text's names that are masked
+        wherever they occur (``None``: this part's own, as when it is the whole text). The
+        result also says what the part names itself. Two rules read across the whole text,
+        and these are what they read, so the scans of the parts with them make the scan of
+        the whole."""
         if not view:
-            return [], []
+            return PartScan([], [], frozenset(), {})
         hits = self.engine.find(view)
         bare = hits.pop(_BARE, None)
         tokens = [(s, e) for s, e, _ in _verify_at(_verify_token, view, hits.pop(_TOKEN, []))]
@@ -671,13 +705,16 @@ class Scanner:
             for m in _PUBLIC_RX.finditer(view):
                 if _is_public(m.group(1)) and not _version_context(view, m.start()):
                     cands.append((m.start(1), m.end(1), "PUBLIC_IP"))
-        if bare and _BARE in self._verify:
-            known = _known_accounts(view, cands)
-            if known:
+        own: set[str] = set()
+        if _BARE in self._verify:
+            own = _known_accounts(view, cands)
+            known = own | accounts
+            if bare and known:
                 found = _verify_at(_verify_bare12, view, bare)
                 cands += [c for c in found if view[c[0] : c[1]] in known]
-        cands += _repeats(view, cands)
-        return self._resolve(view, cands, tokens), tokens
+        own_names = repeat_names(view, cands)
+        cands += _repeats(view, own_names if names is None else names)
+        return PartScan(self._resolve(view, cands, tokens), tokens, frozenset(own), own_names)
 
     def _resolve(self, view: str, cands: list[Cand], tokens: list[tuple[int, int]]) -> list[Match]:
         """Sorted, non-overlapping matches from the candidates: at each start the longest; a
@@ -727,19 +764,30 @@ def _whole(view: str, i: int, j: int) -> bool:
     return c not in _REPEAT_GLUE and (c != "." or j + 1 == len(view) or not view[j + 1].isalnum())
 
 
-def _repeats(view: str, cands: list[Cand]) -> list[Cand]:
-    """The other occurrences of the values of :data:`REPEAT_TYPES` found in ``view``, as whole
-    words. A value of letters only (``logging``, a word as often as a name) or shorter than 8 is
-    not looked for again."""
+def repeat_names(view: str, cands: list[Cand]) -> dict[str, str]:
+    """The values of :data:`REPEAT_TYPES` among the candidates (value → type; the least type
+    name if one has two, as a UUID after ``bucket:`` and after ``key/``, so that the type does
+    not depend on the order of the finds). A value of letters only (``logging``, a word as often
+    as a name) or shorter than 8 is not looked for again."""
     found: dict[str, str] = {}
     for s, e, t in cands:
         if t in REPEAT_TYPES and e - s >= 8:
             v = view[s:e]
-            if not v.isalpha():
-                found.setdefault(v, t)
+            if not v.isalpha() and t < found.get(v, "~"):
+                found[v] = t
+    return found
+
+
+def first_names(names: dict[str, str]) -> dict[str, str]:
+    """The names of ``names`` that are looked for again: the first :data:`REPEAT_MAX`, sorted."""
+    return {v: names[v] for v in sorted(names)[:REPEAT_MAX]}
+
+
+def _repeats(view: str, names: dict[str, str]) -> list[Cand]:
+    """The occurrences in ``view``, as whole words, of the :func:`first_names` of ``names``
+    (found in context by :func:`repeat_names`, in ``view`` or in the text it is part of)."""
     out: list[Cand] = []
-    for v in sorted(found)[:REPEAT_MAX]:
-        t = found[v]
+    for v, t in first_names(names).items():
         i = view.find(v)
         while i >= 0:
             j = i + len(v)
