@@ -93,6 +93,14 @@ def m_real_ids(n: int) -> str:
     return "".join(out)[:n]
 
 
+def m_thinking_blocks(n: int) -> str:
+    """Many thinking blocks, each followed by a text block with an ID and a ``\\/`` escape."""
+    unit = ('{"type":"thinking","thinking":"hmm i-0123456789abcdef0","signature":"s"},'
+            '{"type":"text","text":"vpc-0a1b2c3d a\\/b"},')
+    head = '{"messages":[{"role":"assistant","content":['
+    return head + repeat_to(unit, n - len(head) - 5).rsplit("},", 1)[0] + "}]}]}"
+
+
 # -- restorer inputs (bytes) ---------------------------------------------------------------------
 
 def sse_event(text: str) -> bytes:
@@ -180,7 +188,8 @@ def cases() -> list[Case]:
         ("near-ids text", m_near_ids), ("near-ids JSON", m_json_near_ids),
         ("backslashes JSON", m_backslashes), ("escape runs JSON", m_escape_runs),
         ("whitespace", m_whitespace), ("deep JSON", m_deep_json), ("dotted quads", m_dotted),
-        ("latin-1 bytes", m_latin1), ("1% real IDs", m_real_ids)]]
+        ("latin-1 bytes", m_latin1), ("1% real IDs", m_real_ids),
+        ("thinking blocks JSON", m_thinking_blocks)]]
     shapes = [("near-tokens", r_near_tokens), ("backslashes", r_backslashes),
               ("one huge event", r_one_event), ("many events", r_many_events),
               ("unterminated", r_unterminated), ("CR-only", r_cr_only),

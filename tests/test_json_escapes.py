@@ -253,3 +253,20 @@ def test_longest_match_at_a_start_and_match_fields() -> None:
         ("ACCESS_KEY", "AKIAABCDEFGHIJKLMNOP", True),
         ("SECRET_KEY", "a" * 40, False),
     ]
+
+
+def test_many_thinking_blocks_between_escaped_strings() -> None:
+    """Thinking blocks stay byte-identical, and strings that need exact decoding (``\\/``) are
+    scanned, inside or between them, block after block."""
+    content = []
+    for i in range(40):
+        content.append({"type": "thinking", "thinking": f"i-{i:08x} s3/x", "signature": "s"})
+        content.append({"type": "text", "text": f"vpc-{i:08x} path a/b 10.0.0.{i}"})
+    body = json.dumps({"messages": [{"role": "assistant", "content": content}]})
+    body = body.replace("/", "\\/")  # every slash escaped, as some encoders write them
+    out, findings, _ = same_on_every_engine(body)
+    doc = json.loads(out)["messages"][0]["content"]
+    assert [b for b in doc if b["type"] == "thinking"] == content[::2]
+    assert {f.value for f in findings} == {f"vpc-{i:08x}" for i in range(40)} | {
+        f"10.0.0.{i}" for i in range(40)
+    }

@@ -130,8 +130,17 @@ def _thinking_spans(view: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _overlaps(spans: list[tuple[int, int]], s: int, e: int) -> bool:
-    return any(a < e and s < b for a, b in spans)
+def _outside(matches: list[Match], spans: list[tuple[int, int]]) -> list[Match]:
+    """The matches (sorted, disjoint) that overlap none of the spans (sorted, disjoint): one walk
+    over both, so many thinking blocks and many matches take linear time."""
+    out: list[Match] = []
+    k = 0
+    for m in matches:
+        while k < len(spans) and spans[k][1] <= m.start:
+            k += 1
+        if k == len(spans) or m.end <= spans[k][0]:
+            out.append(m)
+    return out
 
 
 class MaskPlan:
@@ -303,6 +312,7 @@ class Masker:
         if exact:
             par = _Parity(view)
             seen_end = -1
+            k = 0  # protected[:k] end before the string at hand (strings come in order)
             for q in exact:
                 if q < seen_end:
                     continue
@@ -311,13 +321,14 @@ class Masker:
                 if a < 0 or b < 0 or par.inside(a):
                     continue
                 seen_end = b
-                if _overlaps(protected, a, b + 1):
-                    continue
+                while k < len(protected) and protected[k][1] <= a:
+                    k += 1
+                if k < len(protected) and protected[k][0] <= b:
+                    continue  # inside a thinking block
                 decoded_strings.append((a, b + 1))
                 extra.extend(self._scan_string(raw, a + 1, b))
         if protected or decoded_strings:
-            skip = protected + decoded_strings
-            matches = [m for m in matches if not _overlaps(skip, m.start, m.end)]
+            matches = _outside(matches, sorted(protected + decoded_strings))
         if extra:
             matches = sorted(matches + extra)
         par = _Parity(view)

@@ -14,9 +14,8 @@ Guarantees:
 
 * **Linear time.** The engines take linear time; each verification reads a bounded window around
   its trigger (every repetition in the patterns is bounded), and a trigger inside the previous
-  find of its rule is not verified again. Bare 12-digit numbers cost one more pass, and only when
-  an account was found; values found in context are looked for again at most
-  :data:`REPEAT_MAX` times.
+  find of its rule is not verified again. Values found in context are looked for again at most
+  :data:`REPEAT_MAX` times (a search each); the candidates are sorted once.
 * **Never matched.** A match never starts right after ``[A-Za-z0-9_]`` nor ends right before an
   ASCII digit, so the token that replaces it is found again exactly (see
   :data:`awsmasker.tokens.TOKEN_RE`); it never overlaps a token already in the text; a 12-digit
