@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from awsmasker.scan_cache import Piece, ScanCache, closed, numbers, pieces
+from awsmasker.scan_cache import Piece, ScanCache, closed, names_digest, numbers, pieces
 from awsmasker.scanner import Match, PartScan, Scanner, first_names
 from awsmasker.store.base import Finding
 from awsmasker.tokens import TOKEN_RE
@@ -279,9 +279,10 @@ class Masker:
                 if t < body_names.get(v, "~"):  # the least type, as Scanner.scan_part takes it
                     body_names[v] = t
         used = first_names(body_names)
+        digest = names_digest(used)
         for i, (a, p) in enumerate(parts):
             extra = p.needs(named)
-            names = None if p.names_match(used, text, a, spans[i][1]) else used
+            names = None if p.names_match(used, digest, text, a, spans[i][1]) else used
             if not extra and names is None:
                 continue
             context = (extra, None if names is None else tuple(names.items()))

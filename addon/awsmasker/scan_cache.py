@@ -138,17 +138,15 @@ class Piece:
             return frozenset()
         return (accounts & self.numbers) - self.accounts
 
-    def names_match(self, used: dict[str, str], text: str, a: int, b: int) -> bool:
+    def names_match(self, used: dict[str, str], digest: bytes, text: str, a: int, b: int) -> bool:
         """Whether the piece, ``text[a:b]``, has the plan it would have with ``used`` (the
-        body's first names, :func:`awsmasker.scanner.first_names`) in place of its own first
-        names: they are all in ``used``, with their type, and no other name of ``used`` is in
-        its text (a name in the JSON view is the same text in the raw piece: no escape turns
-        into a name's characters)."""
+        body's first names, :func:`awsmasker.scanner.first_names`; ``digest``: its
+        :func:`names_digest`) in place of its own first names: they are all in ``used``, with
+        their type, and no other name of ``used`` is in its text (a name in the JSON view is the
+        same text in the raw piece: no escape turns into a name's characters)."""
         own = first_names(self.names)
         if own == used:
             return True
-        digest = hashlib.blake2b("\0".join(f"{v}\0{t}" for v, t in used.items()).encode(),
-                                 digest_size=16).digest()
         if self.matched is not None and self.matched[0] == digest:
             return self.matched[1]
         ok = own.items() <= used.items() and not any(
@@ -156,6 +154,12 @@ class Piece:
         )
         self.matched = (digest, ok)
         return ok
+
+
+def names_digest(names: dict[str, str]) -> bytes:
+    """A digest of ``names`` (value → type; neither holds a NUL)."""
+    data = "\0".join(f"{v}\0{t}" for v, t in names.items()).encode()
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def numbers(text: str) -> frozenset[str]:
