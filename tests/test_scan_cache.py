@@ -252,3 +252,43 @@ def test_no_secret_is_kept_in_the_cache():
     # nor the body's other text: pieces are known by digests only
     assert not any("arn:aws:iam::123456789012:role/Admin" in s for s in kept
                    if isinstance(s, str))
+
+
+def _blocks_body(*texts: str) -> str:
+    """A compact request whose user message holds one text block per text (each a piece)."""
+    return encode(request([("user", [{"type": "text", "text": t} for t in texts])], "s" * 1500), 0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_piece_seen_without_a_name_is_scanned_again_once_the_body_names_it(engine):
+    """The piece that holds a bucket bare is cached from bodies that do not name it; once a
+    body names it in another piece, the bare occurrence is masked as by a whole scan."""
+    full, cached = Masker(engine=engine), Masker(engine=engine, scan_cache_bytes=1 << 20)
+    bare = "copied to my-data-bucket-01 yesterday " + "x" * 1200
+    filler = "nothing here " * 100
+    for body in (_blocks_body(bare, filler), _blocks_body(bare, filler),
+                 _blocks_body("the bucket: my-data-bucket-01 " + "y" * 1200, bare, filler)):
+        same_plan(cached, full, body)
+    plan = cached.plan(body, is_json=True)
+    assert plan.counts.get("S3_BUCKET") == 2
+    start = body.index("copied to ") + len("copied to ")
+    assert any(s == start for s, *_ in plan.edits)  # the bare one, in the cached piece
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("first", ["bucket", "kms"])
+def test_a_name_found_as_two_types_has_one_type_whichever_comes_first(engine, first):
+    """A UUID after ``bucket:`` and after ``key/``: every occurrence gets the same type,
+    whichever context comes first and whichever piece it is in."""
+    uuid = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    texts = [f"bucket: {uuid} " + "y" * 1200, f"kms key/{uuid} " + "z" * 1200,
+             f"and {uuid} alone " + "x" * 1200]
+    if first == "kms":
+        texts[:2] = texts[1::-1]
+    full, cached = Masker(engine=engine), Masker(engine=engine, scan_cache_bytes=1 << 20)
+    body = _blocks_body(*texts)
+    for _ in range(3):
+        same_plan(cached, full, body)
+    plan = full.plan(body, is_json=True)
+    assert [f.type_name for f in plan.findings if f.value == uuid] == ["KMS_KEY"]
+    assert plan.counts["KMS_KEY"] == 3
