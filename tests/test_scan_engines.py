@@ -317,3 +317,20 @@ def test_engines_agree_on_the_corpus() -> None:
         body = json.dumps({"messages": [{"role": "user", "content": text}]})
         a, b = hs.plan(body, is_json=True), re_.plan(body, is_json=True)
         assert (a.findings, a.edits) == (b.findings, b.edits), doc.get("id")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_accounts_named_elsewhere_in_the_body(engine: str) -> None:
+    """A piece of a body scanned alone: the accounts it names, and bare numbers equal to an
+    account another piece names."""
+    sc = Scanner(engine=engine)
+    own = sc.scan_full("account 111122223333 and arn:aws:iam::444455556666:root")
+    assert own.accounts == {"111122223333", "444455556666"}
+    bare = "id 111122223333, AWS_EC2_001 and 777788889999"
+    assert sc.scan_full(bare).matches == []
+    got = sc.scan_full(bare, frozenset({"111122223333"}))
+    assert [(m.type_name, m.value) for m in got.matches] == [("ACCOUNT", "111122223333")]
+    assert got.tokens == [(bare.index("AWS_"), bare.index("AWS_") + len("AWS_EC2_001"))]
+    assert got.accounts == frozenset()
+    off = Scanner(engine=engine, disabled_types=["ACCOUNT"])
+    assert not off.bare_accounts and off.scan_full(bare, frozenset({"111122223333"})).matches == []

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from awsmasker.scan_cache import Piece, ScanCache, closed, names_digest, numbers, pieces
-from awsmasker.scanner import Match, PartScan, Scanner, first_names
+from awsmasker.scanner import Match, Scanner, ScanResult, first_names
 from awsmasker.store.base import Finding
 from awsmasker.tokens import TOKEN_RE
 
@@ -225,7 +225,7 @@ class Masker:
             if is_json is None:
                 is_json = _JSON_START.match(text) is not None
             if not is_json:
-                parts = [(0, _piece(text, self.scanner.scan_part(text), set()))]
+                parts = [(0, _piece(text, self.scanner.scan_full(text), set()))]
             elif self.cache is None:
                 parts = [(0, self._piece_json(text))]
             else:
@@ -243,7 +243,7 @@ class Masker:
         keep: bool = False,
     ) -> Piece:
         """The plan of the JSON text ``raw`` as a piece; ``accounts``, ``names``: what the rest
-        of the body names (:meth:`Scanner.scan_part`). ``keep``: it goes into the cache (its
+        of the body names (:meth:`Scanner.scan_full`). ``keep``: it goes into the cache (its
         12-digit numbers are noted)."""
         found, quoted = self._plan_json(raw, accounts, names)
         nums = numbers(raw) if keep and self.scanner.bare_accounts else frozenset()
@@ -268,7 +268,7 @@ class Masker:
                 p = self._piece_json(seg, keep=True)
                 cache.put(key, p)
             parts.append((a, p))
-        # Two rules read across the body (see Scanner.scan_part): accounts named in one piece
+        # Two rules read across the body (see Scanner.scan_full): accounts named in one piece
         # are accounts wherever the body holds them as 12 digits, and the body's first names
         # are masked wherever it holds them. A piece is scanned again with what the others name
         # when that can change its plan (and the result kept with it).
@@ -276,7 +276,7 @@ class Masker:
         body_names: dict[str, str] = {}
         for _, p in parts:
             for v, t in p.names.items():
-                if t < body_names.get(v, "~"):  # the least type, as Scanner.scan_part takes it
+                if t < body_names.get(v, "~"):  # the least type, as Scanner.scan_full takes it
                     body_names[v] = t
         used = first_names(body_names)
         digest = names_digest(used)
@@ -295,13 +295,13 @@ class Masker:
 
     def _plan_json(
         self, raw: str, accounts: frozenset[str] = frozenset(), names: dict[str, str] | None = None
-    ) -> tuple[PartScan, set[int]]:
+    ) -> tuple[ScanResult, set[int]]:
         """The scan of ``raw`` (its matches, the spans of its tokens, what it names), and the
         starts of the matches whose token is written as a JSON string (accounts outside
         strings). ``accounts``, ``names``: what the rest of the body names
-        (:meth:`Scanner.scan_part`)."""
+        (:meth:`Scanner.scan_full`)."""
         view, exact, same_tokens = _json_view(raw)
-        found = self.scanner.scan_part(view, accounts, names)
+        found = self.scanner.scan_full(view, accounts, names)
         matches, tokens = found.matches, found.tokens
         if not same_tokens:
             tokens = [m.span() for m in TOKEN_RE.finditer(raw)]
@@ -350,7 +350,7 @@ FINDINGS_KEPT = 4096
 
 
 def _piece(
-    text: str, found: PartScan, quoted: set[int], nums: frozenset[str] = frozenset()
+    text: str, found: ScanResult, quoted: set[int], nums: frozenset[str] = frozenset()
 ) -> Piece:
     """The plan of ``text`` as a :class:`Piece`, from its scan ``found``: ``quoted`` holds the
     starts of the matches whose token is written as a JSON string; ``nums``: its 12-digit

@@ -14,7 +14,7 @@ before it, and then at its last ``"`` when only brackets, commas, colons and whi
 (they can take part in no match), so a content block is the same piece whether or not the
 cache breakpoint is on it, as when the breakpoint moves to the newest message.
 
-**Across pieces.** Two rules read the whole body (:meth:`awsmasker.scanner.Scanner.scan_part`):
+**Across pieces.** Two rules read the whole body (:meth:`awsmasker.scanner.Scanner.scan_full`):
 a bare 12-digit number is an account when the body names that account elsewhere (in context or
 in an ARN), and a name found in context (a bucket, a KMS key…) is masked wherever else the body
 holds it, for the body's first :data:`~awsmasker.scanner.REPEAT_MAX` names in sorted order.

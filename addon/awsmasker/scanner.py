@@ -625,16 +625,15 @@ def get_engine(name: str | None = None) -> ReEngine | HyperscanEngine:
 # ---------------------------------------------------------------------------------------------
 
 
-class PartScan(NamedTuple):
-    """The scan of a part of a text (:meth:`Scanner.scan_part`)."""
-
+class ScanResult(NamedTuple):
     matches: list[Match]
-    #: spans of the tokens already in the part
+    #: spans of the tokens already in the view, as ``TOKEN_RE.finditer`` finds them
     tokens: list[tuple[int, int]]
-    #: the accounts the part names (in context or in an ARN; empty when accounts are not
-    #: masked): a bare 12-digit number equal to one is an account anywhere in the text
+    #: the accounts the view names itself (in context or inside an ARN; empty when accounts are
+    #: not masked): a bare 12-digit number equal to one is an account anywhere in the body
     accounts: frozenset[str]
-    #: the names the part finds in context (:func:`repeat_names`)
+    #: the names the view finds in context (:func:`repeat_names`): the body's first ones are
+    #: masked anywhere in it
     names: dict[str, str]
 
 
@@ -664,34 +663,27 @@ class Scanner:
 
     @property
     def bare_accounts(self) -> bool:
-        """Whether a bare 12-digit number can be an account (when one is named in context)."""
+        """Whether a bare 12-digit number can be an account (one named elsewhere in the body)."""
         return _BARE in self._verify
 
     def scan(self, view: str) -> list[Match]:
         """Sorted, non-overlapping matches in ``view``."""
-        return self.scan_tokens(view)[0]
+        return self.scan_full(view).matches
 
-    def scan_tokens(self, view: str) -> tuple[list[Match], list[tuple[int, int]]]:
-        """:meth:`scan`, and the spans of the tokens already in ``view`` (as
-        ``TOKEN_RE.finditer`` finds them)."""
-        found = self.scan_part(view)
-        return found.matches, found.tokens
-
-    def scan_part(
+    def scan_full(
         self,
         view: str,
         accounts: frozenset[str] = frozenset(),
         names: dict[str, str] | None = None,
-    ) -> PartScan:
-        """:meth:`scan_tokens` of ``view`` as a part of a larger text (a body cut into pieces),
-        with what the rest of it names: ``accounts`` named elsewhere (bare 12-digit numbers
-        equal to one are accounts here too), and ``names``: the text's names that are masked
-        wherever they occur (``None``: this part's own, as when it is the whole text). The
-        result also says what the part names itself. Two rules read across the whole text,
-        and these are what they read, so the scans of the parts with them make the scan of
-        the whole."""
+    ) -> ScanResult:
+        """:meth:`scan`, the spans of the tokens already in ``view``, the accounts and the names
+        it finds. Two rules read across a whole body, and a view that is a piece of one is
+        given what they read elsewhere: ``accounts`` named elsewhere in the body (a bare
+        12-digit number equal to one is an account too), and ``names``: the body's names
+        masked wherever they occur (its :func:`first_names`; ``None``: the view's own, as when
+        it is the whole body). The scans of a body's pieces with these make the body's scan."""
         if not view:
-            return PartScan([], [], frozenset(), {})
+            return ScanResult([], [], frozenset(), {})
         hits = self.engine.find(view)
         bare = hits.pop(_BARE, None)
         tokens = [(s, e) for s, e, _ in _verify_at(_verify_token, view, hits.pop(_TOKEN, []))]
@@ -704,16 +696,16 @@ class Scanner:
             for m in _PUBLIC_RX.finditer(view):
                 if _is_public(m.group(1)) and not _version_context(view, m.start()):
                     cands.append((m.start(1), m.end(1), "PUBLIC_IP"))
-        own: set[str] = set()
-        if _BARE in self._verify:
-            own = _known_accounts(view, cands)
+        own: frozenset[str] = frozenset()
+        if self.bare_accounts:
+            own = frozenset(_known_accounts(view, cands))
             known = own | accounts
             if bare and known:
                 found = _verify_at(_verify_bare12, view, bare)
                 cands += [c for c in found if view[c[0] : c[1]] in known]
         own_names = repeat_names(view, cands)
         cands += _repeats(view, own_names if names is None else names)
-        return PartScan(self._resolve(view, cands, tokens), tokens, frozenset(own), own_names)
+        return ScanResult(self._resolve(view, cands, tokens), tokens, own, own_names)
 
     def _resolve(self, view: str, cands: list[Cand], tokens: list[tuple[int, int]]) -> list[Match]:
         """Sorted, non-overlapping matches from the candidates: at each start the longest; a
