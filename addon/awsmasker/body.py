@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from awsmasker.scanner import Match, Scanner
+from awsmasker.scan_cache import Piece, ScanCache, closed, names_digest, numbers, pieces
+from awsmasker.scanner import Match, Scanner, ScanResult, first_names
 from awsmasker.store.base import Finding
 from awsmasker.tokens import TOKEN_RE
 
@@ -199,10 +200,15 @@ class Masker:
         mask_public_ips: bool = False,
         engine: str | None = None,
         keep_thinking: bool = True,
+        scan_cache_bytes: int = 0,
     ) -> None:
         """``keep_thinking``: leave the text of thinking blocks unmasked. The proxy must (the API
-        checks each block against its signature); text pasted elsewhere has no such reason."""
+        checks each block against its signature); text pasted elsewhere has no such reason.
+        ``scan_cache_bytes``: remember the findings of the pieces of JSON bodies, up to about
+        this many bytes, and scan only the pieces not seen before (0: scan every body whole;
+        see :mod:`awsmasker.scan_cache`)."""
         self.keep_thinking = keep_thinking
+        self.cache = ScanCache(scan_cache_bytes) if scan_cache_bytes > 0 else None
         self.scanner = Scanner(
             disabled_types=disabled_types,
             allow_values=allow_values,
@@ -218,20 +224,85 @@ class Masker:
         try:
             if is_json is None:
                 is_json = _JSON_START.match(text) is not None
-            if is_json:
-                matches, quoted, tokens = self._plan_json(text)
+            if not is_json:
+                parts = [(0, _piece(text, self.scanner.scan_full(text), set()))]
+            elif self.cache is None:
+                parts = [(0, self._piece_json(text))]
             else:
-                matches, tokens, _ = self.scanner.scan_full(text)
-                quoted = set()
+                parts = self._cached_parts(text, self.cache)
+            return _build_plan(text, parts, self._findings)
         except Exception as e:
             raise MaskingError(f"masking failed: {type(e).__name__}: {e}") from e
-        return _build_plan(text, matches, quoted, tokens, self._findings)
 
-    def _plan_json(self, raw: str) -> tuple[list[Match], set[int], list[tuple[int, int]]]:
-        """Matches, the starts of those whose token is written as a JSON string (accounts
-        outside strings), and the spans of the tokens in ``raw``."""
+    def _piece_json(
+        self,
+        raw: str,
+        accounts: frozenset[str] = frozenset(),
+        names: dict[str, str] | None = None,
+        *,
+        keep: bool = False,
+    ) -> Piece:
+        """The plan of the JSON text ``raw`` as a piece; ``accounts``, ``names``: what the rest
+        of the body names (:meth:`Scanner.scan_full`). ``keep``: it goes into the cache (its
+        12-digit numbers are noted)."""
+        found, quoted = self._plan_json(raw, accounts, names)
+        nums = numbers(raw) if keep and self.scanner.bare_accounts else frozenset()
+        return _piece(raw, found, quoted, nums)
+
+    def _cached_parts(self, text: str, cache: ScanCache) -> list[tuple[int, Piece]]:
+        """(offset, piece) covering ``text``: the pieces seen before from the cache, the others
+        scanned (and kept); the whole text scanned at once if it cannot be cut safely."""
+        spans = pieces(text)
+        if len(spans) < 2:
+            return [(0, self._piece_json(text))]
+        keys = cache.keys(text, spans)
+        found = cache.lookup(keys)
+        if found is None:  # nothing seen before: one scan costs less than the pieces' scans
+            return [(0, self._piece_json(text))]
+        parts: list[tuple[int, Piece]] = []
+        for (a, b), key, p in zip(spans, keys, found, strict=True):
+            if p is None:
+                seg = text[a:b]
+                if not closed(seg):  # not valid JSON there: scan the body as one
+                    return [(0, self._piece_json(text))]
+                p = self._piece_json(seg, keep=True)
+                cache.put(key, p)
+            parts.append((a, p))
+        # Two rules read across the body (see Scanner.scan_full): accounts named in one piece
+        # are accounts wherever the body holds them as 12 digits, and the body's first names
+        # are masked wherever it holds them. A piece is scanned again with what the others name
+        # when that can change its plan (and the result kept with it).
+        named = frozenset().union(*(p.accounts for _, p in parts))
+        body_names: dict[str, str] = {}
+        for _, p in parts:
+            for v, t in p.names.items():
+                if t < body_names.get(v, "~"):  # the least type, as Scanner.scan_full takes it
+                    body_names[v] = t
+        used = first_names(body_names)
+        digest = names_digest(used)
+        for i, (a, p) in enumerate(parts):
+            extra = p.needs(named)
+            names = None if p.names_match(used, digest, text, a, spans[i][1]) else used
+            if not extra and names is None:
+                continue
+            context = (extra, None if names is None else tuple(names.items()))
+            v = p.variants.get(context)
+            if v is None:
+                v = self._piece_json(text[a : spans[i][1]], extra, names)
+                cache.add_variant(keys[i], context, v)
+            parts[i] = (a, v)
+        return parts
+
+    def _plan_json(
+        self, raw: str, accounts: frozenset[str] = frozenset(), names: dict[str, str] | None = None
+    ) -> tuple[ScanResult, set[int]]:
+        """The scan of ``raw`` (its matches, the spans of its tokens, what it names), and the
+        starts of the matches whose token is written as a JSON string (accounts outside
+        strings). ``accounts``, ``names``: what the rest of the body names
+        (:meth:`Scanner.scan_full`)."""
         view, exact, same_tokens = _json_view(raw)
-        matches, tokens, _ = self.scanner.scan_full(view)
+        found = self.scanner.scan_full(view, accounts, names)
+        matches, tokens = found.matches, found.tokens
         if not same_tokens:
             tokens = [m.span() for m in TOKEN_RE.finditer(raw)]
         protected = []
@@ -263,7 +334,7 @@ class Masker:
             matches = sorted(matches + extra)
         par = _Parity(view)
         quoted = {m.start for m in matches if m.type_name == "ACCOUNT" and not par.inside(m.start)}
-        return matches, quoted, tokens
+        return found._replace(matches=matches, tokens=tokens), quoted
 
     def _scan_string(self, raw: str, a: int, b: int) -> list[Match]:
         """Exact scan of the decoded JSON string raw[a:b]; spans mapped back to raw offsets."""
@@ -278,16 +349,42 @@ class Masker:
 FINDINGS_KEPT = 4096
 
 
+def _piece(
+    text: str, found: ScanResult, quoted: set[int], nums: frozenset[str] = frozenset()
+) -> Piece:
+    """The plan of ``text`` as a :class:`Piece`, from its scan ``found``: ``quoted`` holds the
+    starts of the matches whose token is written as a JSON string; ``nums``: its 12-digit
+    numbers, if it is kept (see :class:`Piece`). A finding is kept as its first span: its value
+    is that text, or for a match in a JSON string with escapes the decoded text (anything else
+    would be a scanner bug: the body is refused)."""
+    index: dict[tuple[str, str], int] = {}
+    index_get = index.get
+    finds: list[tuple[str, bool, int, int, bool]] = []
+    edits: list[tuple[int, int, int, bool]] = []
+    append = edits.append
+    counts: dict[str, int] = {}
+    counts_get = counts.get
+    for start, end, type_name, value, reversible in found.matches:
+        key = (type_name, value)
+        i = index_get(key)
+        if i is None:
+            i = index[key] = len(finds)
+            decode = text[start:end] != value
+            if decode and decode_with_offsets(text[start:end])[0] != value:
+                raise MaskingError(f"a {type_name} finding is not the text at its span")
+            finds.append((type_name, reversible, start, end, decode))
+        counts[type_name] = counts_get(type_name, 0) + 1
+        append((start, end, i, start in quoted))
+    return Piece(tuple(finds), tuple(edits), tuple(counts.items()), tuple(found.tokens),
+                 found.accounts, nums, found.names)
+
+
 def _build_plan(
-    text: str,
-    matches: list[Match],
-    quoted: set[int],
-    tokens: list[tuple[int, int]],
-    kept: dict[tuple[str, str], Finding],
+    text: str, parts: list[tuple[int, Piece]], kept: dict[tuple[str, str], Finding]
 ) -> MaskPlan:
-    """The plan: ``quoted`` holds the starts of the matches whose token is written as a JSON
-    string; ``tokens`` are the spans of the tokens already in ``text``; ``kept`` holds findings
-    of earlier plans (reversible ones only: no secret outlives its request)."""
+    """The plan of ``text`` from its pieces, each at its offset (in order, not overlapping);
+    ``kept`` holds findings of earlier plans (reversible ones only: no secret outlives its
+    request)."""
     plan = MaskPlan(text=text)
     index: dict[tuple[str, str], int] = {}
     index_get = index.get
@@ -295,22 +392,35 @@ def _build_plan(
     counts = plan.counts
     counts_get = counts.get
     findings = plan.findings
-    append = plan.edits.append
-    for start, end, type_name, value, reversible in matches:
-        key = (type_name, value)
-        i = index_get(key)
-        if i is None:
-            i = index[key] = len(findings)
-            f = kept_get(key)
-            if f is None:
-                f = Finding(type_name, value, reversible)
-                if reversible:
-                    if len(kept) >= FINDINGS_KEPT:
-                        kept.clear()
-                    kept[key] = f
-            findings.append(f)
-        counts[type_name] = counts_get(type_name, 0) + 1
-        append((start, end, i, start in quoted))
-    if tokens:
-        plan.present_tokens = list(dict.fromkeys(text[s:e] for s, e in tokens))
+    edits = plan.edits
+    present: dict[str, None] = {}
+    for off, p in parts:
+        if p.finds:
+            glob: list[int] = []
+            for type_name, reversible, start, end, decode in p.finds:
+                value = text[off + start : off + end]
+                if decode:
+                    value = decode_with_offsets(value)[0]
+                key = (type_name, value)
+                i = index_get(key)
+                if i is None:
+                    i = index[key] = len(findings)
+                    f = kept_get(key)
+                    if f is None:
+                        f = Finding(type_name, value, reversible)
+                        if reversible:
+                            if len(kept) >= FINDINGS_KEPT:
+                                kept.clear()
+                            kept[key] = f
+                    findings.append(f)
+                glob.append(i)
+            if off:
+                edits += [(s + off, e + off, glob[i], q) for s, e, i, q in p.edits]
+            else:
+                edits += [(s, e, glob[i], q) for s, e, i, q in p.edits]
+            for type_name, n in p.counts:
+                counts[type_name] = counts_get(type_name, 0) + n
+        for s, e in p.tokens:
+            present[text[off + s : off + e]] = None
+    plan.present_tokens = list(present)
     return plan

@@ -63,6 +63,10 @@ KEYS: tuple[Key, ...] = (
     Key("block_unscanned_binary", bool, False,
         "Refuse target requests holding binary content the proxy cannot scan (images, PDFs, "
         "archives in multipart parts or base64 in JSON) instead of passing it flagged."),
+    Key("scan_cache_bytes", int, 64 * 1024 * 1024,
+        "Bytes of findings remembered from earlier request bodies, so that a conversation "
+        "re-sent every turn is scanned only where it is new; 0: scan every body whole.",
+        minimum=0, maximum=1024**3),
     Key("max_request_size", int, 32 * 1024 * 1024,
         "Bytes of a target request body that may be masked; larger bodies are blocked.",
         minimum=1024, maximum=1024**3),

@@ -632,6 +632,9 @@ class ScanResult(NamedTuple):
     #: the accounts the view names itself (in context or inside an ARN; empty when accounts are
     #: not masked): a bare 12-digit number equal to one is an account anywhere in the body
     accounts: frozenset[str]
+    #: the names the view finds in context (:func:`repeat_names`): the body's first ones are
+    #: masked anywhere in it
+    names: dict[str, str]
 
 
 class Scanner:
@@ -667,12 +670,20 @@ class Scanner:
         """Sorted, non-overlapping matches in ``view``."""
         return self.scan_full(view).matches
 
-    def scan_full(self, view: str, accounts: frozenset[str] = frozenset()) -> ScanResult:
-        """:meth:`scan`, the spans of the tokens already in ``view`` and the accounts it names.
-        ``accounts``: accounts named elsewhere in the same body (a bare 12-digit number equal to
-        one is an account too)."""
+    def scan_full(
+        self,
+        view: str,
+        accounts: frozenset[str] = frozenset(),
+        names: dict[str, str] | None = None,
+    ) -> ScanResult:
+        """:meth:`scan`, the spans of the tokens already in ``view``, the accounts and the names
+        it finds. Two rules read across a whole body, and a view that is a piece of one is
+        given what they read elsewhere: ``accounts`` named elsewhere in the body (a bare
+        12-digit number equal to one is an account too), and ``names``: the body's names
+        masked wherever they occur (its :func:`first_names`; ``None``: the view's own, as when
+        it is the whole body). The scans of a body's pieces with these make the body's scan."""
         if not view:
-            return ScanResult([], [], frozenset())
+            return ScanResult([], [], frozenset(), {})
         hits = self.engine.find(view)
         bare = hits.pop(_BARE, None)
         tokens = [(s, e) for s, e, _ in _verify_at(_verify_token, view, hits.pop(_TOKEN, []))]
@@ -692,8 +703,9 @@ class Scanner:
             if bare and known:
                 found = _verify_at(_verify_bare12, view, bare)
                 cands += [c for c in found if view[c[0] : c[1]] in known]
-        cands += _repeats(view, cands)
-        return ScanResult(self._resolve(view, cands, tokens), tokens, own)
+        own_names = repeat_names(view, cands)
+        cands += _repeats(view, own_names if names is None else names)
+        return ScanResult(self._resolve(view, cands, tokens), tokens, own, own_names)
 
     def _resolve(self, view: str, cands: list[Cand], tokens: list[tuple[int, int]]) -> list[Match]:
         """Sorted, non-overlapping matches from the candidates: at each start the longest; a
@@ -743,19 +755,30 @@ def _whole(view: str, i: int, j: int) -> bool:
     return c not in _REPEAT_GLUE and (c != "." or j + 1 == len(view) or not view[j + 1].isalnum())
 
 
-def _repeats(view: str, cands: list[Cand]) -> list[Cand]:
-    """The other occurrences of the values of :data:`REPEAT_TYPES` found in ``view``, as whole
-    words. A value of letters only (``logging``, a word as often as a name) or shorter than 8 is
-    not looked for again."""
+def repeat_names(view: str, cands: list[Cand]) -> dict[str, str]:
+    """The values of :data:`REPEAT_TYPES` among the candidates (value → type; the least type
+    name if one has two, as a UUID after ``bucket:`` and after ``key/``, so that the type does
+    not depend on the order of the finds). A value of letters only (``logging``, a word as often
+    as a name) or shorter than 8 is not looked for again."""
     found: dict[str, str] = {}
     for s, e, t in cands:
         if t in REPEAT_TYPES and e - s >= 8:
             v = view[s:e]
-            if not v.isalpha():
-                found.setdefault(v, t)
+            if not v.isalpha() and t < found.get(v, "~"):
+                found[v] = t
+    return found
+
+
+def first_names(names: dict[str, str]) -> dict[str, str]:
+    """The names of ``names`` that are looked for again: the first :data:`REPEAT_MAX`, sorted."""
+    return {v: names[v] for v in sorted(names)[:REPEAT_MAX]}
+
+
+def _repeats(view: str, names: dict[str, str]) -> list[Cand]:
+    """The occurrences in ``view``, as whole words, of the :func:`first_names` of ``names``
+    (found in context by :func:`repeat_names`, in ``view`` or in the text it is part of)."""
     out: list[Cand] = []
-    for v in sorted(found)[:REPEAT_MAX]:
-        t = found[v]
+    for v, t in first_names(names).items():
         i = view.find(v)
         while i >= 0:
             j = i + len(v)

@@ -18,7 +18,7 @@ from awsmasker.store.memory import MemoryStore
 
 log = logging.getLogger(__name__)
 
-_MASKER_KEYS = ("disabled_types", "allow_values", "mask_public_ips")
+_MASKER_KEYS = ("disabled_types", "allow_values", "mask_public_ips", "scan_cache_bytes")
 _STORE_KEYS = (
     "store", "redis_url", "redis_namespace", "mapping_ttl", "on_store_error",
     "encryption_key", "encryption_key_file",
@@ -76,6 +76,7 @@ class MaskerState:
                 disabled_types=new.disabled_types,
                 allow_values=new.allow_values,
                 mask_public_ips=new.mask_public_ips,
+                scan_cache_bytes=new.scan_cache_bytes,
             )
         store = self.store
         self.redis.set_url(new.redis_url)
