@@ -6,6 +6,10 @@ from __future__ import annotations
 import ssl
 
 import pytest
+from awsmasker.addon import make_addons
+from awsmasker.state import MaskerState
+from mitmproxy import hooks
+from mitmproxy.test import taddons
 
 from testsupport.mitmdump import Mitmdump
 from testsupport.raw_upstream import Behaviour, RawUpstream
@@ -72,3 +76,16 @@ def upstreams():
     yield make
     for u in made:
         u.close()
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """A configured addon chain (no masker.yaml: embedded defaults) and its state."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWS_MASKER_CONFIG", raising=False)
+    state = MaskerState()
+    addons = make_addons(state)
+    with taddons.context(*addons) as tctx:
+        for a in addons:
+            tctx.master.addons.invoke_addon_sync(a, hooks.ConfigureHook(set(tctx.options.keys())))
+        yield tctx, state, {type(a).__name__: a for a in addons}

@@ -7,7 +7,6 @@ import json
 from typing import Optional
 
 import pytest
-from awsmasker.addon import make_addons
 from awsmasker.request_masking import RequestMasking
 from awsmasker.response_restoring import ResponseRestoring
 from awsmasker.state import MaskerState
@@ -17,19 +16,6 @@ from mitmproxy import hooks
 from mitmproxy.test import taddons, tflow, tutils
 
 from testsupport.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    """A configured addon chain (no masker.yaml: embedded defaults) and its state."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AWS_MASKER_CONFIG", raising=False)
-    state = MaskerState()
-    addons = make_addons(state)
-    with taddons.context(*addons) as tctx:
-        for a in addons:
-            tctx.master.addons.invoke_addon_sync(a, hooks.ConfigureHook(set(tctx.options.keys())))
-        yield tctx, state, {type(a).__name__: a for a in addons}
 
 
 def anthropic_flow(body: dict | bytes, host: str = "api.anthropic.com",

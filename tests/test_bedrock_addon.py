@@ -13,7 +13,7 @@ from mitmproxy import http
 
 from tests.bedrock_upstream import verify_sigv4
 from tests.eventstream_helpers import chunk_frame, frames
-from tests.test_addon import anthropic_flow, env  # noqa: F401  (env: the fixture)
+from tests.test_addon import anthropic_flow
 from testsupport.samples import ORIGINALS, PROMPT
 
 KEY, SECRET, TOKEN = "AKIDADDONTEST", "addon-test-secret", "addon-session-token"
@@ -21,7 +21,7 @@ PATH = "/model/anthropic.claude-3-5-sonnet-20241022-v2:0/converse"
 
 
 @pytest.fixture
-def aws(env, monkeypatch, tmp_path):  # noqa: F811
+def aws(env, monkeypatch, tmp_path):
     """The proxy's AWS credentials (environment only) and the Bedrock host as a target."""
     tctx, _state, a = env
     tctx.configure(a["MaskerOptions"], targets=["bedrock-runtime.*.amazonaws.com"])
@@ -53,7 +53,7 @@ def recorded_events(state, monkeypatch) -> list:
     return events
 
 
-async def test_sigv4_request_is_masked_and_signed_again(env, aws, monkeypatch):  # noqa: F811
+async def test_sigv4_request_is_masked_and_signed_again(env, aws, monkeypatch):
     _tctx, state, a = env
     events = recorded_events(state, monkeypatch)
     f = bedrock_flow()
@@ -71,7 +71,7 @@ async def test_sigv4_request_is_masked_and_signed_again(env, aws, monkeypatch): 
         assert secret not in telemetry
 
 
-async def test_another_key_is_refused_in_bedrock_shape(env, aws, monkeypatch):  # noqa: F811
+async def test_another_key_is_refused_in_bedrock_shape(env, aws, monkeypatch):
     _tctx, state, a = env
     events = recorded_events(state, monkeypatch)
     f = bedrock_flow("AKIDSOMEONEELSE")
@@ -85,7 +85,7 @@ async def test_another_key_is_refused_in_bedrock_shape(env, aws, monkeypatch):  
         assert secret not in telemetry
 
 
-async def test_eventstream_reply_is_restored_and_keeps_its_content_type(env, aws):  # noqa: F811
+async def test_eventstream_reply_is_restored_and_keeps_its_content_type(env, aws):
     _tctx, state, a = env
     f = bedrock_flow()
     await a["RequestMasking"].request(f)

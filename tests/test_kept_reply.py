@@ -11,17 +11,15 @@ import zlib
 from io import BytesIO
 
 import pytest
-from awsmasker.addon import make_addons
 from awsmasker.contentview import MaskedBodyContentview
 from awsmasker.kept_reply import KeptReply
 from awsmasker.labels import BLOCKED, FLAGGED, MASKED
 from awsmasker.restore import SSERestorer
 from awsmasker.restore.decoding import stream_decoder
 from awsmasker.restore.stream import StreamRestore
-from awsmasker.state import MaskerState
-from mitmproxy import contentviews, exceptions, hooks, io
+from mitmproxy import contentviews, exceptions, io
 from mitmproxy.addons.view import View
-from mitmproxy.test import taddons, tflow, tutils
+from mitmproxy.test import tflow, tutils
 from mitmproxy.utils.emoji import emoji
 
 from testsupport.samples import ORIGINALS, PROMPT
@@ -106,18 +104,6 @@ def test_markers_render_as_characters_text_fonts_have():
     # mitmweb shows emoji.get(marker, "🔴"): each must be a shortcode it knows
     shown = {m: emoji[m].replace("\ufe0f", "") for m in (MASKED, FLAGGED, BLOCKED)}
     assert shown == {MASKED: "✔", FLAGGED: "⚠", BLOCKED: "✖"}
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AWS_MASKER_CONFIG", raising=False)
-    state = MaskerState()
-    addons = make_addons(state)
-    with taddons.context(*addons) as tctx:
-        for a in addons:
-            tctx.master.addons.invoke_addon_sync(a, hooks.ConfigureHook(set(tctx.options.keys())))
-        yield tctx, state, {type(a).__name__: a for a in addons}
 
 
 async def restored_flow(tctx, state, a) -> tflow.HTTPFlow:
