@@ -85,12 +85,11 @@ class MaskerOptions:
         #: that differ from the file's are the user's
         self._reloaded = "targets" in options
         self.user_keys = set() if self._reloaded else _set_on_command_line(options)
-        defaults = config.Settings()
         for key in config.KEYS:
             loader.add_option(
                 key.name,
                 _TYPESPECS[key.kind],
-                option_value(key, getattr(defaults, key.name)),
+                option_value(key, key.default),
                 key.help + (f" Default: {key.default!r}." if key.kind is not list else ""),
                 choices=key.choices,
             )
@@ -194,8 +193,7 @@ class MaskerOptions:
 
 
 def _defaults() -> dict[str, Any]:
-    defaults = config.Settings()
-    return {k: getattr(defaults, k) for k in NAMES}
+    return {key.name: key.default for key in config.KEYS}
 
 
 def _same(name: str, a: Any, b: Any) -> bool:

@@ -250,8 +250,12 @@ class RequestMasking:
     async def websocket_message(self, flow: http.HTTPFlow) -> None:
         """Client text of a target WebSocket masked, server text restored (see
         :mod:`awsmasker.websocket`)."""
-        if self.state.ready:
-            await self.websockets.message(flow, await is_target(flow, self.state.settings))
+        if not self.state.ready:
+            return
+        # A connection whose upgrade was masked is known; the scope check (names, maybe DNS)
+        # is only for one that is not, not repeated for every message.
+        scoped = self.websockets.tracks(flow) or await is_target(flow, self.state.settings)
+        await self.websockets.message(flow, scoped)
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self.websockets.end(flow)

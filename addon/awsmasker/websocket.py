@@ -51,6 +51,10 @@ class WebSocketMessages:
         """A target request asks for a WebSocket: its tokens start the connection's map."""
         self._conns[flow] = Connection(dict(token_map))
 
+    def tracks(self, flow: http.HTTPFlow) -> bool:
+        """Whether this connection's upgrade was a target request (its messages are ours)."""
+        return flow in self._conns
+
     async def message(self, flow: http.HTTPFlow, scoped: bool) -> None:
         conn = self._conns.get(flow)
         if conn is None:
