@@ -37,6 +37,7 @@ where they ran. Results are printed and written as Markdown to ``test-report/``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import datetime as dt
 import json
@@ -97,6 +98,7 @@ class Mode:
     redis: bool = False
     events: bool = False
     proxy: Mitmdump | None = None
+    entry: Path = ENTRY  # the addon's entry script (another checkout's with --baseline)
 
     @property
     def restores(self) -> bool:
@@ -130,7 +132,7 @@ def start_proxy(m: Mode, workdir: Path, host: str, args: argparse.Namespace,
     d = workdir / m.name.replace("%", "pct")
     d.mkdir(parents=True, exist_ok=True)
     opts = [*(["ssl_insecure=true"] if args.tls else []), *m.options]  # a self-signed stand-in
-    script = ENTRY
+    script = m.entry
     if m.script == "empty":
         script = d / "empty_script.py"
         script.write_text(EMPTY_SCRIPT)
@@ -491,6 +493,16 @@ def body_stats(bodies: Bodies, sizes: list[str]) -> list[str]:
     return out
 
 
+def baseline_mode(rev: str, tmp: Path) -> Mode:
+    """The addon as it was at git revision ``rev``, checked out (detached) under ``tmp``."""
+    tree = tmp / "baseline"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree),
+                    rev], check=True)
+    # the folder goes with ``tmp``; then git forgets the worktree
+    atexit.register(subprocess.run, ["git", "-C", str(ROOT), "worktree", "prune"], check=False)
+    return Mode(f"addon@{rev}", entry=tree / "addon" / "aws_masker.py")
+
+
 def run(args: argparse.Namespace) -> list[str]:
     names = args.modes.split(",")
     t_start = time.monotonic()
@@ -511,6 +523,11 @@ def run(args: argparse.Namespace) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="bench-proxy-") as tmp:
         redis = RedisServer(Path(tmp), durable=False)
         modes = [all_modes(redis.url, args.sse)[n] for n in names]
+        if args.baseline:
+            modes.append(baseline_mode(args.baseline, Path(tmp)))
+            names.append(modes[-1].name)
+            md.append(f"- baseline: addon@{args.baseline} is the addon at git revision "
+                      f"{args.baseline}, run side by side with this checkout's")
         tls_files = self_signed_localhost(Path(tmp)) if args.tls else None
         sse = args.sse or args.meter == "latency"
         standin = BenchStandin(
@@ -566,6 +583,9 @@ def main() -> int:
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="instructions: also write each Python function's instructions per "
                     "request to DIR (CPython's perf trampolines add ~20%% to every count)")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also run the addon as it was at git revision REV (mode addon@REV), "
+                    "alternated with this checkout's: a before/after in one run")
     ap.add_argument("--out", type=Path, help="Markdown file (default: test-report/bench-proxy-"
                     "METER[-sse][-tls].md)")
     args = ap.parse_args()
