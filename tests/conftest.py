@@ -13,6 +13,7 @@ from mitmproxy.test import taddons
 
 from testsupport.mitmdump import Mitmdump
 from testsupport.raw_upstream import Behaviour, RawUpstream
+from testsupport.redis_server import RedisServer
 from testsupport.standin import StandinConfig, StandinServer, self_signed_localhost
 
 pytest_plugins = ["tests.report_plugin"]
@@ -89,3 +90,13 @@ def env(monkeypatch, tmp_path):
         for a in addons:
             tctx.master.addons.invoke_addon_sync(a, hooks.ConfigureHook(set(tctx.options.keys())))
         yield tctx, state, {type(a).__name__: a for a in addons}
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of the test's own (it may kill it), in ``tmp_path/redis``."""
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.kill()

@@ -19,7 +19,6 @@ from awsmasker.store.redis_store import RedisStore
 from awsmasker.tokens import TOKEN_RE
 
 from tests.clients import anthropic_client
-from testsupport.redis_server import RedisServer
 from testsupport.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
 
 ADDON = Path(__file__).resolve().parent.parent / "addon"
@@ -372,15 +371,6 @@ def test_usage_and_help(cli):
 
 
 # -- the Redis store ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    (tmp_path / "redis").mkdir()
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.kill()
 
 
 def redis_yaml(cli: Cli, url: str) -> Path:

@@ -85,8 +85,8 @@ def boto3_client(proxy, upstream, key: str = KEY, secret: str = SECRET):
                       read_timeout=30, connect_timeout=10))
 
 
-def sdk_call(client, stream: bool) -> tuple[str, dict]:
-    kw = dict(model=MODEL, max_tokens=100, messages=[{"role": "user", "content": PROMPT}])
+def sdk_call(client, stream: bool, model: str = MODEL) -> tuple[str, dict]:
+    kw = dict(model=model, max_tokens=100, messages=[{"role": "user", "content": PROMPT}])
     if stream:
         with client.messages.stream(**kw) as s:
             msg = s.get_final_message()
@@ -228,16 +228,7 @@ def test_anthropic_vertex(proxy, upstream, stream):
         region="us-east5", project_id="proj", access_token="ya29.test-token",
         base_url=f"http://127.0.0.1:{upstream.port}/v1", max_retries=0,
         http_client=anthropic.DefaultHttpxClient(proxy=proxy.url, timeout=30))
-    kw = dict(model="claude-sonnet-4@20250514", max_tokens=100,
-              messages=[{"role": "user", "content": PROMPT}])
-    if stream:
-        with client.messages.stream(**kw) as s:
-            msg = s.get_final_message()
-    else:
-        msg = client.messages.create(**kw)
-    text = "".join(b.text for b in msg.content if b.type == "text")
-    (tool,) = [b for b in msg.content if b.type == "tool_use"]
-    assert_restored(text, tool.input)
+    assert_restored(*sdk_call(client, stream, model="claude-sonnet-4@20250514"))
     assert_upstream_clean(upstream, signed=False)
     path = upstream.upstream.requests[0].path
     assert path.endswith(":streamRawPredict" if stream else ":rawPredict")

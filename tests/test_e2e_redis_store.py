@@ -9,21 +9,11 @@ import anthropic
 import pytest
 
 from tests.clients import anthropic_client
-from testsupport.redis_server import RedisServer
 from testsupport.samples import ORIGINALS, PROMPT
 
 pytestmark = pytest.mark.e2e
 
 KEY = base64.b64encode(os.urandom(32)).decode()
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    (tmp_path / "redis").mkdir()
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.kill()
 
 
 def ask(client: anthropic.Anthropic, text: str = PROMPT) -> str:
