@@ -40,7 +40,6 @@ import argparse
 import atexit
 import base64
 import datetime as dt
-import json
 import os
 import platform
 import shutil
@@ -65,7 +64,12 @@ from testsupport.corpus import Bodies  # noqa: E402
 from testsupport.mitmdump import ENTRY, Mitmdump  # noqa: E402
 from testsupport.procs import cpu_ns  # noqa: E402
 from testsupport.redis_server import RedisServer  # noqa: E402
-from testsupport.standin import TOKEN_RE_B, BenchStandin, self_signed_localhost  # noqa: E402
+from testsupport.standin import (  # noqa: E402
+    TOKEN_RE_B,
+    BenchStandin,
+    reply_parts,
+    self_signed_localhost,
+)
 
 SIZES = {"1KB": 1024, "4KB": 4 * 1024, "64KB": 64 * 1024, "1MB": 1024 * 1024}
 MIB = 1024 * 1024
@@ -177,12 +181,7 @@ def check_reply(mode: Mode, status: int, content: bytes, big: bool) -> str | Non
         return f"reply not restored: {len(left)} tokens left, e.g. {left[:3]}"
     if big:
         return None
-    if content.startswith(b"event:"):
-        pieces = [json.loads(ln[6:]).get("delta", {}).get("partial_json", "")
-                  for ln in content.split(b"\n") if ln.startswith(b"data: ")]
-        ids = json.loads("".join(pieces))["ids"]
-    else:
-        ids = json.loads(content)["content"][1]["input"]["ids"]
+    ids = reply_parts(content)[1]["ids"]
     return None if ids else "nothing was masked (the stand-in saw no token)"
 
 
