@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from awsmasker.store.redis_store import redact_url
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -42,6 +43,7 @@ MAX_SAMPLES = 100_000
 SHOWN_EXTRA = ("status", "reason", "store", "fallback", "stage", "wire_format", "flags",
                "truncated", "error_type")
 POLL = 0.2  # seconds a read may block: how soon a signal, a tick or a retry is seen
+MIN_BACKOFF = 0.5  # seconds before the first reconnection attempt, doubled up to --max-backoff
 
 
 def events_of(data: bytes | str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -217,7 +219,7 @@ class Source:
         self.client: redis.Redis | None = None
         self.pubsub: Any = None
         self.last_id: str | None = None  # stream: the id of the last entry read
-        self.backoff, self.retry_at = args.min_backoff, 0.0
+        self.backoff, self.retry_at = MIN_BACKOFF, 0.0
         self.down_since: float | None = None  # when the current outage began
         self.connected_once = self.warned_no_stream = False
 
@@ -240,8 +242,8 @@ class Source:
         verb = "reconnected" if self.connected_once else "connected"
         if self.down_since is not None:
             verb += f" after {time.monotonic() - self.down_since:.1f}s"
-        self.down_since, self.connected_once, self.backoff = None, True, a.min_backoff
-        self.output.status(f"{verb}: {what} at {display_url(a.redis_url)}")
+        self.down_since, self.connected_once, self.backoff = None, True, MIN_BACKOFF
+        self.output.status(f"{verb}: {what} at {redact_url(a.redis_url)}")
         if a.stream and not self.client.exists(a.channel) and not self.warned_no_stream:
             self.warned_no_stream = True
             self.output.status(
@@ -285,14 +287,6 @@ class Source:
         self.client = self.pubsub = None
 
 
-def display_url(url: str) -> str:
-    """``url`` without its password."""
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest.split("/", 1)[0]:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + sep + rest
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", help="masker.yaml to read redis_url and redis_event_channel from")
@@ -309,7 +303,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "default 50, unlimited with --json)")
     p.add_argument("--summary-every", type=float, default=10.0,
                    help="seconds between summaries (0: only the final one)")
-    p.add_argument("--min-backoff", type=float, default=0.5, help=argparse.SUPPRESS)
     p.add_argument("--max-backoff", type=float, default=10.0,
                    help="longest wait between reconnection attempts (seconds)")
     args = p.parse_args(argv)
