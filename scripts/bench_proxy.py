@@ -91,6 +91,8 @@ DEFAULTS = {
                      "1KB,4KB,64KB", 1, 60, 15),
 }
 THROUGHPUT_REQUESTS = {"1KB": 300, "4KB": 300, "64KB": 160, "1MB": 40}  # per cell
+HEADERS = {"content-type": "application/json", "x-api-key": "bench",
+           "anthropic-version": "2023-06-01"}
 
 
 @dataclass
@@ -185,22 +187,12 @@ def check_reply(mode: Mode, status: int, content: bytes, big: bool) -> str | Non
     return None if ids else "nothing was masked (the stand-in saw no token)"
 
 
-def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLContext | bool,
-             redis: RedisServer | None, big: bool = False) -> Cell:
+def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int,
+             verify: ssl.SSLContext | bool, redis: RedisServer | None, big: bool = False) -> Cell:
     """Send ``bodies`` with ``conc`` threads, one keep-alive client each; the first ``conc``
     (one per client: its connection, the reply check) are not timed. mitmdump's CPU time is
     read from before the clients connect until they have closed, and divided over every body
-    sent: each cell's connections count, as in the earlier figures (``bench_cpu.py``'s)."""
-    pid = mode.proxy.proc.pid if mode.proxy else None
-    cpu0 = cpu_ns(pid) if pid else 0
-    cell = send(mode, url, bodies, conc, verify, redis, big)
-    if pid:
-        cell.cpu_us = (cpu_ns(pid) - cpu0) / 1000 / len(bodies)
-    return cell
-
-
-def send(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLContext | bool,
-         redis: RedisServer | None, big: bool) -> Cell:
+    sent: each cell's connections count."""
     import httpx
 
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]  # as mitmproxy and the stand-in
@@ -208,11 +200,11 @@ def send(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLCo
     clients = [httpx.Client(transport=httpx.HTTPTransport(proxy=proxy, socket_options=nodelay,
                                                           verify=verify),
                             trust_env=False, timeout=600) for _ in range(conc)]
-    headers = {"content-type": "application/json", "x-api-key": "bench",
-               "anthropic-version": "2023-06-01"}
+    pid = mode.proxy.proc.pid if mode.proxy else None
+    cpu0 = cpu_ns(pid) if pid else 0
     try:
         for i in range(conc):
-            r = clients[i].post(url, content=bodies[i], headers=headers)
+            r = clients[i].post(url, content=bodies[i], headers=HEADERS)
             if problem := check_reply(mode, r.status_code, r.content, big):
                 raise RuntimeError(f"{mode.name}: {problem}")
         bodies = bodies[conc:]
@@ -231,7 +223,7 @@ def send(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLCo
                     return
                 t0 = time.perf_counter()
                 first, n = None, 0
-                with client.stream("POST", url, content=body, headers=headers) as r:
+                with client.stream("POST", url, content=body, headers=HEADERS) as r:
                     for chunk in r.iter_raw():
                         first = first or time.perf_counter()
                         n += len(chunk)
@@ -257,11 +249,12 @@ def send(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLCo
             time.sleep(0.02)  # the log line of a connection comes a moment after it
             conns = (mode.proxy.output().count("client connect") - conn0) / len(bodies)
         pubs = (publishes(redis) - pub0) / len(bodies) if redis and mode.events else None
-        return Cell(len(bodies) / wall, pct(lat, 0.5), pct(lat, 0.99), pct(ttfb, 0.5),
-                    received[0] / MIB / wall, None, conns, pubs)
     finally:
         for c in clients:
             c.close()
+    cpu_us = (cpu_ns(pid) - cpu0) / 1000 / (len(bodies) + conc) if pid else None
+    return Cell(len(bodies) / wall, pct(lat, 0.5), pct(lat, 0.99), pct(ttfb, 0.5),
+                received[0] / MIB / wall, cpu_us, conns, pubs)
 
 
 def publishes(redis: RedisServer) -> int:
@@ -394,8 +387,7 @@ def count_instructions(args: argparse.Namespace, m: Mode, label: str, first: int
                 if i == first + args.warmup:
                     subprocess.run(control, check=True, capture_output=True, timeout=120)
                 r = c.post(standin.url, content=bodies.body(SIZES[label], i, stream=args.sse),
-                           headers={"content-type": "application/json", "x-api-key": "bench",
-                                    "anthropic-version": "2023-06-01"})
+                           headers=HEADERS)
                 if problem := check_reply(m, r.status_code, r.content, False):
                     raise RuntimeError(f"{m.name}: {problem}")
             control[1] = "-d"
