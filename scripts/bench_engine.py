@@ -191,7 +191,7 @@ def invoke_frame(piece: str) -> bytes:
 
 
 #: name → (content type, reply builder). The Bedrock frames carry 1–12 characters each, a token
-#: in about every third frame (dense) or every ~30th (sparse).
+#: in about every fourth frame (dense) or every ~30th (sparse).
 FORMATS: dict[str, tuple[str, Callable[[int], tuple[bytes, int]]]] = {
     "anthropic-sse": ("text/event-stream",
                       events(lambda p: sse("content_block_delta", delta(p)))),
@@ -203,10 +203,10 @@ FORMATS: dict[str, tuple[str, Callable[[int], tuple[bytes, int]]]] = {
     "json": ("application/json", lambda n: (dumps({"id": "msg", "content": [
         {"type": "text", "text": text(4096 + k)} for k in range(n // 4200 + 1)]}), 0)),
     "text": ("text/plain", lambda n: (text(n).encode(), 0)),
-    "bedrock-invoke": (EVENTSTREAM, events(invoke_frame, 12, 0.08)),
-    "bedrock-invoke-sparse": (EVENTSTREAM, events(invoke_frame, 12, 0.008)),
+    "bedrock-invoke": (EVENTSTREAM, events(invoke_frame, 12, 0.3)),
+    "bedrock-invoke-sparse": (EVENTSTREAM, events(invoke_frame, 12, 0.03)),
     "bedrock-converse": (EVENTSTREAM, events(lambda p: encode_frame(CONVERSE, dumps(
-        {"contentBlockIndex": 0, "delta": {"text": p}, "p": "abcdefgh"})), 12, 0.08)),
+        {"contentBlockIndex": 0, "delta": {"text": p}, "p": "abcdefgh"})), 12, 0.3)),
 }
 
 
