@@ -95,7 +95,7 @@ def scaling(cases: list[Case], size: int, repeats: int) -> int:
     measured again, three times as long: load on 2 cores is noisy). Exit status: 1 if any
     ratio is still at or above the flag."""
     flagged = []
-    print(f"{'component':<15} {'shape':<38} {'10N':>8} {'t(N) ms':>9} {'t(10N) ms':>10} "
+    print(f"{'component':<21} {'shape':<36} {'10N':>8} {'t(N) ms':>9} {'t(10N) ms':>10} "
           f"{'ratio':>6} {'MB/s':>7} {'µs/event':>9}")
     for case in cases:
         n = int(size * case.scale)
@@ -111,7 +111,7 @@ def scaling(cases: list[Case], size: int, repeats: int) -> int:
         if mark:
             flagged.append(f"{case.component}: {case.shape} ({ratio:.1f})")
         per_event = f"{min(t[1]) / events * 1e6:9.2f}" if events else f"{'-':>9}"
-        print(f"{case.component:<15} {case.shape:<38} {len(big):>8} {min(t[0]) * 1e3:>9.2f} "
+        print(f"{case.component:<21} {case.shape:<36} {len(big):>8} {min(t[0]) * 1e3:>9.2f} "
               f"{min(t[1]) * 1e3:>10.2f} {ratio:>6.1f} {len(big) / min(t[1]) / 1e6:>7.1f} "
               f"{per_event}{mark}", flush=True)
     print(f"\n{len(cases)} cases; linear = 10, flagged at >= {FLAG_RATIO:.0f}")
