@@ -31,12 +31,11 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+from awsmasker.config import ConfigError, Settings, load_file
 from awsmasker.store.redis_store import redact_url
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
-DEFAULT_CHANNEL = "masker:events"
 #: Durations kept for percentiles (per window and overall); older ones are forgotten.
 MAX_SAMPLES = 100_000
 #: Extra event fields shown in the compact line, in this order.
@@ -288,10 +287,12 @@ class Source:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = Settings()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", help="masker.yaml to read redis_url and redis_event_channel from")
-    p.add_argument("--redis-url", help=f"default: $AWS_MASKER_REDIS_URL or {DEFAULT_URL}")
-    p.add_argument("--channel", help=f"channel / stream key (default {DEFAULT_CHANNEL})")
+    p.add_argument("--redis-url", help=f"default: $AWS_MASKER_REDIS_URL or {defaults.redis_url}")
+    p.add_argument("--channel",
+                   help=f"channel / stream key (default {defaults.redis_event_channel})")
     p.add_argument("--stream", action="store_true", help="read the Redis Stream, not pub/sub")
     p.add_argument("--from-start", action="store_true",
                    help="with --stream: replay the whole stream first (default: only new events)")
@@ -308,15 +309,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     file_values: dict[str, Any] = {}
     if args.config:
-        from awsmasker.config import ConfigError, load_file
-
         try:
             file_values = load_file(args.config)
         except ConfigError as e:
             p.error(str(e))
     args.redis_url = (args.redis_url or file_values.get("redis_url")
-                      or os.environ.get("AWS_MASKER_REDIS_URL") or DEFAULT_URL)
-    args.channel = args.channel or file_values.get("redis_event_channel") or DEFAULT_CHANNEL
+                      or os.environ.get("AWS_MASKER_REDIS_URL") or defaults.redis_url)
+    args.channel = (args.channel or file_values.get("redis_event_channel")
+                    or defaults.redis_event_channel)
     if args.from_start and not args.stream:
         p.error("--from-start needs --stream (pub/sub cannot replay)")
     if args.max_lines_per_sec is None:
