@@ -74,6 +74,8 @@ class Soak:
         self.problems: list[str] = []  # the first ten
         self.sent: dict[str, list[str]] = {}  # nonce -> originals, until upstream was checked
         self.samples: list[dict[str, float]] = []
+        self.rss: dict[str, float] = {}  # MB after warm-up (base), at the end, at the peak
+        self.max_clients = 0
         self.stop = threading.Event()
 
     def problem(self, kind: str, text: str) -> None:
@@ -217,31 +219,31 @@ class Soak:
         c = self.counts
         after = [s["rss_mb"] for s in self.samples if s["t"] > self.args.warmup]
         base = [s["rss_mb"] for s in self.samples if s["t"] <= self.args.warmup][-1]
-        c["rss_base"], c["rss_end"] = base, statistics.median(after[-3:]) if after else base
-        c["rss_peak"], c["max_clients"] = max(after, default=base), max(
-            s["clients"] for s in self.samples)
-        growth = c["rss_end"] / base - 1
-        reasons = [
-            *(["mitmdump exited"] if not alive else []),
-            *([f"RSS grew {growth:.1%} after warm-up (limit {RSS_LIMIT:.0%})"]
-              if growth > RSS_LIMIT else []),
-            *([f"{c['errors']} requests failed"] if c["errors"] else []),
-            *([f"{c['unrestored']} replies not restored"] if c["unrestored"] else []),
-            *([f"{c['leaks']} upstream requests held an original"] if c["leaks"] else []),
-            *([f"proxy held {c['max_clients']} Redis connections (pool {MAX_CONNECTIONS})"]
-              if c["max_clients"] > MAX_CONNECTIONS else []),
-            *(["no request completed"] if not c["done"] else []),
-            *(["no event received"] if not c["events"] else [])]
-        return reasons
+        self.rss = {"base": base, "end": statistics.median(after[-3:]) if after else base,
+                    "peak": max(after, default=base)}
+        self.max_clients = max(s["clients"] for s in self.samples)
+        growth = self.rss["end"] / base - 1
+        checks = [
+            (not alive, "mitmdump exited"),
+            (growth > RSS_LIMIT, f"RSS grew {growth:.1%} after warm-up (limit {RSS_LIMIT:.0%})"),
+            (c["errors"], f"{c['errors']} requests failed"),
+            (c["unrestored"], f"{c['unrestored']} replies not restored"),
+            (c["leaks"], f"{c['leaks']} upstream requests held an original"),
+            (self.max_clients > MAX_CONNECTIONS,
+             f"proxy held {self.max_clients} Redis connections (pool {MAX_CONNECTIONS})"),
+            (not c["done"], "no request completed"),
+            (not c["events"], "no event received")]
+        return [reason for failed, reason in checks if failed]
 
     def figures(self) -> list[str]:
         c = self.counts
         return [f"requests: {c['done']} ({c['streamed']} streamed, "
                 f"{c['done'] / max(self.args.duration, 1e-9):.1f}/s); upstream bodies checked: "
                 f"{c['upstream_checked']}",
-                f"RSS after warm-up {c['rss_base']:.1f} MB → end {c['rss_end']:.1f} MB (growth "
-                f"{c['rss_end'] / c['rss_base'] - 1:+.1%}, peak {c['rss_peak']:.1f} MB)",
-                f"max proxy Redis connections: {c['max_clients']}",
+                f"RSS after warm-up {self.rss['base']:.1f} MB → end {self.rss['end']:.1f} MB "
+                f"(growth {self.rss['end'] / self.rss['base'] - 1:+.1%}, peak "
+                f"{self.rss['peak']:.1f} MB)",
+                f"max proxy Redis connections: {self.max_clients}",
                 f"events received: {c['events']}"]
 
 
