@@ -304,25 +304,28 @@ def r_thinking(n: int, kind: str) -> bytes:
     return b'{"type":"thinking","thinking":"' + inner + b'","signature":"s"}'
 
 
-#: name → (build(n, kind), in 8 KiB chunks, in 1-byte chunks, SSE only)
-RESTORE_SHAPES: dict[str, tuple[Callable[[int, str], bytes], bool, bool, bool]] = {
-    "near-tokens": (r_near_tokens, True, True, False),
-    "backslashes": (r_backslashes, True, True, False),
-    "one huge event": (r_one_event, True, True, False),
-    "many events": (r_many_events, True, False, False),
+RESTORE_SHAPES: dict[str, Callable[[int, str], bytes]] = {
+    "near-tokens": r_near_tokens,
+    "backslashes": r_backslashes,
+    "one huge event": r_one_event,
+    "many events": r_many_events,
     # SSE: one event that never ends (no blank line): held, searched again on every feed
-    "unterminated": (lambda n, kind: b"data: " + repeat_to(b"AWS_EC2_001 x ", n - 6)
-                     if kind == "sse" else repeat_to(b"AWS_EC2_00", n), True, True, False),
-    "CR-only": (lambda n, kind: r_many_events(n, kind).replace(b"\n", b"\r"), True, False, True),
-    "thinking": (r_thinking, True, False, False),
+    "unterminated": lambda n, kind: (b"data: " + repeat_to(b"AWS_EC2_001 x ", n - 6)
+                                     if kind == "sse" else repeat_to(b"AWS_EC2_00", n)),
+    "CR-only": lambda n, kind: r_many_events(n, kind).replace(b"\n", b"\r"),
+    "thinking": r_thinking,
     # deltas that are all token prefix ("AWS_", "EC2"), each held and merged into the next
-    "held-prefix merges": (lambda n, kind: repeat_to(b"".join(
-        sse_text(p) for p in ("AWS_", "EC2", "_00", "1 ", "A", "WS")), n), True, True, True),
+    "held-prefix merges": lambda n, kind: repeat_to(b"".join(
+        sse_text(p) for p in ("AWS_", "EC2", "_00", "1 ", "A", "WS")), n),
     # chat choice 0 holds a token's start while choice 1 writes 100 chunks, again and again:
     # events wait behind the held one up to the queue's bound, then it goes out as it came
-    "stalled chat choice": (lambda n, kind: repeat_to(
-        chat_chunk(0, "AWS_EC") + chat_chunk(1, "x AWS_EC2_001 A") * 100, n), True, True, True),
+    "stalled chat choice": lambda n, kind: repeat_to(
+        chat_chunk(0, "AWS_EC") + chat_chunk(1, "x AWS_EC2_001 A") * 100, n),
 }
+SSE_ONLY = {"CR-only", "held-prefix merges", "stalled chat choice"}
+#: the shapes also fed one byte at a time
+ONE_BYTE = {"near-tokens", "backslashes", "one huge event", "unterminated", "held-prefix merges",
+            "stalled chat choice"}
 CTYPES = {"sse": "text/event-stream", "json": "application/json", "text": "text/plain"}
 #: Chunk size of the multi-chunk cases: small enough that N bytes already span several chunks
 #: (with 64 KiB an N-byte event came whole and a 10N one across chunks: two code paths).
@@ -339,12 +342,12 @@ def linearity_cases() -> list[Case]:
     out = [Case("masker", name, (lambda f: lambda n: (f(n), 0))(fn), run_masker)
            for name, fn in MASKER_SHAPES.items()]
     for kind, ctype in CTYPES.items():
-        for chunk, label, scale, index in ((CHUNK, "8 KiB", 1.0, 1), (1, "1-byte", 0.4, 2)):
-            for name, shape in RESTORE_SHAPES.items():
-                if shape[index] and (kind == "sse" or not shape[3]):
-                    out.append(Case(kind, f"{name}, {label} chunks",
-                                    (lambda f, k: lambda n: (f(n, k), 0))(shape[0], kind),
-                                    restorer(ctype, chunk), scale))
+        shapes = {name: (lambda f, k: lambda n: (f(n, k), 0))(fn, kind)
+                  for name, fn in RESTORE_SHAPES.items() if kind == "sse" or name not in SSE_ONLY}
+        out += [Case(kind, f"{name}, 8 KiB chunks", build, restorer(ctype, CHUNK))
+                for name, build in shapes.items()]
+        out += [Case(kind, f"{name}, 1-byte chunks", build, restorer(ctype, 1), scale=0.4)
+                for name, build in shapes.items() if name in ONE_BYTE]
     return out
 
 
