@@ -40,7 +40,6 @@ import argparse
 import atexit
 import base64
 import datetime as dt
-import json
 import os
 import platform
 import shutil
@@ -65,7 +64,12 @@ from testsupport.corpus import Bodies  # noqa: E402
 from testsupport.mitmdump import ENTRY, Mitmdump  # noqa: E402
 from testsupport.procs import cpu_ns  # noqa: E402
 from testsupport.redis_server import RedisServer  # noqa: E402
-from testsupport.standin import TOKEN_RE_B, BenchStandin, self_signed_localhost  # noqa: E402
+from testsupport.standin import (  # noqa: E402
+    TOKEN_RE_B,
+    BenchStandin,
+    reply_parts,
+    self_signed_localhost,
+)
 
 SIZES = {"1KB": 1024, "4KB": 4 * 1024, "64KB": 64 * 1024, "1MB": 1024 * 1024}
 MIB = 1024 * 1024
@@ -87,6 +91,8 @@ DEFAULTS = {
                      "1KB,4KB,64KB", 1, 60, 15),
 }
 THROUGHPUT_REQUESTS = {"1KB": 300, "4KB": 300, "64KB": 160, "1MB": 40}  # per cell
+HEADERS = {"content-type": "application/json", "x-api-key": "bench",
+           "anthropic-version": "2023-06-01"}
 
 
 @dataclass
@@ -177,31 +183,16 @@ def check_reply(mode: Mode, status: int, content: bytes, big: bool) -> str | Non
         return f"reply not restored: {len(left)} tokens left, e.g. {left[:3]}"
     if big:
         return None
-    if content.startswith(b"event:"):
-        pieces = [json.loads(ln[6:]).get("delta", {}).get("partial_json", "")
-                  for ln in content.split(b"\n") if ln.startswith(b"data: ")]
-        ids = json.loads("".join(pieces))["ids"]
-    else:
-        ids = json.loads(content)["content"][1]["input"]["ids"]
+    ids = reply_parts(content)[1]["ids"]
     return None if ids else "nothing was masked (the stand-in saw no token)"
 
 
-def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLContext | bool,
-             redis: RedisServer | None, big: bool = False) -> Cell:
+def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int,
+             verify: ssl.SSLContext | bool, redis: RedisServer | None, big: bool = False) -> Cell:
     """Send ``bodies`` with ``conc`` threads, one keep-alive client each; the first ``conc``
     (one per client: its connection, the reply check) are not timed. mitmdump's CPU time is
     read from before the clients connect until they have closed, and divided over every body
-    sent: each cell's connections count, as in the earlier figures (``bench_cpu.py``'s)."""
-    pid = mode.proxy.proc.pid if mode.proxy else None
-    cpu0 = cpu_ns(pid) if pid else 0
-    cell = send(mode, url, bodies, conc, verify, redis, big)
-    if pid:
-        cell.cpu_us = (cpu_ns(pid) - cpu0) / 1000 / len(bodies)
-    return cell
-
-
-def send(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLContext | bool,
-         redis: RedisServer | None, big: bool) -> Cell:
+    sent: each cell's connections count."""
     import httpx
 
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]  # as mitmproxy and the stand-in
@@ -209,11 +200,11 @@ def send(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLCo
     clients = [httpx.Client(transport=httpx.HTTPTransport(proxy=proxy, socket_options=nodelay,
                                                           verify=verify),
                             trust_env=False, timeout=600) for _ in range(conc)]
-    headers = {"content-type": "application/json", "x-api-key": "bench",
-               "anthropic-version": "2023-06-01"}
+    pid = mode.proxy.proc.pid if mode.proxy else None
+    cpu0 = cpu_ns(pid) if pid else 0
     try:
         for i in range(conc):
-            r = clients[i].post(url, content=bodies[i], headers=headers)
+            r = clients[i].post(url, content=bodies[i], headers=HEADERS)
             if problem := check_reply(mode, r.status_code, r.content, big):
                 raise RuntimeError(f"{mode.name}: {problem}")
         bodies = bodies[conc:]
@@ -232,7 +223,7 @@ def send(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLCo
                     return
                 t0 = time.perf_counter()
                 first, n = None, 0
-                with client.stream("POST", url, content=body, headers=headers) as r:
+                with client.stream("POST", url, content=body, headers=HEADERS) as r:
                     for chunk in r.iter_raw():
                         first = first or time.perf_counter()
                         n += len(chunk)
@@ -258,11 +249,12 @@ def send(mode: Mode, url: str, bodies: list[bytes], conc: int, verify: ssl.SSLCo
             time.sleep(0.02)  # the log line of a connection comes a moment after it
             conns = (mode.proxy.output().count("client connect") - conn0) / len(bodies)
         pubs = (publishes(redis) - pub0) / len(bodies) if redis and mode.events else None
-        return Cell(len(bodies) / wall, pct(lat, 0.5), pct(lat, 0.99), pct(ttfb, 0.5),
-                    received[0] / MIB / wall, None, conns, pubs)
     finally:
         for c in clients:
             c.close()
+    cpu_us = (cpu_ns(pid) - cpu0) / 1000 / (len(bodies) + conc) if pid else None
+    return Cell(len(bodies) / wall, pct(lat, 0.5), pct(lat, 0.99), pct(ttfb, 0.5),
+                received[0] / MIB / wall, cpu_us, conns, pubs)
 
 
 def publishes(redis: RedisServer) -> int:
@@ -395,8 +387,7 @@ def count_instructions(args: argparse.Namespace, m: Mode, label: str, first: int
                 if i == first + args.warmup:
                     subprocess.run(control, check=True, capture_output=True, timeout=120)
                 r = c.post(standin.url, content=bodies.body(SIZES[label], i, stream=args.sse),
-                           headers={"content-type": "application/json", "x-api-key": "bench",
-                                    "anthropic-version": "2023-06-01"})
+                           headers=HEADERS)
                 if problem := check_reply(m, r.status_code, r.content, False):
                     raise RuntimeError(f"{m.name}: {problem}")
             control[1] = "-d"

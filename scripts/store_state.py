@@ -25,69 +25,43 @@ import redis
 from awsmasker.config import Settings
 from awsmasker.store.redis_store import redact_url
 
-SCAN_COUNT = 1000
-_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+BATCH = 1000  # keys per SCAN step, per pipeline and per UNLINK
 
 
-def _glob_escape(text: str) -> str:
-    return _GLOB_SPECIAL.sub(r"\\\1", text)
-
-
-def _shapes(ns: str) -> dict[str, re.Pattern[str]]:
-    p = re.escape(ns)
-    return {
-        "kcv": re.compile(rf"{p}:kcv\Z"),
-        "counter": re.compile(rf"{p}:n:(?P<type>[A-Z][A-Z0-9_]*)\Z"),
-        "lookup": re.compile(rf"{p}:v:[0-9a-f]{{64}}\Z"),
-        "mapping": re.compile(rf"{p}:t:(?P<type>[A-Z][A-Z0-9_]*):[0-9]+\Z"),
-    }
-
-
-def store_keys(r: redis.Redis, ns: str) -> dict[str, list[str]]:
-    """The store's keys in ``ns`` by kind (kcv, counter, lookup, mapping)."""
-    shapes = _shapes(ns)
-    found: dict[str, list[str]] = {kind: [] for kind in shapes}
-    esc = _glob_escape(ns)
-    for pattern in (f"{esc}:kcv", f"{esc}:n:*", f"{esc}:v:*", f"{esc}:t:*"):
-        for raw in r.scan_iter(match=pattern, count=SCAN_COUNT):
-            key = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-            for kind, rx in shapes.items():
-                if rx.match(key):
-                    found[kind].append(key)
-                    break
+def store_keys(r: redis.Redis, ns: str) -> dict[str, list[tuple[str, str]]]:
+    """The store's keys in ``ns`` by kind (kcv, counter, lookup, mapping), each with its type
+    (counters and mappings). Other keys under the prefix are left out."""
+    shape = re.compile(rf"{re.escape(ns)}:(?:(?P<kcv>kcv)|n:(?P<counter>[A-Z][A-Z0-9_]*)|"
+                       r"(?P<lookup>v):[0-9a-f]{64}|t:(?P<mapping>[A-Z][A-Z0-9_]*):[0-9]+)\Z")
+    found: dict[str, list[tuple[str, str]]] = {k: [] for k in ("kcv", "counter", "lookup",
+                                                               "mapping")}
+    glob = re.sub(r"([*?\[\]\\])", r"\\\1", ns) + ":*"
+    for raw in r.scan_iter(match=glob, count=BATCH):
+        key = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        if m := shape.match(key):
+            found[str(m.lastgroup)].append((key, m[m.lastgroup]))
     return found
-
-
-def _ttls(r: redis.Redis, keys: list[str]) -> list[float]:
-    out: list[float] = []
-    for i in range(0, len(keys), SCAN_COUNT):
-        pipe = r.pipeline(transaction=False)
-        for k in keys[i : i + SCAN_COUNT]:
-            pipe.pttl(k)
-        out += [ms / 1000 for ms in pipe.execute() if ms >= 0]  # -2: expired meanwhile
-    return out
 
 
 def collect_state(r: redis.Redis, ns: str) -> dict[str, Any]:
     found = store_keys(r, ns)
-    shapes = _shapes(ns)
-    live = Counter(shapes["mapping"].match(k)["type"] for k in found["mapping"])  # type: ignore[index]
-    minted: dict[str, int] = {}
-    if found["counter"]:
-        values = r.mget(found["counter"])
-        for k, v in zip(found["counter"], values, strict=True):
-            if v is not None:
-                minted[shapes["counter"].match(k)["type"]] = int(v)  # type: ignore[index]
-    ttls = _ttls(r, found["mapping"])
-    types = sorted(set(live) | set(minted))
+    live = Counter(t for _, t in found["mapping"])
+    counters = found["counter"]
+    minted = {t: int(v) for (_, t), v in zip(counters, r.mget([k for k, _ in counters])
+                                             if counters else [], strict=True) if v is not None}
+    ttls: list[float] = []
+    for i in range(0, len(found["mapping"]), BATCH):
+        pipe = r.pipeline(transaction=False)
+        for k, _ in found["mapping"][i : i + BATCH]:
+            pipe.pttl(k)
+        ttls += [ms / 1000 for ms in pipe.execute() if ms >= 0]  # -2: expired meanwhile
     return {
         "namespace": ns,
-        "types": {t: {"live_mappings": live.get(t, 0), "minted": minted.get(t, 0)} for t in types},
+        "types": {t: {"live_mappings": live.get(t, 0), "minted": minted.get(t, 0)}
+                  for t in sorted(set(live) | set(minted))},
         "live_mappings": sum(live.values()),
-        "ttl_seconds": (
-            {"min": min(ttls), "median": statistics.median(ttls), "max": max(ttls)}
-            if ttls else None
-        ),
+        "ttl_seconds": ({"min": min(ttls), "median": statistics.median(ttls), "max": max(ttls)}
+                        if ttls else None),
         "keys": {kind: len(v) for kind, v in found.items()},
         "total_keys": sum(len(v) for v in found.values()),
         "key_check_present": bool(found["kcv"]),
@@ -99,10 +73,9 @@ def format_state(state: dict[str, Any]) -> str:
              f"{state['total_keys']} keys"]
     if state["types"]:
         lines.append(f"  {'type':<24} {'live':>10} {'minted':>10}")
-        for t, c in state["types"].items():
-            lines.append(f"  {t:<24} {c['live_mappings']:>10} {c['minted']:>10}")
-    ttl = state["ttl_seconds"]
-    if ttl:
+        lines += [f"  {t:<24} {c['live_mappings']:>10} {c['minted']:>10}"
+                  for t, c in state["types"].items()]
+    if ttl := state["ttl_seconds"]:
         lines.append(f"  ttl (s): min {ttl['min']:.0f}  median {ttl['median']:.0f}  "
                      f"max {ttl['max']:.0f}")
     k = state["keys"]
@@ -112,10 +85,9 @@ def format_state(state: dict[str, Any]) -> str:
 
 
 def purge(r: redis.Redis, ns: str) -> int:
-    found = store_keys(r, ns)
-    keys = [k for kind in found.values() for k in kind]
-    for i in range(0, len(keys), SCAN_COUNT):
-        r.unlink(*keys[i : i + SCAN_COUNT])
+    keys = [k for kind in store_keys(r, ns).values() for k, _ in kind]
+    for i in range(0, len(keys), BATCH):
+        r.unlink(*keys[i : i + BATCH])
     return len(keys)
 
 
@@ -141,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         if args.purge:
-            n = purge(r, args.namespace)
-            print(f"purged namespace {args.namespace!r} at {url}: {n} keys deleted")
+            print(f"purged namespace {args.namespace!r} at {url}: {purge(r, args.namespace)} "
+                  "keys deleted")
             return 0
         state = collect_state(r, args.namespace)
     except redis.RedisError as e:

@@ -12,8 +12,7 @@ from awsmasker.contentview import event_texts
 from mitmproxy import io
 
 from tests.clients import anthropic_client
-from tests.web_harness import Mitmweb
-from testsupport.mitmdump import run_mitmdump_expecting_exit
+from testsupport.mitmdump import Mitmweb, run_mitmdump_expecting_exit
 from testsupport.samples import ORIGINALS, PROMPT, SECRET, SECRET_LINE
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ deeply nested JSON and huge runs of backslashes.
 Properties: no exception escapes; ``restore(mask(x)) == x`` for reversible findings (and masked
 JSON stays JSON); a restorer fed arbitrary bytes split arbitrarily gives the same output as fed
 whole, and loses no byte (input without known tokens comes out unchanged; with them, putting the
-tokens back gives the input). Speed on such input is measured by scripts/bench_linearity.py.
+tokens back gives the input). Speed on such input is measured by scripts/bench_engine.py linearity.
 """
 
 from __future__ import annotations

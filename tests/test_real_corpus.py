@@ -1,4 +1,4 @@
-"""Detection on real text (issue 14): a sample of the corpus that scripts/corpus_build.py makes
+"""Detection on real text (issue 14): a sample of the corpus that scripts/realcorpus.py makes
 from the pinned awscli/botocore wheels' examples, labelled independently of the scanner, meets
 the targets; EC2's own API names no ID prefix the catalogue lacks; the miss classes found on real
 text stay fixed.
@@ -16,16 +16,16 @@ import pytest
 from awsmasker.body import Masker
 from awsmasker.catalogue import EC2_PREFIXES
 
-from scripts import corpus_build, corpus_labels
-from scripts.corpus_report import TARGET_ALL, TARGET_FP_PER_MB, TARGET_TYPE, load, measure
+from testsupport import labels, realcorpus
+from testsupport.realcorpus import TARGET_ALL, TARGET_FP_PER_MB, TARGET_TYPE, load, measure
 
 SAMPLE = 15  # one document in 15 (about 500, 850 labelled values) and all 2.8 MB of negatives
 
 
 @pytest.fixture(scope="module")
 def sample() -> list[dict]:
-    path = corpus_build.CACHE / f"sample{SAMPLE}.jsonl"
-    corpus_build.build(path, SAMPLE)
+    path = realcorpus.CACHE / f"sample{SAMPLE}.jsonl"
+    realcorpus.build(path, SAMPLE)
     return load(path)
 
 
@@ -43,16 +43,16 @@ def test_sample_meets_targets(sample: list[dict]) -> None:
 
 def test_every_ec2_prefix_of_the_model_has_a_type() -> None:
     with (
-        zipfile.ZipFile(corpus_build.wheel(corpus_build.AWSCLI)) as cli,
-        zipfile.ZipFile(corpus_build.wheel(corpus_build.BOTOCORE)) as bc,
+        zipfile.ZipFile(realcorpus.wheel(realcorpus.AWSCLI)) as cli,
+        zipfile.ZipFile(realcorpus.wheel(realcorpus.BOTOCORE)) as bc,
     ):
-        prefixes = corpus_build.ec2_prefixes(bc, cli)
+        prefixes = realcorpus.ec2_prefixes(bc, cli)
     assert len(prefixes) > 60
     assert sorted(prefixes - set(EC2_PREFIXES)) == []
 
 
 def test_labeller_does_not_use_the_scanner() -> None:
-    tree = ast.parse(Path(corpus_labels.__file__).read_text())
+    tree = ast.parse(Path(labels.__file__).read_text())
     imported = {
         n.module if isinstance(n, ast.ImportFrom) else a.name
         for n in ast.walk(tree)

@@ -13,8 +13,8 @@ from awsmasker.tokens import TOKEN_RE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scripts import corpus_build
-from scripts.corpus_report import load
+from testsupport import realcorpus
+from testsupport.realcorpus import load
 
 ENGINES = available_engines()
 INST = "i-0123456789abcdef0"
@@ -306,8 +306,8 @@ def test_engines_agree_on_any_text(text: str) -> None:
 @needs_hyperscan
 def test_engines_agree_on_the_corpus() -> None:
     """Every document of the real-text corpus sample, as text and as a JSON request body."""
-    path = corpus_build.CACHE / "sample15.jsonl"
-    corpus_build.build(path, 15)
+    path = realcorpus.CACHE / "sample15.jsonl"
+    realcorpus.build(path, 15)
     docs = load(path)
     assert len(docs) > 400
     hs, re_ = Masker(engine="hyperscan"), Masker(engine="re")

@@ -1,7 +1,7 @@
 """Every script answers ``--help`` with its usage and runs nothing: a mistyped help text (argparse
 formats it with ``%``) or a script that ignores its arguments shows up here, not in front of a
-user. And every script uses the package's public names only, and the tests' modules not at all
-(what scripts and tests share is in ``testsupport/``)."""
+user. And every script uses the public names of the package and of ``testsupport/`` only, and the
+tests' modules not at all (what scripts and tests share is in ``testsupport/``)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_script_imports_public_names_only(script: Path) -> None:
                 full = f"{module}.{alias.name}" if module else alias.name
                 if full.split(".")[0] == "tests":
                     problems.append(f"imports {full}")
-                if full.startswith("awsmasker") and any(
+                if full.startswith(("awsmasker", "testsupport")) and any(
                         part.startswith("_") for part in full.split(".")):
                     problems.append(f"imports {full}")
     for node in ast.walk(tree):

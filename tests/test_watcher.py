@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from awsmasker.events import make_event
 
-from scripts.watch_events import Tracker, events_of, percentile
 from testsupport.redis_server import RedisServer as OwnRedis
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "watch_events.py"
@@ -233,21 +232,20 @@ def test_waits_for_a_redis_that_is_not_there_yet_and_exits_cleanly(tmp_path, wat
     w = watchers(own.url, "--summary-every", "0", "--max-backoff", "1")
     w.wait_for(lambda: any("cannot connect" in line for line in w.err), "a retry notice")
     assert w.signal() == 0
-    assert any(line.startswith("[summary total") and "0 events" in line for line in w.out)
+    assert any(line.startswith("[summary total") and "] 0 events" in line
+               and "p50=0.00 p99=0.00" in line for line in w.out)
 
 
-def test_parsing_helpers():
-    assert percentile([], 50) == 0.0
-    values = [float(i) for i in range(1, 101)]
-    assert (percentile(values, 50), percentile(values, 99), percentile(values, 100)) == \
-        (50.0, 99.0, 100.0)
-    events, envelope = events_of(batch([event("masked", "x")], dropped_queue_full=1))
-    assert [e["flow_id"] for e in events] == ["x"]
-    assert envelope["dropped"] == {"dropped_queue_full": 1}
-    with pytest.raises(ValueError):
-        events_of("[1, 2]")
-    with pytest.raises(ValueError):
-        events_of('{"no": "event_type"}')
+def test_malformed_messages_are_counted_not_printed(url, redisdb, watchers):
+    w = watchers(url, "--summary-every", "0")
+    wait_subscribed(redisdb)
+    for bad in ("[1, 2]", '{"no": "event_type"}', "not json", '{"type": "batch"}'):
+        redisdb.publish(CHANNEL, bad)
+    redisdb.publish(CHANNEL, json.dumps(event("masked", "ok")))
+    w.wait_for(lambda: len(w.event_lines()) == 1, "the one event")
+    assert w.signal() == 0
+    (summary,) = [line for line in w.out if line.startswith("[summary total")]
+    assert "] 1 events" in summary and "malformed 4" in summary
 
 
 def test_a_stream_that_is_not_written_says_which_setting_writes_it(url, redisdb, watchers):
@@ -258,13 +256,20 @@ def test_a_stream_that_is_not_written_says_which_setting_writes_it(url, redisdb,
     assert w.signal() == 0
 
 
-def test_window_summaries_count_the_drops_of_the_window():
-    now = [0.0]
-    t = Tracker(lambda: now[0])
-    t.report_drops("p1", {"dropped_queue_full": 5})
-    assert "proxy dropped queue_full=5" in t.summary(t.window, "last", 0)
-    t.new_window()
-    assert "proxy dropped none" in t.summary(t.window, "last", 0)
-    t.report_drops("p1", {"dropped_queue_full": 7})
-    assert "proxy dropped queue_full=2" in t.summary(t.window, "last", 0)
-    assert "proxy dropped queue_full=7" in t.summary(t.total, "total", 0)
+def test_window_summaries_count_the_drops_of_the_window(url, redisdb, watchers):
+    """The proxies report cumulative drop counts: a window shows how much they grew in it, the
+    final summary the whole count."""
+    w = watchers(url, "--summary-every", "0.5")
+    wait_subscribed(redisdb)
+
+    def window_with(text: str) -> bool:
+        return any(line.startswith("[summary last") and text in line for line in w.out)
+
+    redisdb.publish(CHANNEL, batch([event("masked", "a")], dropped_queue_full=5))
+    w.wait_for(lambda: window_with("proxy dropped queue_full=5"), "the first drops")
+    w.wait_for(lambda: window_with("proxy dropped none"), "a window without drops")
+    redisdb.publish(CHANNEL, batch([event("masked", "b")], dropped_queue_full=7))
+    w.wait_for(lambda: window_with("proxy dropped queue_full=2"), "the growth")
+    assert w.signal() == 0
+    (total,) = [line for line in w.out if line.startswith("[summary total")]
+    assert "proxy dropped queue_full=7" in total

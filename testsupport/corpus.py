@@ -342,6 +342,41 @@ def negatives(seed: int, count: int) -> list[str]:
     return [g.negative() for _ in range(count)]
 
 
+def mixed_pieces(seed: int, size: int, doc_share: float) -> list[str]:
+    """About ``size`` characters of pieces: an AWS document with probability ``doc_share``,
+    otherwise 60 words of prose and a look-alike."""
+    g = Gen(seed)
+    pieces: list[str] = []
+    total = 0
+    while total < size:
+        doc = (g.document() if g.r.random() < doc_share
+               else g.prose(60) + ". " + g.negative() + ".\n")
+        pieces.append(doc)
+        total += len(doc)
+    return pieces
+
+
+def conversation(pieces: list[str], seed: int = 7) -> list[dict]:
+    """Anthropic messages of six pieces each, in turn: user text, an assistant ``tool_use``
+    with the pieces in its input, the user's ``tool_result``."""
+    out: list[dict] = []
+    for k, i in enumerate(range(0, len(pieces) - 6, 6)):
+        chunk = "\n".join(pieces[i:i + 6])
+        if k % 3 == 0:
+            msg = {"role": "user", "content": [{"type": "text", "text": chunk}]}
+        elif k % 3 == 1:
+            msg = {"role": "assistant", "content": [
+                {"type": "text", "text": "Running the command."},
+                {"type": "tool_use", "id": f"toolu_{seed}_{k}", "name": "bash",
+                 "input": {"command": "aws ec2 describe-instances", "note": chunk}}]}
+        else:
+            msg = {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": f"toolu_{seed}_{k - 1}",
+                 "content": [{"type": "text", "text": chunk}]}]}
+        out.append(msg)
+    return out
+
+
 class Bodies:
     """Distinct Anthropic Messages bodies of a given size (the proxy benchmark's requests).
 
@@ -355,30 +390,8 @@ class Bodies:
             '"system":"You are a helpful AWS assistant. Answer briefly.","messages":[')
 
     def __init__(self, seed: int = 7, pool_bytes: int = 2_500_000) -> None:
-        g = Gen(seed)
-        pieces: list[str] = []
-        total = 0
-        while total < pool_bytes:
-            doc = (g.document() if g.r.random() < 0.06
-                   else g.prose(60) + ". " + g.negative() + ".\n")
-            pieces.append(doc)
-            total += len(doc)
-        self.pool: list[str] = []
-        for k, i in enumerate(range(0, len(pieces) - 6, 6)):
-            chunk = "\n".join(pieces[i:i + 6])
-            if k % 3 == 0:
-                msg = {"role": "user", "content": [{"type": "text", "text": chunk}]}
-            elif k % 3 == 1:
-                msg = {"role": "assistant", "content": [
-                    {"type": "text", "text": "Running the command."},
-                    {"type": "tool_use", "id": f"toolu_{seed}_{k}", "name": "bash",
-                     "input": {"command": "aws ec2 describe-instances", "note": chunk}}]}
-            else:
-                msg = {"role": "user", "content": [
-                    {"type": "tool_result", "tool_use_id": f"toolu_{seed}_{k - 1}",
-                     "content": [{"type": "text", "text": chunk}]}]}
-            self.pool.append(json.dumps(msg))
-        self.pool = self.pool[: len(self.pool) // 3 * 3]
+        pool = [json.dumps(m) for m in conversation(mixed_pieces(seed, pool_bytes, 0.06), seed)]
+        self.pool = pool[: len(pool) // 3 * 3]
 
     def _fresh(self, n: int, target: int) -> str:
         """The last user turn, serialised to about ``target`` characters."""

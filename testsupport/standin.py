@@ -65,6 +65,22 @@ def tokens_in(body: bytes) -> list[str]:
     return list(seen)
 
 
+def reply_parts(body: bytes) -> tuple[str, dict]:
+    """The text and the tool input of an Anthropic Messages reply, JSON or SSE (its deltas
+    joined)."""
+    if body.lstrip()[:1] == b"{":
+        blocks = json.loads(body)["content"]
+        return ("".join(b["text"] for b in blocks if b["type"] == "text"),
+                next((b["input"] for b in blocks if b["type"] == "tool_use"), {}))
+    text, tool = [], []
+    for line in body.decode().splitlines():
+        if line.startswith("data:"):
+            delta = json.loads(line[5:]).get("delta", {})
+            text.append(delta.get("text", ""))
+            tool.append(delta.get("partial_json", ""))
+    return "".join(text), json.loads("".join(tool) or "{}")
+
+
 def reply_text(tokens: list[str], cfg: StandinConfig) -> str:
     filler = "The quick brown fox jumps over the lazy dog. " * cfg.filler_repeat
     return filler + "Found: " + ", ".join(tokens) + ". Done."

@@ -1,36 +1,45 @@
-"""Build the real-text detection corpus into ``.corpus/`` (git-ignored).
+"""The real-text detection corpus and its measure (issue 14), for ``scripts/corpus.py`` and
+the tests.
 
 Positives: the examples shipped in the ``awscli`` wheel (``awscli/examples/**/*.rst``, one
 document per file) and in the ``botocore`` wheel (``botocore/data/*/*/examples-1.json``, one
-document per example, as indented JSON), labelled by scripts/corpus_labels.py. Negatives: files
-of other packages full of look-alikes that must stay (UUIDs, hashes, semantic and four-part
+document per example, as indented JSON), labelled by ``testsupport.labels``. Negatives: files of
+other packages full of look-alikes that must stay (UUIDs, hashes, semantic and four-part
 versions, timestamps, phone numbers, base64); a negative holds no identifier, so every span the
-masker finds there is a false positive.
+masker finds there is a false positive. The wheels are pinned and fetched with ``pip download``
+into ``.corpus/wheels`` (once); the corpus is the same on every machine. A sample of N keeps every
+positive document whose name hashes to 0 mod N, and all the negatives.
 
-The wheels are pinned and fetched with ``pip download`` into ``.corpus/wheels`` (once); the
-output is the same on every machine. ``--sample N`` keeps every positive document whose name
-hashes to 0 mod N, and all the negatives: what CI runs.
-
-    .venv/bin/python scripts/corpus_build.py [--sample N] [--out .corpus/corpus.jsonl]
+:func:`measure` sends each document, as the proxy sees it, as the text of an Anthropic Messages
+request body: the real masker plans it, a memory store mints the tokens, and the real reply
+restorer puts the originals back. A labelled value is *leaked* when its exact text is still in
+the masked document (not as part of a longer run of letters, digits, ``_`` and ``-``); the unit
+is a distinct (document, value) pair. A false positive is a span masked in a negative document.
+The round trip must give the body back byte for byte for every document without a secret.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import zipfile
+from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from awsmasker.body import Masker
+from awsmasker.catalogue import EC2_PREFIXES
+from awsmasker.restore import restore_body
+from awsmasker.store.memory import MemoryStore
+
+from testsupport.labels import ec2_prefixes_from_model, example_text, label
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from scripts.corpus_labels import ec2_prefixes_from_model, example_text, label  # noqa: E402
-
 CACHE = ROOT / ".corpus"
 AWSCLI = "awscli==1.46.2"
 BOTOCORE = "botocore==1.44.2"
@@ -78,7 +87,7 @@ def _keep(name: str, sample: int) -> bool:
 
 
 def ec2_prefixes(bc: zipfile.ZipFile, cli: zipfile.ZipFile) -> set[str]:
-    """EC2's ID prefixes, from its service model and its examples (see corpus_labels)."""
+    """EC2's ID prefixes, from its service model and its examples (see testsupport.labels)."""
     names = bc.namelist()
     model_path = max(n for n in names if n.startswith("botocore/data/ec2/") and "service-2" in n)
     raw = bc.read(model_path)
@@ -159,17 +168,106 @@ def build(out: Path, sample: int = 1) -> dict[str, int]:
     return stats
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sample", type=int, default=1, help="keep one document in N (CI: 20)")
-    ap.add_argument("--out", type=Path, default=CACHE / "corpus.jsonl")
-    args = ap.parse_args()
-    stats = build(args.out, args.sample)
-    print(
-        f"{args.out}: {stats['pos_docs']} documents, {stats['labels']} labelled values;"
-        f" negatives {stats['neg_docs']} files, {stats['neg_bytes'] / 1e6:.2f} MB"
-    )
+#: targets (issue 14): all types together, each type, false-positive spans per MB of negatives
+TARGET_ALL = 0.995
+TARGET_TYPE = 0.98
+TARGET_FP_PER_MB = 1.0
 
 
-if __name__ == "__main__":
-    main()
+def type_of(label_class: str) -> str:
+    """The catalogue type of a label class (``EC2:<prefix>`` → the prefix's type)."""
+    if label_class.startswith("EC2:"):
+        prefix = label_class[4:]
+        return EC2_PREFIXES.get(prefix, f"(no type: {prefix}-)")
+    return label_class
+
+
+def present(value: str, text: str) -> bool:
+    """Is ``value`` in ``text`` as a whole (not inside a longer run of letters and digits, as
+    ``123456789012`` is inside a UUID's last group)?"""
+    return re.search(rf"(?<![A-Za-z0-9_-]){re.escape(value)}(?![A-Za-z0-9_-])", text) is not None
+
+
+@dataclass
+class Result:
+    total: Counter[str] = field(default_factory=Counter)
+    leaked: Counter[str] = field(default_factory=Counter)
+    misses: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    doc_leaks: Counter[str] = field(default_factory=Counter)
+    docs: int = 0
+    docs_leaking: int = 0
+    fp_spans: list[tuple[str, str, str]] = field(default_factory=list)
+    neg_bytes: int = 0
+    roundtrip_checked: int = 0
+    roundtrip_failed: list[str] = field(default_factory=list)
+
+    @property
+    def recall_all(self) -> float:
+        n = sum(self.total.values())
+        return 1 - sum(self.leaked.values()) / n if n else 1.0
+
+    def recall(self, t: str) -> float:
+        return 1 - self.leaked[t] / self.total[t] if self.total[t] else 1.0
+
+    @property
+    def fp_per_mb(self) -> float:
+        return len(self.fp_spans) / (self.neg_bytes / 1e6) if self.neg_bytes else 0.0
+
+    def failures(self) -> list[str]:
+        """The targets missed, in words (empty: all met)."""
+        out = []
+        if self.recall_all < TARGET_ALL:
+            out.append(f"recall over all types {self.recall_all:.4f} < {TARGET_ALL}")
+        out += [
+            f"recall of {t} {self.recall(t):.4f} < {TARGET_TYPE}"
+            for t in sorted(self.total)
+            if self.recall(t) < TARGET_TYPE
+        ]
+        if self.fp_per_mb > TARGET_FP_PER_MB:
+            out.append(f"false positives {self.fp_per_mb:.2f}/MB > {TARGET_FP_PER_MB}")
+        if self.roundtrip_failed:
+            out.append(f"round trip failed for {self.roundtrip_failed[:5]}")
+        return out
+
+
+def load(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [d for d in map(json.loads, f) if d["kind"] != "meta"]
+
+
+def measure(docs: list[dict], masker: Masker | None = None) -> Result:
+    masker = masker or Masker()
+    res = Result()
+    for d in docs:
+        text = d["text"]
+        body = json.dumps({"messages": [{"role": "user", "content": text}]}, ensure_ascii=False)
+        plan = masker.plan(body, is_json=True)
+        store = MemoryStore()
+        tokens = [store.token_for(f) for f in plan.findings]
+        masked_body = plan.apply(tokens)
+        masked = json.loads(masked_body)["messages"][0]["content"]
+        if d["kind"] == "neg":
+            res.neg_bytes += len(text.encode())
+            res.fp_spans += [(d["id"], f.type_name, f.value) for f in plan.findings]
+            continue
+        res.docs += 1
+        leaks = 0
+        for cls, value in {tuple(x) for x in d["labels"]}:
+            t = type_of(cls)
+            res.total[t] += 1
+            if present(value, masked):
+                res.leaked[t] += 1
+                leaks += 1
+                res.misses[t].append((d["id"], value))
+        if leaks:
+            res.docs_leaking += 1
+            res.doc_leaks[d["id"]] = leaks
+        if all(f.reversible for f in plan.findings):
+            token_map = {tok: f.value for tok, f in zip(tokens, plan.findings, strict=True)}
+            out = restore_body(
+                "application/json", "/v1/messages", token_map, masked_body.encode()
+            ).body
+            res.roundtrip_checked += 1
+            if out != body.encode():
+                res.roundtrip_failed.append(d["id"])
+    return res

@@ -1,4 +1,4 @@
-"""An independent labeller for the real-text corpus (scripts/corpus_build.py).
+"""An independent labeller for the real-text corpus (``testsupport.realcorpus``).
 
 It finds the AWS identifiers in a document from AWS's documented formats and from the botocore
 service models (shape names, member names, the ID prefixes that EC2's own examples use), with its
@@ -277,33 +277,3 @@ def label(text: str, ec2_prefixes: Iterable[str], service: str = "") -> set[tupl
 def example_text(obj: object) -> str:
     """A botocore example as the text a user would paste: indented JSON."""
     return json.dumps(obj, indent=2, ensure_ascii=False)
-
-
-def main() -> None:
-    import argparse
-    import sys
-    from pathlib import Path
-
-    ap = argparse.ArgumentParser(description="Print the labels of text files (one per line).")
-    ap.add_argument("files", nargs="+", type=Path)
-    ap.add_argument(
-        "--corpus",
-        type=Path,
-        default=Path(__file__).resolve().parents[1] / ".corpus" / "corpus.jsonl",
-        help="a built corpus, for EC2's ID prefixes (without it: only the other services')",
-    )
-    ap.add_argument("--service", default="", help="the AWS service the files document")
-    args = ap.parse_args()
-    prefixes: list[str] = []
-    if args.corpus.exists():
-        with args.corpus.open(encoding="utf-8") as f:
-            for line in f:
-                if line.startswith('{"id": "#ec2-prefixes"'):
-                    prefixes = json.loads(line)["prefixes"]
-    for path in args.files:
-        for cls, value in sorted(label(path.read_text(encoding="utf-8"), prefixes, args.service)):
-            sys.stdout.write(f"{path}\t{cls}\t{value}\n")
-
-
-if __name__ == "__main__":
-    main()
