@@ -14,12 +14,17 @@ from ``/proc/<pid>/task/*/schedstat`` around its request:
 - ``addon-nocache``: the same with ``scan_cache_bytes=0`` (every body scanned whole: before);
 - ``addon-redis``: the addon with the Redis store (its own redis-server), scan cache on.
 
+With ``--baseline REV`` the addon as it was at git revision REV runs beside them as
+``addon@REV`` (and ``addon-redis@REV`` when ``addon-redis`` runs): a before/after in one run,
+which the machine's load cannot skew.
+
 Printed: per mode, the median over turns ≥ 10 of the per-turn CPU ratio to plain (with
 quartiles), the CPU it adds per turn at the start (turns 2–11) and at the end (the last 10),
 and the masker's own speed in this process (the same bodies, one ``Masker`` per setting): MB/s
 on what is new in each turn with the cache, on whole bodies without it.
 
     .venv/bin/python scripts/bench_replay.py [--turns 60] [--sessions 3] [--quick]
+        [--baseline REV]
 """
 
 from __future__ import annotations
@@ -59,25 +64,30 @@ def sse_reply() -> tuple[str, bytes]:
     return "text/event-stream; charset=utf-8", b"".join(anthropic_stream(tokens, rng, cfg))
 
 
-def start_modes(names: list[str], workdir: Path, redis_url: str | None) -> dict[str, object]:
-    from testsupport.mitmdump import Mitmdump
+def start_modes(names: list[str], workdir: Path, redis_url: str | None,
+                baseline: Path | None = None) -> dict[str, object]:
+    """A mitmdump per mode; ``baseline``: the entry script of the addon at ``--baseline``, for
+    the modes named ``...@REV``."""
+    from testsupport.mitmdump import ENTRY, Mitmdump
 
     out: dict[str, object] = {}
     base = ["targets=127.0.0.1"]
-    for name in names:
-        d = workdir / name
+    for i, name in enumerate(names):
+        d = workdir / f"mode{i}"
         d.mkdir()
         if name == "plain":
             out[name] = Mitmdump(d, with_addon=False)
             continue
+        kind, at, _ = name.partition("@")
         opts = list(base)
-        if name == "addon-nocache":
+        if kind == "addon-nocache":
             opts.append("scan_cache_bytes=0")
-        if name == "addon-redis":
+        if kind == "addon-redis":
             key = base64.b64encode(os.urandom(32)).decode()
             opts += ["store=redis", f"redis_url={redis_url}",
-                     f"redis_namespace=replay{os.getpid()}", f"encryption_key={key}"]
-        out[name] = Mitmdump(d, options=opts, env={"AWS_MASKER_CONFIG": ""})
+                     f"redis_namespace=replay{os.getpid()}x{i}", f"encryption_key={key}"]
+        script = baseline if at and baseline is not None else ENTRY
+        out[name] = Mitmdump(d, options=opts, env={"AWS_MASKER_CONFIG": ""}, script=script)
     return out
 
 
@@ -131,6 +141,8 @@ def measure(args: argparse.Namespace) -> list[str]:
     names = [n for n in MODES if n in args.modes.split(",")]
     if "plain" not in names:
         raise SystemExit("--modes must include plain (the ratios are to it)")
+    if args.baseline:
+        names += [f"{n}@{args.baseline}" for n in ("addon", "addon-redis") if n in names]
     sessions = [Session(turns=args.turns, seed=i, result_bytes=args.result_bytes,
                         source=args.wheel) for i in range(args.sessions)]
     sizes = [len(sessions[0].body(1)), len(sessions[0].body(args.turns))]
@@ -140,12 +152,20 @@ def measure(args: argparse.Namespace) -> list[str]:
           "shape); every turn of every session through each mode, order rotated per turn; "
           "streamed requests, Anthropic SSE replies; loopback, plain HTTP",
           "- CPU: /proc/<pid>/task/*/schedstat (ns, every thread of the mitmdump process)"]
+    if args.baseline:
+        md.append(f"- baseline: the modes ...@{args.baseline} run the addon as it was at git "
+                  f"revision {args.baseline}, side by side with this checkout's")
     print("\n".join(md), flush=True)
     t_start = time.monotonic()
     #: mode → turn → CPU ms of each session's request
     cpu: dict[str, dict[int, list[float]]] = {n: {} for n in names}
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         redis = None
+        baseline = None
+        if args.baseline:
+            from scripts.bench_proxy import baseline_mode
+
+            baseline = baseline_mode(args.baseline, Path(tmp)).entry
         if "addon-redis" in names:
             from testsupport.redis_server import RedisServer
 
@@ -157,7 +177,7 @@ def measure(args: argparse.Namespace) -> list[str]:
         procs: dict[str, object] = {}
         clients = {}
         try:
-            procs = start_modes(names, Path(tmp), redis.url if redis else None)
+            procs = start_modes(names, Path(tmp), redis.url if redis else None, baseline)
             for n in names:
                 clients[n] = httpx.Client(proxy=procs[n].url, trust_env=False, timeout=120)
                 send(clients[n], url, b'{"warm": "up", "stream": true}')
@@ -238,6 +258,9 @@ def main() -> int:
                     help="comma-separated subset of " + ",".join(MODES) + " (plain is needed)")
     ap.add_argument("--wheel", type=Path, help="the awscli wheel to read text from (default: "
                     "downloaded once into .cache/wheels)")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also run the addon as it was at git revision REV (modes addon@REV, "
+                    "addon-redis@REV), alternated with this checkout's")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 session of 12 turns")
     ap.add_argument("--out", type=Path, help="Markdown file for the results (default "
                     "test-report/bench-replay.md)")
