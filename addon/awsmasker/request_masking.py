@@ -181,7 +181,7 @@ class RequestMasking:
             if masked is not None:
                 if decode:
                     req.content = masked  # encodes again
-                else:  # set_content without its check of the content-encoding
+                else:  # identity in any spelling: the bytes as masked, and their length
                     req.raw_content = masked
                     if "transfer-encoding" not in headers:
                         headers["content-length"] = str(len(masked))
@@ -191,10 +191,8 @@ class RequestMasking:
                 if finding.reversible:
                     token_map[token] = finding.value
             fs.masked_counts = dict(counts)
-        # Ask for a reply we can rewrite as it comes.
-        accepted = headers.get_all("accept-encoding")
-        if not accepted or any(a != "identity" for a in accepted):
-            headers["accept-encoding"] = "identity"
+        # Ask for a reply we can rewrite as it comes (one field, whatever the client sent).
+        headers["accept-encoding"] = "identity"
         if headers.get("upgrade", "").strip().lower() == "websocket":
             self.websockets.upgrade_requested(flow, fs.token_map)
         fs.mask_ms = (time.perf_counter() - started) * 1000
