@@ -84,7 +84,7 @@ async def is_target(flow: http.HTTPFlow, settings: Settings | None) -> bool:
     """Whether this request goes to a target (module docstring)."""
     targets = _targets(settings)
     if host_matches(normalise_host(flow.request.host), targets):
-        return True  # the usual target request; any other name of it is checked below
+        return True  # the request's own host, the usual case; then every name it may route by
     names = route_names(flow)
     if any(host_matches(name, targets) for name in names):
         return True
