@@ -8,7 +8,7 @@ import codecs
 import json
 
 import pytest
-from awsmasker.carriers import Refused, decode_charset, kept_path_segments
+from awsmasker.carriers import Refused, kept_path_segments
 from awsmasker.config import Settings
 from awsmasker.request_masking import RequestMasking
 from awsmasker.restore import JsonRestorer, TextRestorer, restore_body, select_restorer
@@ -16,6 +16,7 @@ from awsmasker.restore.charset import Transcoded
 from awsmasker.state import MaskerState
 from awsmasker.store.base import StoreError
 from awsmasker.store.memory import MemoryStore
+from awsmasker.textcodecs import decode_charset
 from mitmproxy.test import taddons, tflow
 
 ORIG = "arn:aws:iam::123456789012:role/Admin runs i-0abcdef1234567890"

@@ -13,8 +13,8 @@ from mitmproxy import http
 class FlowState:
     """What the addon knows of one flow (a plain class with slots: one is made per request)."""
 
-    __slots__ = ("length_position", "mask_ms", "masked_counts", "request_bytes", "response_type",
-                 "restore_started", "restore_whole", "stream", "token_map")
+    __slots__ = ("mask_ms", "masked_counts", "request_bytes", "response_type", "restore_started",
+                 "restore_whole", "stream", "token_map")
 
     def __init__(self) -> None:
         #: every token in the outgoing body → its original (secrets never appear)
@@ -29,8 +29,6 @@ class FlowState:
         self.restore_whole = False
         #: the reply's content-type when ``restore_whole`` (read with its other headers)
         self.response_type: str | None = None
-        #: ... and where its content-length field is (``headers.set_fields_at``)
-        self.length_position: dict[bytes, int] = {}
         self.restore_started = 0.0
 
 

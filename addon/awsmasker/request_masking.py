@@ -16,7 +16,6 @@ from mitmproxy.utils import human
 from awsmasker.carriers import Refused, request_texts
 from awsmasker.errors import block_response
 from awsmasker.flowstate import add_counts, by_type
-from awsmasker.headers import note_position, set_fields_at
 from awsmasker.labels import note_blocked, note_flag, note_masked
 from awsmasker.scope import is_target
 from awsmasker.sigv4 import Signer, prepare
@@ -63,42 +62,6 @@ def after_map_remote(flow: http.HTTPFlow) -> http.HTTPFlow:
     copy.live = True  # map_remote leaves flows that are not live alone
     map_remote.request(copy)
     return copy
-
-
-class RequestHead:
-    """The request headers the masking step reads, from one pass over the raw fields
-    (mitmproxy's ``Headers.get`` scans and lower-cases every field on each call)."""
-
-    __slots__ = ("accept_identity", "content_type", "plain_body", "positions", "websocket")
-
-    def __init__(self, req: http.Request) -> None:
-        self.content_type = ""
-        self.accept_identity = False
-        #: no content-encoding and no transfer-encoding: raw_content is the body and
-        #: content-length its framing
-        self.plain_body = True
-        #: where the fields the masking step may set are (see ``set_fields_at``)
-        self.positions: dict[bytes, int] = {}
-        #: the request asks for a WebSocket
-        self.websocket = False
-        seen_accept = False
-        for i, (name, value) in enumerate(req.headers.fields):
-            name = name.lower()
-            if name == b"content-type":
-                self.content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                note_position(self.positions, name, i)
-            elif name == b"accept-encoding":  # identity only if every such field says so
-                self.accept_identity = value == b"identity" and (
-                    self.accept_identity or not seen_accept)
-                seen_accept = True
-                note_position(self.positions, name, i)
-            elif name == b"upgrade":
-                self.websocket = value.strip().lower() == b"websocket"
-            elif name == b"transfer-encoding" or (
-                name == b"content-encoding" and value.strip().lower() not in (b"", b"identity")
-            ):
-                self.plain_body = False
 
 
 class RequestMasking:
@@ -168,9 +131,11 @@ class RequestMasking:
             self._block(flow, 413, f"request body of {raw_len} bytes exceeds max_request_size "
                         f"({settings.max_request_size})", "request_too_large")
             return
-        head = RequestHead(req)
+        headers = req.headers
+        # an identity body is sent as it is; any other content-encoding is decoded here
+        decode = headers.get("content-encoding", "").strip().lower() not in ("", "identity")
         try:
-            raw = (req.raw_content if head.plain_body else req.get_content(strict=True)) or b""
+            raw = (req.get_content(strict=True) if decode else req.raw_content) or b""
         except ValueError:
             self._block(flow, 500, "the request body's content-encoding could not be decoded",
                         "undecodable_body")
@@ -182,10 +147,9 @@ class RequestMasking:
         started = time.perf_counter()
         fs = state.flows.create(flow)
         fs.request_bytes = len(raw)
-        new_fields: dict[bytes, bytes] = {}
         sent_tokens: list[str] = []
         try:
-            texts = request_texts(req, raw, head.content_type)
+            texts = request_texts(req, raw, headers.get("content-type", ""))
         except Refused as e:
             self._block(flow, e.status, e.message, e.reason)
             return
@@ -215,23 +179,21 @@ class RequestMasking:
                     add_counts(counts, plan.counts)
             masked = texts.body()
             if masked is not None:
-                if head.plain_body:  # what set_content does here, minus header lookups
-                    req.raw_content = masked
-                    new_fields[b"content-length"] = b"%d" % len(masked)
-                else:
+                if decode:
                     req.content = masked  # encodes again
+                else:  # identity in any spelling: the bytes as masked, and their length
+                    req.raw_content = masked
+                    if "transfer-encoding" not in headers:
+                        headers["content-length"] = str(len(masked))
             token_map = fs.token_map
             token_map.update(resolution.originals)
             for finding, token in zip(findings, tokens, strict=True):
                 if finding.reversible:
                     token_map[token] = finding.value
             fs.masked_counts = dict(counts)
-        # Ask for a reply we can rewrite as it comes.
-        if not head.accept_identity:
-            new_fields[b"accept-encoding"] = b"identity"
-        if new_fields:
-            set_fields_at(req.headers, head.positions, new_fields)
-        if head.websocket:
+        # Ask for a reply we can rewrite as it comes (one field, whatever the client sent).
+        headers["accept-encoding"] = "identity"
+        if headers.get("upgrade", "").strip().lower() == "websocket":
             self.websockets.upgrade_requested(flow, fs.token_map)
         fs.mask_ms = (time.perf_counter() - started) * 1000
         counts = fs.masked_counts

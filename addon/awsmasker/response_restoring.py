@@ -28,7 +28,6 @@ from collections.abc import Set as AbstractSet
 from mitmproxy import ctx, http
 
 from awsmasker.flowstate import FlowState, add_counts, by_type
-from awsmasker.headers import note_position, set_fields_at
 from awsmasker.kept_reply import KeptReply
 from awsmasker.labels import note_flag, note_restored
 from awsmasker.restore import restore_body, select_restorer
@@ -48,21 +47,19 @@ def _is_event_stream(content_type: bytes) -> bool:
     return ct.find(b"text/event-stream") >= 0 or ct.find(b"vnd.amazon.eventstream") >= 0
 
 
-def buffered_reply(resp: http.Response) -> tuple[int, str | None, dict[bytes, int]] | None:
-    """The reply's length, content type and where its content-length field is (for
-    ``set_fields_at``), if mitmproxy can buffer it unchanged and we may restore it whole.
+def buffered_reply(resp: http.Response) -> tuple[int, str | None] | None:
+    """The reply's length and content type, if mitmproxy can buffer it unchanged and we may
+    restore it whole.
 
     One pass over the raw header fields: mitmproxy's ``Headers.get`` scans and lower-cases every
     field on each call, and this runs for every reply.
     """
     length = b""
-    positions: dict[bytes, int] = {}
     content_type: str | None = None
-    for i, (name, value) in enumerate(resp.headers.fields):
+    for name, value in resp.headers.fields:
         name = name.lower()
         if name == b"content-length":
             length = value
-            note_position(positions, name, i)
         elif name == b"transfer-encoding":
             return None
         elif name == b"content-encoding":
@@ -72,7 +69,7 @@ def buffered_reply(resp: http.Response) -> tuple[int, str | None, dict[bytes, in
             if _is_event_stream(value):
                 return None  # events go to the client as they come
             content_type = value.decode("latin-1")
-    return (int(length), content_type, positions) if length.isdigit() else None
+    return (int(length), content_type) if length.isdigit() else None
 
 
 def written_as_it_comes(resp: http.Response) -> bool:
@@ -135,7 +132,6 @@ class ResponseRestoring:
             if reply is not None and reply[0] <= min(BUFFER_LIMIT, settings.max_response_size):
                 fs.restore_whole = True
                 fs.response_type = reply[1]
-                fs.length_position = reply[2]
                 return  # mitmproxy buffers it; ``response`` restores it
         restorer = select_restorer(resp.headers.get("content-type"), flow.request.path,
                                    fs.token_map)
@@ -211,10 +207,9 @@ class ResponseRestoring:
                               max_bytes=cap)
         restored = result.body
         if restored != body:
-            if fs.restore_whole:  # what set_content does here, without its header lookups
+            if fs.restore_whole:  # identity, no transfer-encoding: see buffered_reply
                 resp.raw_content = restored
-                set_fields_at(resp.headers, fs.length_position,
-                              {b"content-length": b"%d" % len(restored)})
+                resp.headers["content-length"] = str(len(restored))
             else:
                 resp.content = restored  # encodes again, sets the new content-length
         self._report(flow, result.restored, result.flags, len(body),

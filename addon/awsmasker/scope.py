@@ -18,6 +18,7 @@ import ipaddress
 import socket
 import time
 from collections import OrderedDict
+from functools import lru_cache
 
 from mitmproxy import http
 
@@ -74,13 +75,20 @@ def _targets(settings: Settings | None) -> tuple[str, ...]:
     return settings.targets if settings is not None else Settings().targets
 
 
+@lru_cache(maxsize=8)
+def _ip_targets(targets: tuple[str, ...]) -> frozenset:
+    return frozenset(ip for t in targets if (ip := _ip(t)) is not None)
+
+
 async def is_target(flow: http.HTTPFlow, settings: Settings | None) -> bool:
     """Whether this request goes to a target (module docstring)."""
     targets = _targets(settings)
+    if host_matches(normalise_host(flow.request.host), targets):
+        return True  # the request's own host, the usual case; then every name it may route by
     names = route_names(flow)
     if any(host_matches(name, targets) for name in names):
         return True
-    ip_targets = {ip for t in targets if (ip := _ip(t)) is not None}
+    ip_targets = _ip_targets(targets)
     if not ip_targets:
         return False
     for name in names:

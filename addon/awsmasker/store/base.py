@@ -22,8 +22,8 @@ class StoreError(Exception):
 
 
 class Finding(NamedTuple):
-    """One distinct identifier found in a body (a named tuple: one is made per new identifier
-    of every request, and a frozen dataclass costs several times more to make).
+    """One distinct identifier found in a body (a named tuple: immutable and hashable, one
+    is made per new identifier of every request).
 
     ``reversible`` is False for secrets (secret access keys, session tokens): they get a
     token, but the store keeps only a keyed hash of them and never returns them.
