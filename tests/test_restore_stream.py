@@ -42,7 +42,7 @@ def test_restores_and_never_returns_empty_bytes_mid_stream(size: int) -> None:
     out = run(sr, STREAM, size)
     assert anthropic_channels(out)[(0, "text")].startswith(TEXT[:150])
     assert sr.bytes_in == len(STREAM) and sr.bytes_out == len(out)
-    assert sr.restored["EC2"] >= 2 and sr.flags == set()
+    assert sr.restored["AWS_EC2_001"] >= 2 and sr.flags == set()
 
 
 def test_max_bytes_passes_the_rest_unchanged() -> None:

@@ -18,8 +18,8 @@ _LOOKBEHIND = 64  # longer than any match of _THINKING_VALUE in compact or prett
 
 
 def _thinking_value(data: bytes) -> re.Match[bytes] | None:
-    """The first ``_THINKING_VALUE`` in ``data``. Its literal ``"thinking"`` is looked for first:
-    ``find`` skips a body without one several times faster than the regex search does."""
+    """The first ``_THINKING_VALUE`` in ``data``. A body without the literal ``"thinking"`` is
+    answered by one ``find``, without starting the regex search."""
     if data.find(b'"thinking"') < 0:
         return None
     return _THINKING_VALUE.search(data)
@@ -31,7 +31,7 @@ class TextRestorer:
     def __init__(self, token_map: Mapping[str, str], encoding: str = "utf-8") -> None:
         self._table = make_table(token_map, escape_json=False, binary=True, encoding=encoding)
         self._held = b""
-        self.restored: dict[str, int] = {}
+        self.restored: dict[str, int] = {}  # occurrences per token restored
         self.flags: set[str] = set()
 
     def feed(self, data: bytes) -> bytes:
@@ -43,7 +43,7 @@ class TextRestorer:
         return out
 
     def whole(self, data: bytes) -> bytes:
-        """``feed(data) + finish()`` in one step (the last piece takes restore's one-scan path)."""
+        """``feed(data) + finish()`` in one step."""
         out, self._held = restore(self._held + data, self._table, self.restored, True)
         return out
 
@@ -66,7 +66,7 @@ class JsonRestorer:
         self._tail = b""  # last bytes seen outside thinking values (pattern across chunks)
         self._skip = False  # inside a thinking value
         self._escape = False  # ... right after a backslash
-        self.restored: dict[str, int] = {}
+        self.restored: dict[str, int] = {}  # occurrences per token restored
         self.flags: set[str] = set()
 
     def feed(self, data: bytes) -> bytes:
@@ -76,11 +76,7 @@ class JsonRestorer:
         return self._run(b"", True)
 
     def whole(self, data: bytes) -> bytes:
-        """``feed(data) + finish()`` in one step (the last piece takes restore's one-scan path).
-        A body without a thinking value, fed to a fresh restorer, is one ``restore`` call."""
-        if not (self._held or self._tail or self._skip) and _thinking_value(data) is None:
-            out, self._held = restore(data, self._table, self.restored, True)
-            return out
+        """``feed(data) + finish()`` in one step."""
         return self._run(data, True)
 
     def abort(self) -> bytes:
