@@ -12,8 +12,9 @@ from awsmasker.restore.core import make_table, restore
 # Thinking is never restored, so the block re-sent next turn matches its signature. In valid JSON
 # this pattern cannot match inside a string (every quote there is escaped).
 _THINKING_VALUE = re.compile(rb'"type"\s*:\s*"thinking"\s*,\s*"thinking"\s*:\s*"')
-# possessive: one way to match, so no backtracking state is kept per escape
-_STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+')
+#: The inside of a JSON string (up to its closing quote or the end of the data). Possessive: it
+#: matches one way only, so no backtracking state is kept per escape (linear time and memory).
+STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+')
 _LOOKBEHIND = 64  # longer than any match of _THINKING_VALUE in compact or pretty JSON
 
 
@@ -95,7 +96,7 @@ class JsonRestorer:
                 if j >= n:
                     out.append(data[i:])
                     break
-                e = _STRING_BODY.match(data, j).end()
+                e = STRING_BODY.match(data, j).end()
                 if e == n:
                     out.append(data[i:])
                     break
