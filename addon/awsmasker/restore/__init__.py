@@ -18,6 +18,7 @@ from awsmasker.restore.core import counts_by_type
 from awsmasker.restore.eventstream import CONTENT_TYPE as EVENTSTREAM
 from awsmasker.restore.eventstream import EventStreamRestorer
 from awsmasker.restore.sse import SSERestorer
+from awsmasker.restore.stream import StreamRestore
 
 __all__ = [
     "JsonRestorer",
@@ -165,8 +166,6 @@ def restore_body(
         except Exception:
             return RestoredBody(body, {}, frozenset(restorer.flags | {"error"}))
         return RestoredBody(out, restorer.restored, frozenset(restorer.flags))
-    from awsmasker.restore.stream import StreamRestore  # stream.py imports this package
-
     s = StreamRestore(restorer, max_bytes=max_bytes)
     head = s(body)
     out = (head if isinstance(head, bytes) else b"") + s(b"")
