@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 
+from awsmasker.tokens import TOKEN_RE
+
 TOKEN_MAP = {
     "AWS_EC2_001": "i-0123456789abcdef0",
     "AWS_VPC_002": "vpc-0a1b2c3d",
@@ -12,6 +14,16 @@ TOKEN_MAP = {
     "AWS_PRIVATE_IP_1234": "10.0.1.2",
     "AWS_S3_BUCKET_003": "données-bucket-é",  # non-ASCII original
 }
+
+
+def tokens_in(*texts: str) -> dict[str, int]:
+    """Occurrences of each known token in ``texts`` (what restoring them records)."""
+    out: dict[str, int] = {}
+    for text in texts:
+        for m in TOKEN_RE.finditer(text):
+            if m.group() in TOKEN_MAP:
+                out[m.group()] = out.get(m.group(), 0) + 1
+    return out
 
 
 def mask(text: str) -> str:

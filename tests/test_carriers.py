@@ -183,14 +183,14 @@ def test_transcoded_restore_at_every_split_point(content_type, write):
         assert r.feed(data[:cut]) + r.feed(data[cut:]) + r.finish() == expected, cut
     r = select_restorer(content_type, "/", TOKEN_MAP)
     assert b"".join(r.feed(data[i:i + 1]) for i in range(len(data))) + r.finish() == expected
-    assert r.restored == {"ARN": 1, "EC2": 2}
+    assert r.restored == {"AWS_ARN_001": 1, "AWS_EC2_001": 2}
 
 
 def test_buffered_reply_with_only_a_bom_is_restored():
     body = json.dumps({"t": "AWS_EC2_001"}).encode("utf-16")
     out = restore_body("application/json", "/", TOKEN_MAP, body)
     assert out.body == json.dumps({"t": "i-0abcdef1234567890"}).encode("utf-16")
-    assert out.restored == {"EC2": 1}
+    assert out.restored == {"AWS_EC2_001": 1}
 
 
 @pytest.mark.parametrize(("content_type", "write"), [

@@ -322,16 +322,30 @@ STRING_BODY = re.compile(rb'[^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*')
                                  b"\xc3\xa9", b"\xff", b"AWS_"]), max_size=12)
        .map(b"".join).filter(lambda raw: STRING_BODY.fullmatch(raw) is not None))
 def test_event_string_decoding_agrees_with_json_loads(raw: bytes) -> None:
-    """The splice paths decode a delta's raw JSON string with json's string scanner: the same
-    text as ``json.loads`` of the quoted string, and None exactly where that fails, for every
-    string body the splice patterns can match."""
-    from awsmasker.restore.events import _decode_string
-
+    """A delta spelled as its API writes it is spliced: its raw JSON string is decoded without
+    parsing the event. For every string body the splice patterns can match, the restored event
+    says what ``json.loads`` reads in it, and one ``json.loads`` rejects passes unchanged."""
     try:
         expected = json.loads(b'"' + raw + b'"')
     except ValueError:
         expected = None
-    assert _decode_string(raw) == expected
+    for name in ("anthropic", "chat", "responses"):
+        ev = _DELTA_PREFIXES[name] + raw + _DELTA_SUFFIXES[name]
+        r = select_restorer("text/event-stream", "/", {"AWS_EC2_001": "i-0123456789abcdef0"})
+        assert r is not None
+        out = r.whole(ev)
+        if expected is None:
+            assert out == ev and r.flags <= {"invalid_event"}, name
+            continue
+        if r.flags:  # a lone surrogate cannot be written back as UTF-8: the event stays
+            assert out == ev and r.flags == {"error"}, name
+            continue
+        (data,) = [line[5:] for line in out.split(b"\n") if line.startswith(b"data:")]
+        obj = json.loads(data)
+        text = {"anthropic": lambda o: o["delta"]["text"],
+                "chat": lambda o: o["choices"][0]["delta"]["content"],
+                "responses": lambda o: o["delta"]}[name](obj)
+        assert text == expected and not r.flags, name
 
 
 def _backtracking_twin(pattern: re.Pattern[bytes]) -> re.Pattern[bytes]:
@@ -341,10 +355,10 @@ def _backtracking_twin(pattern: re.Pattern[bytes]) -> re.Pattern[bytes]:
 
 
 def _possessive_patterns() -> dict[str, re.Pattern[bytes]]:
-    from awsmasker.restore import body, events
+    from awsmasker.restore import apis, body
 
-    return {"anthropic": events._ANTHROPIC_DELTA, "chat": events._CHAT_DELTA,
-            "responses": events._RESPONSES_DELTA, "string_body": body._STRING_BODY}
+    return {"anthropic": apis.ANTHROPIC_DELTA, "chat": apis.CHAT_DELTA,
+            "responses": apis.RESPONSES_DELTA, "string_body": body.STRING_BODY}
 
 
 _DELTA_PREFIXES = {

@@ -63,7 +63,8 @@ def test_keeps_the_reply_as_sent_at_every_split_point():
         out = run(kept, [REPLY[:i], REPLY[i:]] if i else [REPLY])
         assert b"i-0a1b2c3d4e5f67890" in out and b"vpc-0123abcd" in out  # the client's copy
         assert response.raw_content == REPLY  # the flow's: the tokens
-        assert ends == [{"EC2": 1, "VPC": 1}]  # the report, once, after the last chunk
+        # the report, once, after the last chunk
+        assert ends == [{"AWS_EC2_001": 1, "AWS_VPC_001": 1}]
 
 
 def test_kept_copy_is_bounded_and_says_where_it_was_cut():

@@ -7,6 +7,7 @@ import json
 import pytest
 from awsmasker.restore import JsonRestorer, TextRestorer, restore_body, select_restorer
 from awsmasker.restore.sse import SSERestorer
+from awsmasker.tokens import MAX_TOKEN_LEN
 
 from tests.restore_helpers import TOKEN_MAP, byte_cuts, feed_all, mask
 
@@ -55,7 +56,8 @@ def test_json_body_every_byte_offset() -> None:
         r = JsonRestorer(TOKEN_MAP)
         out = feed_all(r, cut)
         assert json.loads(out) == expected
-    assert dict(r.restored) == {"EC2": 1, "VPC": 1, "ARN": 1, "PRIVATE_IP": 1}
+    assert dict(r.restored) == {"AWS_EC2_001": 1, "AWS_VPC_002": 1, "AWS_ARN_010": 1,
+                                "AWS_PRIVATE_IP_1234": 1}
 
 
 def test_json_thinking_skip_survives_escapes_and_splits() -> None:
@@ -80,7 +82,8 @@ def test_text_body_every_byte_offset() -> None:
     for cut in byte_cuts(body):
         assert feed_all(TextRestorer(TOKEN_MAP), cut) == original.encode()
     out, counts, _ = restore_body("text/plain; charset=utf-8", "/", TOKEN_MAP, body)
-    assert out == original.encode() and counts == {"PRIVATE_IP": 1, "EC2": 1, "S3_BUCKET": 1}
+    assert out == original.encode() and counts == {
+        "AWS_PRIVATE_IP_1234": 1, "AWS_EC2_001": 1, "AWS_S3_BUCKET_003": 1}
 
 
 def test_text_body_in_another_charset() -> None:
@@ -93,7 +96,7 @@ def test_restore_body_sse_and_unknown_type() -> None:
     body = (b'data: {"choices":[{"index":0,"delta":{"content":"AWS_EC2_001"},'
             b'"finish_reason":null}]}\n\ndata: [DONE]\n\n')
     out, counts, _ = restore_body("text/event-stream", "/v1/chat/completions", TOKEN_MAP, body)
-    assert b"i-0123456789abcdef0" in out and counts == {"EC2": 1}
+    assert b"i-0123456789abcdef0" in out and counts == {"AWS_EC2_001": 1}
     assert restore_body("application/octet-stream", "/", TOKEN_MAP, b"AWS_EC2_001") == (
         b"AWS_EC2_001", {}, frozenset())
 
@@ -102,15 +105,20 @@ def test_restore_body_honours_the_cap_and_flags_it() -> None:
     body = b"AWS_EC2_001 " * 10
     out, counts, flags = restore_body("text/plain", "/", TOKEN_MAP, body, max_bytes=24)
     assert out == b"i-0123456789abcdef0 " * 2 + body[24:]
-    assert counts == {"EC2": 2} and flags == {"size_cap"}
+    assert counts == {"AWS_EC2_001": 2} and flags == {"size_cap"}
 
 
 def test_json_held_back_is_bounded() -> None:
+    """Each chunk ends in what may still become a token (held back until the next shows it
+    does not): no more than the longest token is ever held, and nothing is lost."""
     r = JsonRestorer(TOKEN_MAP)
-    chunk = b'"x AWS_EC2_00' + b"1 " * 1000
+    chunk = b'"x ' + b"9 " * 1000 + b"AWS_EC2_00"
+    sent = got = b""
     for _ in range(100):
-        r.feed(chunk)
-        assert len(r._held) <= 40 and len(r._tail) <= 64
+        sent += chunk
+        got += r.feed(chunk)
+        assert got == sent[: len(got)] and len(sent) - len(got) <= MAX_TOKEN_LEN
+    assert got + r.finish() == sent
 
 
 def test_restore_body_whole_matches_the_streamed_path() -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from awsmasker.restore.core import Table, make_table, restore
-from awsmasker.tokens import MAX_TOKEN_LEN
+from awsmasker.restore import TextRestorer
+from awsmasker.restore.core import make_table, restore
+from awsmasker.tokens import MAX_TOKEN_LEN, TOKEN_RE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,7 @@ RAW_B = make_table(TOKEN_MAP, escape_json=False, binary=True)
 
 
 def run(pieces, table=RAW):
-    counts: Counter[str] = Counter()
+    counts: dict[str, int] = {}
     held = table.empty
     out = []
     for p in pieces:
@@ -67,7 +68,8 @@ def test_every_split_of_a_mixed_text_gives_the_original() -> None:
             assert run([masked[:k], masked[k:j], masked[j:]])[0] == ORIGINAL
     out, counts = run(list(masked))
     assert out == ORIGINAL
-    assert counts == Counter({"EC2": 2, "VPC": 1, "ARN": 1, "PRIVATE_IP": 1, "S3_BUCKET": 1})
+    assert counts == {"AWS_EC2_001": 2, "AWS_VPC_002": 1, "AWS_ARN_010": 1,
+                      "AWS_PRIVATE_IP_1234": 1, "AWS_S3_BUCKET_003": 1}
 
 
 def test_bytes_table_splits_multibyte_characters() -> None:
@@ -121,37 +123,48 @@ def test_restore_of_mask_is_identity(text: str) -> None:
     assert whole(mask(original)) == original
 
 
+def reference_restore(text: str) -> tuple[str, dict[str, int]]:
+    """What restoring means, written the slow way: at every position, a token the pattern
+    matches there that is in the map is replaced (and counted); any other character is kept."""
+    out, counts, i = [], {}, 0
+    while i < len(text):
+        m = TOKEN_RE.match(text, i)
+        if m is not None and m.group() in TOKEN_MAP:
+            out.append(TOKEN_MAP[m.group()])
+            counts[m.group()] = counts.get(m.group(), 0) + 1
+            i = m.end()
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out), counts
+
+
 @settings(max_examples=400, deadline=None)
 @given(text=texts)
-def test_the_one_scan_final_path_equals_the_token_by_token_scan(text: str) -> None:
-    """``restore(..., final=True)`` first tries one scan over whole ``AWS_`` runs; whether it
-    takes that path or falls back, the output and the counts are the scan's."""
-    from awsmasker.restore.core import _restore_known_runs, _restore_scan
-
-    for table, s in ((RAW, text), (RAW_B, text.encode())):
-        fast_counts: Counter[str] = Counter()
-        scan_counts: Counter[str] = Counter()
-        first = s.find(table.prefix)
-        fast = _restore_known_runs(s, first, table, fast_counts) if first >= 0 else s
-        expected = _restore_scan(s, table, scan_counts, True)[0]
-        if fast is not None:
-            assert (fast, fast_counts) == (expected, scan_counts)
-        else:
-            assert not fast_counts  # nothing counted on the way to a fallback
-        assert restore(s, table, Counter(), True)[0] == expected
+def test_restorers_agree_with_the_reference_at_every_split_point(text: str) -> None:
+    """A text restorer gives the reference's output and records exactly the tokens it
+    restored, whether the text comes whole or in two pieces cut at any byte."""
+    expected, counts = reference_restore(text)
+    body = text.encode()
+    r = TextRestorer(TOKEN_MAP)
+    assert (r.whole(body), r.restored) == (expected.encode(), counts)
+    for k in range(len(body) + 1):
+        r = TextRestorer(TOKEN_MAP)
+        assert (r.feed(body[:k]) + r.feed(body[k:]) + r.finish(), r.restored) == (
+            expected.encode(), counts), k
+    assert run([text])[1] == counts and run(list(text)) == (expected, counts)
 
 
-def test_the_one_scan_path_falls_back_only_for_runs_it_cannot_judge() -> None:
-    from awsmasker.restore.core import _restore_known_runs as known_runs
-
-    def _restore_known_runs(s: str, table: Table, counts: Counter[str]) -> str | None:
-        return known_runs(s, s.find("AWS_"), table, counts)
-
-    counts: Counter[str] = Counter()
-    assert _restore_known_runs("a AWS_EC2_001, AWS_VPC_002.", RAW, counts) == (
-        "a i-0123456789abcdef0, vpc-0a1b2c3d.")
-    assert counts == {"EC2": 1, "VPC": 1}
-    assert _restore_known_runs("AWS_EC2_999 AWS_ AWS_FOO_001", RAW, counts) == (
-        "AWS_EC2_999 AWS_ AWS_FOO_001")  # unknown runs stay
-    for fallback in ("AWS_AWS_EC2_001", "AWS_" + "A" * 80, "AWS_EC2_001X", "AWS_EC2_001_VPC"):
-        assert _restore_known_runs(fallback, RAW, Counter()) is None, fallback
+def test_runs_of_token_characters_are_judged_at_every_aws() -> None:
+    r = TextRestorer(TOKEN_MAP)
+    assert r.whole(b"a AWS_EC2_001, AWS_VPC_002.") == b"a i-0123456789abcdef0, vpc-0a1b2c3d."
+    assert r.restored == {"AWS_EC2_001": 1, "AWS_VPC_002": 1}
+    for text, expected in [
+        ("AWS_EC2_999 AWS_ AWS_FOO_001", "AWS_EC2_999 AWS_ AWS_FOO_001"),  # unknown runs stay
+        ("AWS_AWS_EC2_001", "AWS_i-0123456789abcdef0"),
+        ("AWS_" + "A" * 80 + "AWS_EC2_001", "AWS_" + "A" * 80 + "i-0123456789abcdef0"),
+        ("AWS_EC2_001X", "i-0123456789abcdef0X"),
+        ("AWS_EC2_001_VPC", "i-0123456789abcdef0_VPC"),
+    ]:
+        assert TextRestorer(TOKEN_MAP).whole(text.encode()) == expected.encode(), text
+        assert reference_restore(text)[0] == expected

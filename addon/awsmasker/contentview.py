@@ -26,7 +26,7 @@ from collections import Counter
 from mitmproxy import contentviews, ctx, exceptions, http
 
 from awsmasker.flowstate import count_summary
-from awsmasker.restore import restore_body
+from awsmasker.restore import counts_by_type, restore_body
 from awsmasker.state import MaskerState
 from awsmasker.tokens import TOKEN_RE
 
@@ -198,8 +198,8 @@ class RestoredBodyContentview(contentviews.Contentview):
         path = flow.request.path if isinstance(flow, http.HTTPFlow) else ""
         # The restorers the proxy uses, so a token split across SSE events is found too.
         result = restore_body(metadata.content_type or "text/plain", path, token_map, data)
-        restored = result.restored
-        what = (f"{sum(restored.values())} originals put back\n# {count_summary(dict(restored))}"
+        restored = counts_by_type(result.restored)
+        what = (f"{sum(restored.values())} originals put back\n# {count_summary(restored)}"
                 if restored else "no token of this flow in this body")
         kind = stream_kind(metadata.content_type)
         if kind is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 
 from mitmproxy import ctx, http
@@ -30,7 +31,7 @@ from mitmproxy import ctx, http
 from awsmasker.flowstate import FlowState, add_counts, by_type
 from awsmasker.kept_reply import KeptReply
 from awsmasker.labels import note_flag, note_restored
-from awsmasker.restore import restore_body, select_restorer
+from awsmasker.restore import counts_by_type, restore_body, select_restorer
 from awsmasker.restore.decoding import stream_decoder
 from awsmasker.restore.stream import StreamRestore
 from awsmasker.state import MaskerState
@@ -220,9 +221,11 @@ class ResponseRestoring:
         duration = (time.perf_counter() - fs.restore_started) * 1000
         self._report(flow, s.restored, s.flags, s.bytes_decoded, duration)
 
-    def _report(self, flow: http.HTTPFlow, counts: dict[str, int], flags: AbstractSet[str],
+    def _report(self, flow: http.HTTPFlow, restored: Mapping[str, int], flags: AbstractSet[str],
                 nbytes: int, duration_ms: float) -> None:
+        """``restored``: occurrences per token restored (the restorer's record)."""
         state = self.state
+        counts = counts_by_type(restored) if restored else {}
         if counts:
             add_counts(state.totals.restored_by_type, counts)
             note_restored(flow, counts)
@@ -234,10 +237,12 @@ class ResponseRestoring:
         if not state.events_enabled:
             return
         if "size_cap" in flags:
-            state.emit_flow_event("restore_skipped", flow, counts=dict(counts), bytes=nbytes,
-                                  duration_ms=duration_ms, reason="size_cap")
-        state.emit_flow_event("restored", flow, counts=dict(counts), bytes=nbytes,
-                              duration_ms=duration_ms, flags=sorted(flags))
+            state.emit_flow_event("restore_skipped", flow, counts=counts, bytes=nbytes,
+                                  duration_ms=duration_ms, reason="size_cap",
+                                  tokens=sorted(restored))
+        state.emit_flow_event("restored", flow, counts=counts, bytes=nbytes,
+                              duration_ms=duration_ms, flags=sorted(flags),
+                              tokens=sorted(restored))
 
     def _flag(self, flow: http.HTTPFlow, reason: str) -> None:
         self.state.totals.flagged_by_reason[reason] += 1

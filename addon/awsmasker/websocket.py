@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import time
 import weakref
 
 from mitmproxy import ctx, http
@@ -21,7 +22,7 @@ from mitmproxy.websocket import WebSocketMessage
 
 from awsmasker import labels
 from awsmasker.flowstate import add_counts
-from awsmasker.restore import JsonRestorer, TextRestorer
+from awsmasker.restore import JsonRestorer, TextRestorer, counts_by_type
 from awsmasker.state import MaskerState
 from awsmasker.store.base import StoreError
 
@@ -108,6 +109,7 @@ class WebSocketMessages:
         """Server text gets the connection's originals back; binary passes (no text)."""
         if not msg.is_text or not conn.token_map or msg.content.find(b"AWS_") < 0:
             return
+        started = time.perf_counter()
         data = msg.content
         first = data.lstrip()[:1]
         restorer = (JsonRestorer(conn.token_map) if first in (b"{", b"[")
@@ -118,7 +120,13 @@ class WebSocketMessages:
             log.exception("aws-masker: restoring a WebSocket message failed")
             return  # tokens stay tokens: nothing leaks
         msg.content = out
-        add_counts(self.state.totals.restored_by_type, restorer.restored)
+        if not restorer.restored:
+            return
+        counts = counts_by_type(restorer.restored)
+        add_counts(self.state.totals.restored_by_type, counts)
+        self.state.emit_flow_event(
+            "restored", flow, counts=counts, bytes=len(data), wire_format="websocket",
+            duration_ms=(time.perf_counter() - started) * 1000, tokens=sorted(restorer.restored))
 
     def _refuse(self, flow: http.HTTPFlow, conn: Connection, msg: WebSocketMessage,
                 why: str, reason: str) -> None:

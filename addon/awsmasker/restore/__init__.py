@@ -14,22 +14,27 @@ from typing import NamedTuple, Protocol
 from awsmasker.charsets import ascii_compatible, sniff_bom
 from awsmasker.restore.body import JsonRestorer, TextRestorer
 from awsmasker.restore.charset import BomSniffed, Transcoded
+from awsmasker.restore.core import counts_by_type
 from awsmasker.restore.eventstream import CONTENT_TYPE as EVENTSTREAM
 from awsmasker.restore.eventstream import EventStreamRestorer
 from awsmasker.restore.sse import SSERestorer
+from awsmasker.restore.stream import StreamRestore
 
 __all__ = [
     "JsonRestorer",
     "Restorer",
     "SSERestorer",
     "TextRestorer",
+    "counts_by_type",
     "restore_body",
     "select_restorer",
 ]
 
 
 class Restorer(Protocol):
-    restored: dict[str, int]  # restored occurrences per token TYPE
+    #: restored occurrences per token (``{"AWS_EC2_001": 2}``; never an original): the tokens a
+    #: ``restored`` event lists, summed by type (:func:`counts_by_type`) for counts
+    restored: dict[str, int]
     flags: set[str]  # e.g. "event_too_large", "invalid_event", "error"
 
     def feed(self, data: bytes) -> bytes:
@@ -121,7 +126,7 @@ def _bom_charset(body: bytes) -> str | None:
 
 class RestoredBody(NamedTuple):
     body: bytes
-    restored: Mapping[str, int]  # restored occurrences per token TYPE
+    restored: Mapping[str, int]  # restored occurrences per token (see Restorer.restored)
     flags: frozenset[str]
 
 
@@ -161,8 +166,6 @@ def restore_body(
         except Exception:
             return RestoredBody(body, {}, frozenset(restorer.flags | {"error"}))
         return RestoredBody(out, restorer.restored, frozenset(restorer.flags))
-    from awsmasker.restore.stream import StreamRestore  # stream.py imports this package
-
     s = StreamRestore(restorer, max_bytes=max_bytes)
     head = s(body)
     out = (head if isinstance(head, bytes) else b"") + s(b"")

@@ -12,14 +12,15 @@ from awsmasker.restore.core import make_table, restore
 # Thinking is never restored, so the block re-sent next turn matches its signature. In valid JSON
 # this pattern cannot match inside a string (every quote there is escaped).
 _THINKING_VALUE = re.compile(rb'"type"\s*:\s*"thinking"\s*,\s*"thinking"\s*:\s*"')
-# possessive: one way to match, so no backtracking state is kept per escape
-_STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+')
+#: The inside of a JSON string (up to its closing quote or the end of the data). Possessive: it
+#: matches one way only, so no backtracking state is kept per escape (linear time and memory).
+STRING_BODY = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+')
 _LOOKBEHIND = 64  # longer than any match of _THINKING_VALUE in compact or pretty JSON
 
 
 def _thinking_value(data: bytes) -> re.Match[bytes] | None:
-    """The first ``_THINKING_VALUE`` in ``data``. Its literal ``"thinking"`` is looked for first:
-    ``find`` skips a body without one several times faster than the regex search does."""
+    """The first ``_THINKING_VALUE`` in ``data``. A body without the literal ``"thinking"`` is
+    answered by one ``find``, without starting the regex search."""
     if data.find(b'"thinking"') < 0:
         return None
     return _THINKING_VALUE.search(data)
@@ -31,7 +32,7 @@ class TextRestorer:
     def __init__(self, token_map: Mapping[str, str], encoding: str = "utf-8") -> None:
         self._table = make_table(token_map, escape_json=False, binary=True, encoding=encoding)
         self._held = b""
-        self.restored: dict[str, int] = {}
+        self.restored: dict[str, int] = {}  # occurrences per token restored
         self.flags: set[str] = set()
 
     def feed(self, data: bytes) -> bytes:
@@ -43,7 +44,7 @@ class TextRestorer:
         return out
 
     def whole(self, data: bytes) -> bytes:
-        """``feed(data) + finish()`` in one step (the last piece takes restore's one-scan path)."""
+        """``feed(data) + finish()`` in one step."""
         out, self._held = restore(self._held + data, self._table, self.restored, True)
         return out
 
@@ -66,7 +67,7 @@ class JsonRestorer:
         self._tail = b""  # last bytes seen outside thinking values (pattern across chunks)
         self._skip = False  # inside a thinking value
         self._escape = False  # ... right after a backslash
-        self.restored: dict[str, int] = {}
+        self.restored: dict[str, int] = {}  # occurrences per token restored
         self.flags: set[str] = set()
 
     def feed(self, data: bytes) -> bytes:
@@ -76,11 +77,7 @@ class JsonRestorer:
         return self._run(b"", True)
 
     def whole(self, data: bytes) -> bytes:
-        """``feed(data) + finish()`` in one step (the last piece takes restore's one-scan path).
-        A body without a thinking value, fed to a fresh restorer, is one ``restore`` call."""
-        if not (self._held or self._tail or self._skip) and _thinking_value(data) is None:
-            out, self._held = restore(data, self._table, self.restored, True)
-            return out
+        """``feed(data) + finish()`` in one step."""
         return self._run(data, True)
 
     def abort(self) -> bytes:
@@ -99,7 +96,7 @@ class JsonRestorer:
                 if j >= n:
                     out.append(data[i:])
                     break
-                e = _STRING_BODY.match(data, j).end()
+                e = STRING_BODY.match(data, j).end()
                 if e == n:
                     out.append(data[i:])
                     break

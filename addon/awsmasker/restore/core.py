@@ -1,6 +1,8 @@
 """Token restoration on one channel of text, fed in pieces.
 
-``restore(text, table, counts, final)`` restores every known token in ``text`` and returns
+``restore(text, table, restored, final)`` restores every known token in ``text``, counts each
+in ``restored`` (occurrences per token, e.g. ``{"AWS_EC2_001": 2}``: the token, never its
+original; :func:`counts_by_type` sums them by type), and returns
 ``(output, held)``: ``held`` is the suffix that could still grow into a known token (a prefix
 of one, at most ``MAX_TOKEN_LEN`` characters); the caller prepends it to the channel's next piece.
 Feeding a text in any number of pieces gives the same output as feeding it whole.
@@ -13,7 +15,6 @@ sequences never contain ASCII bytes, so no decoding is needed).
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left
 from collections.abc import Mapping
 from functools import lru_cache
@@ -78,7 +79,7 @@ class Table:
         self._hits: dict[Any, tuple[Any, str]] = {}
 
     def lookup(self, token: Any) -> tuple[Any, str] | None:
-        """``(replacement, TYPE)`` for a known token, else None."""
+        """``(replacement, token as str)`` for a known token, else None."""
         hit = self._hits.get(token)
         if hit is not None:
             return hit
@@ -86,8 +87,7 @@ class Table:
         original = self.index.source.get(key)
         if original is None:
             return None
-        type_name = _token_type(key)
-        if type_name is None:
+        if _token_type(key) is None:
             return None  # can never be matched: not token-shaped
         rep = json_escape(original) if self.escape_json else original
         if self.binary:
@@ -97,7 +97,7 @@ class Table:
                 value = rep.encode("utf-8", "surrogatepass")
         else:
             value = rep
-        hit = (value, type_name)
+        hit = (value, key)
         self._hits[token] = hit  # bounded by the map
         return hit
 
@@ -156,70 +156,19 @@ def _partial_len(s: Any, binary: bool) -> int:
     return 2 if s.endswith(partials[1]) else 1
 
 
-# A run of token characters from an ``AWS_``, cut one character past the longest token; as a
-# group, so that ``split`` returns the runs between the text around them.
-_RUN_SPLIT_BYTES = re.compile(rb"(AWS_[A-Z0-9_]{0,%d})" % (MAX_TOKEN_LEN - 3))
-_RUN_SPLIT_STR = re.compile(_RUN_SPLIT_BYTES.pattern.decode())
-
-
-def _restore_known_runs(s: Any, first: int, table: Table, counts: dict[str, int]) -> Any | None:
-    """The last piece of a channel restored by one C-level split at its ``AWS_`` runs, or None
-    (``counts`` untouched) when a run needs :func:`_restore_scan`. ``first`` is where the first
-    ``AWS_`` is: the split starts there (the regex search moves slower than ``find``).
-
-    Same result as the scan: a run that is a known token is what the token pattern matches there
-    (it ends at a character that cannot continue a token) and both go on after it; a run that is
-    not known, holds no other ``AWS_`` and does not start with a known token is passed over by
-    both.
-    """
-    lookup = table.lookup
-    prefix = table.prefix
-    # [text, run, text, run, ..., text]: the runs are at the odd indexes
-    pieces = (_RUN_SPLIT_BYTES if table.binary else _RUN_SPLIT_STR).split(s[first:])
-    pieces[0] = s[:first]
-    found: list[str] = []
-    for k in range(1, len(pieces), 2):
-        run = pieces[k]
-        hit = lookup(run)
-        if hit is None:
-            if len(run) > MAX_TOKEN_LEN or run.find(prefix, 1) >= 0:
-                return None  # cut, or another AWS_ inside it: the scan decides
-            head = table.token_re.match(run)  # AWS_EC2_001X: a known token, then a letter
-            if head is not None and head.end() < len(run) and lookup(head.group()) is not None:
-                return None
-            continue  # an unknown token (a secret's, say): the scan leaves it as it is too
-        pieces[k] = hit[0]
-        found.append(hit[1])
-    for type_name in found:  # only once the piece is known to be done here
-        counts[type_name] = counts.get(type_name, 0) + 1
-    return table.empty.join(pieces)
-
-
-def restore(s: Any, table: Table, counts: dict[str, int], final: bool) -> tuple[Any, Any]:
+def restore(s: Any, table: Table, restored: dict[str, int], final: bool) -> tuple[Any, Any]:
     """Restore known tokens in ``s``; return ``(output, held_back_suffix)``.
 
-    With ``final`` the channel ends after ``s``: nothing is held back.
+    With ``final`` the channel ends after ``s``: nothing is held back. Linear in ``len(s)``:
+    ``find`` moves from one ``AWS_`` to the next and each token match is bounded by
+    ``MAX_TOKEN_LEN``, so a long run of token characters is read a bounded number of times.
     """
-    if final:  # a whole body or its last piece: try the one-scan path first
-        # find, not ``in``: for bytes, ``in`` costs a caught TypeError (see events.INTEREST)
-        first = s.find(table.prefix)
-        if first < 0:
-            return s, table.empty
-        out = _restore_known_runs(s, first, table, counts)
-        if out is not None:
-            return out, table.empty
-    return _restore_scan(s, table, counts, final)
-
-
-def _restore_scan(s: Any, table: Table, counts: dict[str, int], final: bool) -> tuple[Any, Any]:
-    """:func:`restore` by looking for a known token at every ``AWS_`` (any input)."""
     prefix = table.prefix
-    binary = table.binary
-    i = s.find(prefix)
+    i = s.find(prefix)  # find, not ``in``: see events.INTEREST
     if i < 0:
         if final or not s:
             return s, table.empty
-        k = _partial_len(s, binary)
+        k = _partial_len(s, table.binary)
         return (s[:-k], s[-k:]) if k and table.any_known() else (s, table.empty)
     n = len(s)
     pos = 0
@@ -227,8 +176,8 @@ def _restore_scan(s: Any, table: Table, counts: dict[str, int], final: bool) -> 
     match = table.token_re.match
     lookup = table.lookup
     while i >= 0:
-        # A known token is at most MAX_TOKEN_LEN long; bounding the match keeps a long run of
-        # token characters linear, and the (?![0-9]) look-ahead still sees the next character.
+        # Bounded one past the longest token: the (?![0-9]) look-ahead still sees the next
+        # character, and a long run of token characters stays linear.
         m = match(s, i, i + MAX_TOKEN_LEN + 1)
         # A token followed by a non-digit is complete: no known token starts with it plus that
         # character, so only a failed match or one reaching the end needs the prefix check.
@@ -247,12 +196,25 @@ def _restore_scan(s: Any, table: Table, counts: dict[str, int], final: bool) -> 
                 parts.append(s[pos:i])
                 parts.append(hit[0])
                 pos = m.end()
-                counts[hit[1]] = counts.get(hit[1], 0) + 1
+                restored[hit[1]] = restored.get(hit[1], 0) + 1
                 i = s.find(prefix, pos)
                 continue
+        # Not a known token here; one may start at a later ``AWS_`` inside this run
+        # (``AWS_AWS_EC2_001``).
         i = s.find(prefix, i + 4)
-    k = 0 if final else _partial_len(s, binary)
+    k = 0 if final else _partial_len(s, table.binary)
     if pos == 0 and k == 0:
         return s, table.empty
     parts.append(s[pos : n - k])
     return table.empty.join(parts), s[n - k :]
+
+
+def counts_by_type(restored: Mapping[str, int]) -> dict[str, int]:
+    """Occurrences per token (``{"AWS_EC2_001": 2, "AWS_EC2_002": 1}``) summed by type
+    (``{"EC2": 3}``)."""
+    out: dict[str, int] = {}
+    for token, n in restored.items():
+        type_name = _token_type(token)
+        if type_name is not None:
+            out[type_name] = out.get(type_name, 0) + n
+    return out

@@ -54,18 +54,6 @@ class StreamRestore:
         return self.restorer.restored
 
     def __call__(self, data: bytes) -> bytes | list[bytes]:
-        n = len(data)
-        if n and self._mode is _RESTORE and self.decoder is None and n <= self._room:
-            # The usual chunk: the general path below, minus the steps that do nothing here.
-            self._room -= n
-            self.bytes_in += n
-            self.bytes_decoded += n
-            try:
-                out = self.restorer.feed(data)
-            except Exception:
-                out = self._fail(b"", data)
-            self.bytes_out += len(out)
-            return out or []
         final = not data
         try:
             self.bytes_in += len(data)
