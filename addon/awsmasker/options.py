@@ -102,6 +102,8 @@ class MaskerOptions:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if "flow_detail" in updated:  # mitmdump's own per-flow verbosity governs ours
+            self.state.log_flows = ctx.options.flow_detail > 0
         if self._writing:
             return
         ours = updated & NAMES

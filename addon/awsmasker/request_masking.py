@@ -201,8 +201,9 @@ class RequestMasking:
             state.totals.flows_masked += 1
             add_counts(state.totals.masked_by_type, counts)
             note_masked(flow, counts)
-            log.info("aws-masker: masked %s in %s %s (%d bytes, %.1f ms)", by_type(counts),
-                     req.method, req.pretty_url.split("?", 1)[0], len(raw), fs.mask_ms)
+            if state.log_flows:
+                log.info("aws-masker: masked %s in %s %s (%d bytes, %.1f ms)", by_type(counts),
+                         req.method, req.pretty_url.split("?", 1)[0], len(raw), fs.mask_ms)
         if state.events_enabled:  # its fields cost a sort of the token map per flow
             state.emit_flow_event(
                 "masked", flow, counts=dict(counts), bytes=len(raw),

@@ -229,9 +229,10 @@ class ResponseRestoring:
         if counts:
             add_counts(state.totals.restored_by_type, counts)
             note_restored(flow, counts)
-            log.info("aws-masker: restored %s in the reply to %s %s (%d bytes, %.1f ms)",
-                     by_type(counts), flow.request.method,
-                     flow.request.pretty_url.split("?", 1)[0], nbytes, duration_ms)
+            if state.log_flows:
+                log.info("aws-masker: restored %s in the reply to %s %s (%d bytes, %.1f ms)",
+                         by_type(counts), flow.request.method,
+                         flow.request.pretty_url.split("?", 1)[0], nbytes, duration_ms)
         for f in flags:
             self._flag(flow, f)
         if not state.events_enabled:

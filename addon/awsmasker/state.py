@@ -59,6 +59,9 @@ class MaskerState:
         self.publisher = None  # awsmasker.events.EventPublisher, see events wiring
         self.totals = Totals()
         self.flows = FlowStates()
+        #: one info line per masked request and restored reply; off where mitmdump prints no
+        #: flows (``flow_detail=0``), on where there is no such option (mitmweb's event log)
+        self.log_flows = True
 
     @property
     def ready(self) -> bool:
