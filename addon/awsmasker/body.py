@@ -113,12 +113,17 @@ class _Parity:
         return self.count % 2 == 1
 
 
-def _thinking_spans(view: str) -> list[tuple[int, int]]:
-    """Raw spans of the ``thinking`` strings of thinking blocks (quotes included)."""
+def _thinking_spans(view: str, keys: list[int]) -> list[tuple[int, int]]:
+    """Raw spans of the ``thinking`` strings of thinking blocks (quotes included); ``keys``: where
+    ``view`` holds ``"thinking"``, sorted (the scan finds them)."""
     spans: list[tuple[int, int]] = []
     par = _Parity(view)
-    for m in _THINK_KEY.finditer(view):
-        k = m.start()
+    end = 0  # a key inside the previous one's match is none (as ``finditer`` reads them)
+    for k in keys:
+        m = _THINK_KEY.match(view, k) if k >= end else None
+        if m is None:
+            continue
+        end = m.end()
         if par.inside(k):
             continue
         vend = view.find('"', m.end())
@@ -305,9 +310,7 @@ class Masker:
         matches, tokens = found.matches, found.tokens
         if not same_tokens:
             tokens = [m.span() for m in TOKEN_RE.finditer(raw)]
-        protected = []
-        if self.keep_thinking and '"thinking"' in view:
-            protected = _thinking_spans(view)
+        protected = _thinking_spans(view, found.thinking) if self.keep_thinking else []
         decoded_strings: list[tuple[int, int]] = []
         extra: list[Match] = []
         if exact:
