@@ -37,8 +37,8 @@ class Rule:
     only succeed where a trigger matches. A trigger may match where the verification fails, at a
     cost of one call. Each trigger starts with a literal character (``re`` then finds candidates
     with its fast literal search; with an alternation or a class first it would try every
-    position) or is a run of digits (``[0-9]{12}``, which :class:`ReEngine` finds by
-    :func:`digit_runs`); none looks around (hyperscan has no look-around).
+    position) or is a run of digits (``[0-9]{12}``, which the ``re`` engine finds by
+    :func:`awsmasker.scanner.digit_runs`); none looks around (hyperscan has no look-around).
     """
 
     name: str
@@ -48,8 +48,7 @@ class Rule:
     caseless: tuple[str, ...] = ()
 
 
-# ---------------------------------------------------------------------------------------------
-# shared pattern pieces
+# --- shared pattern pieces ----------------------------------------------------------------------
 
 _SEP = r"[ \t\r\n\"'`=:|\x01]"  # separators between a context key and its value
 _OCT = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -143,21 +142,26 @@ _NOT_BEFORE_IP = frozenset(string.ascii_letters + string.digits + "_.")
 #: ignored) as a whole word, then only separators, within the 24 characters before it.
 #: ``server 10.0.1.5`` is an address, ``ver 10.0.1.5`` a version; ``_`` counts as a separator
 #: (``app_version=10.1.2.3``).
-_VERSION_RX = re.compile(
-    r"(?<![A-Za-z0-9])(?:version|release|tags?|ver|build|firmware|chrome|firefox|safari)"
-    r"[ \t:=\"'\x01/]*\Z",
-    A | re.I,
-)
+_VERSION_WORDS = frozenset(
+    ("version", "release", "tags", "tag", "ver", "build", "firmware", "chrome", "firefox",
+     "safari")
+)  # fmt: skip
+_VERSION_SEP = " \t:=\"'\x01/"
+_ALNUM = frozenset(string.ascii_letters + string.digits)
 
 
 def version_context(view: str, s: int) -> bool:
     """Does a version word (and separators) end right before ``s``?"""
-    return _VERSION_RX.search(view, max(0, s - 24), s) is not None
+    lo = max(0, s - 24)
+    w = view[lo:s].rstrip(_VERSION_SEP)
+    b = lo + len(w.rstrip(string.ascii_letters))  # where the letters before them start
+    word = view[b : lo + len(w)].lower()
+    return word in _VERSION_WORDS and (b == 0 or view[b - 1] not in _ALNUM)
 
 
 def _verify_private_ip(view: str, h: int) -> list[Cand]:
-    # Right after a word character an address would be dropped (see Scanner._resolve), right
-    # after "." it is part of a longer dotted number; rejecting it here also leaves the
+    # Right after a word character an address would be dropped (no match is glued to one),
+    # right after "." it is part of a longer dotted number; rejecting it here also leaves the
     # addresses inside it to their own triggers, which reject them alike.
     if h > 0 and view[h - 1] in _NOT_BEFORE_IP:
         return []
