@@ -143,9 +143,8 @@ _NOT_BEFORE_IP = frozenset(string.ascii_letters + string.digits + "_.")
 #: ``server 10.0.1.5`` is an address, ``ver 10.0.1.5`` a version; ``_`` counts as a separator
 #: (``app_version=10.1.2.3``).
 _VERSION_WORDS = frozenset(
-    ("version", "release", "tags", "tag", "ver", "build", "firmware", "chrome", "firefox",
-     "safari")
-)  # fmt: skip
+    {"version", "release", "tags", "tag", "ver", "build", "firmware", "chrome", "firefox", "safari"}
+)
 _VERSION_SEP = " \t:=\"'\x01/"
 _ALNUM = frozenset(string.ascii_letters + string.digits)
 
@@ -288,21 +287,14 @@ _HOST_TAIL = re.compile(
 _HOST_CHARS = string.ascii_letters + string.digits + ".-"  # a host name's, scanning back
 _AWSCOM = r"\.amazonaws\.com(?:\.cn)?"
 _L = r"[a-z0-9-]+"
+_DASHED_IP = r"[0-9]{1,3}(?:-[0-9]{1,3}){3}"
 #: (a word every such host holds, its shape, its type): the first whose word is in the host
 #: and whose shape it has gives the type (the word is checked first, a cheap way to skip a shape)
 _HOST_KINDS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     (w, re.compile(p + r"\Z", A), t)
     for w, p, t in (
-        (
-            "ec2-",
-            rf"ec2-[0-9]{{1,3}}(?:-[0-9]{{1,3}}){{3}}\.(?:{_L}\.)?compute(?:-1)?{_AWSCOM}",
-            "EC2_HOST",
-        ),
-        (
-            "ip-",
-            rf"ip-[0-9]{{1,3}}(?:-[0-9]{{1,3}}){{3}}\.(?:{_L}\.)?(?:ec2|compute)\.internal",
-            "EC2_HOST",
-        ),
+        ("ec2-", rf"ec2-{_DASHED_IP}\.(?:{_L}\.)?compute(?:-1)?{_AWSCOM}", "EC2_HOST"),
+        ("ip-", rf"ip-{_DASHED_IP}\.(?:{_L}\.)?(?:ec2|compute)\.internal", "EC2_HOST"),
         ("rds.", rf"(?:{_L}\.){{2,}}rds{_AWSCOM}", "RDS"),
         ("cache.", rf"(?:{_L}\.){{2,}}cache{_AWSCOM}", "ELASTICACHE"),
         ("elb", rf"(?:{_L}\.)+(?:{_L}\.elb|elb\.{_L}){_AWSCOM}", "ELB"),

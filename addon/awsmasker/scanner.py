@@ -43,9 +43,6 @@ from awsmasker.rules import (
     verify_token,
 )
 
-__all__ = ["RULES", "Match", "ScanResult", "Scanner", "available_engines", "digit_runs",
-           "first_names", "get_engine", "repeat_names"]
-
 
 class Match(NamedTuple):
     start: int
