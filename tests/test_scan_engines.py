@@ -8,7 +8,8 @@ import re
 
 import pytest
 from awsmasker.body import Masker, json_view
-from awsmasker.scanner import RULES, Scanner, available_engines, digit_runs, get_engine
+from awsmasker.rules import RULES
+from awsmasker.scanner import Scanner, available_engines, digit_runs, get_engine
 from awsmasker.tokens import TOKEN_RE
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -53,7 +54,7 @@ def test_every_trigger_starts_with_a_literal_or_is_a_digit_run() -> None:
     """``re`` finds a pattern fast only from a literal first character (see ``Rule``)."""
     for r in RULES:
         for t in (*r.triggers, *r.caseless):
-            literal = re.match(r"[A-Za-z0-9/{}.-]|\\[.{]", t)
+            literal = re.match(r"[A-Za-z0-9/{}.\"-]|\\[.{]", t)
             assert literal or re.fullmatch(r"\[0-9\]\{[0-9]+\}", t), (r.name, t)
 
 

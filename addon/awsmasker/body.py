@@ -4,17 +4,17 @@ A JSON body is scanned once, in a *view* of the raw text that has the same lengt
 escape is replaced by characters of the same width that act like what it decodes to (``\\n`` →
 two newlines, ``\\"`` and ``\\\\`` → two apostrophes, ``\\uXXXX`` → six ``\\x01``), so an ID
 right after an escape is found, and a match never contains an escape, so its raw slice is its
-value. Escapes that
-hide identifier characters (``\\/``, ``\\u00XX`` for ASCII) are rare: only the strings that hold
-them are decoded and scanned exactly. In the view every remaining ``"`` is a string delimiter,
-which is how signed thinking text is located (left byte-identical) and how an account ID written
-as a bare JSON number is spotted (its token is written as a string). Base64 payloads never match
-a rule, so they pass unchanged.
+value. Escapes that hide identifier characters (``\\/``, ``\\u00XX`` for ASCII) are rare: only the
+strings that hold them are decoded and scanned exactly. In the view every remaining ``"`` is a
+string delimiter, which is how signed thinking text is located (left byte-identical) and how an
+account ID written as a bare JSON number is spotted (its token is written as a string). Base64
+payloads never match a rule, so they pass unchanged.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
 from awsmasker.scan_cache import Piece, ScanCache, closed, names_digest, numbers, pieces
@@ -98,27 +98,40 @@ def decode_with_offsets(raw: str) -> tuple[str, list[int]]:
 
 
 class _Parity:
-    """Is a position inside a JSON string? Positions must be asked in increasing order."""
+    """Is a position inside a JSON string? Each answer counts the quotes from the last position
+    asked, or from the nearest one before it asked earlier: positions asked in increasing order
+    take one pass over the view, and each further such run (thinking keys, strings to decode,
+    accounts) at most one more."""
 
     def __init__(self, view: str) -> None:
         self.view = view
-        self.pos = 0
-        self.count = 0
+        self.marks = [0]  # positions asked, ascending (each beyond all before it)
+        self.counts = [0]  # the quotes before each
+        self.pos = self.count = 0  # the last position asked, and the quotes before it
 
     def inside(self, p: int) -> bool:
-        if p < self.pos:
-            self.pos, self.count = 0, 0
-        self.count += self.view.count('"', self.pos, p)
-        self.pos = p
-        return self.count % 2 == 1
+        i = bisect_right(self.marks, p) - 1
+        pos, n = self.marks[i], self.counts[i]
+        if pos < self.pos <= p:
+            pos, n = self.pos, self.count
+        n += self.view.count('"', pos, p)
+        self.pos, self.count = p, n
+        if p > self.marks[-1]:
+            self.marks.append(p)
+            self.counts.append(n)
+        return n % 2 == 1
 
 
-def _thinking_spans(view: str) -> list[tuple[int, int]]:
-    """Raw spans of the ``thinking`` strings of thinking blocks (quotes included)."""
+def _thinking_spans(view: str, keys: list[int], par: _Parity) -> list[tuple[int, int]]:
+    """Raw spans of the ``thinking`` strings of thinking blocks (quotes included); ``keys``: where
+    ``view`` holds ``"thinking"``, sorted (the scan finds them)."""
     spans: list[tuple[int, int]] = []
-    par = _Parity(view)
-    for m in _THINK_KEY.finditer(view):
-        k = m.start()
+    end = 0  # a key inside the previous one's match is none (as ``finditer`` reads them)
+    for k in keys:
+        m = _THINK_KEY.match(view, k) if k >= end else None
+        if m is None:
+            continue
+        end = m.end()
         if par.inside(k):
             continue
         vend = view.find('"', m.end())
@@ -305,13 +318,11 @@ class Masker:
         matches, tokens = found.matches, found.tokens
         if not same_tokens:
             tokens = [m.span() for m in TOKEN_RE.finditer(raw)]
-        protected = []
-        if self.keep_thinking and '"thinking"' in view:
-            protected = _thinking_spans(view)
+        par = _Parity(view)
+        protected = _thinking_spans(view, found.thinking, par) if self.keep_thinking else []
         decoded_strings: list[tuple[int, int]] = []
         extra: list[Match] = []
         if exact:
-            par = _Parity(view)
             seen_end = -1
             k = 0  # protected[:k] end before the string at hand (strings come in order)
             for q in exact:
@@ -332,7 +343,6 @@ class Masker:
             matches = _outside(matches, sorted(protected + decoded_strings))
         if extra:
             matches = sorted(matches + extra)
-        par = _Parity(view)
         quoted = {m.start for m in matches if m.type_name == "ACCOUNT" and not par.inside(m.start)}
         return found._replace(matches=matches, tokens=tokens), quoted
 

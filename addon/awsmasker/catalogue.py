@@ -1,6 +1,6 @@
 """The identifier catalogue: every AWS identifier type the masker knows.
 
-One entry per token type (``AWS_<TYPE>_<N>``). The scanner (:mod:`awsmasker.scanner`) holds the
+One entry per token type (``AWS_<TYPE>_<N>``). The rule table (:mod:`awsmasker.rules`) holds the
 matching code; this module is the single list of types, what they match, the context they need,
 whether they are reversible, whether they are on by default, and an example (``example`` is the
 value, ``example_text`` shows it in the context that makes it match).
