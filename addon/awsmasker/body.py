@@ -30,7 +30,9 @@ class MaskingError(Exception):
 _JSON_START = re.compile(r"[ \t\r\n]*[\[{]")
 _ESC_U = re.compile(r"\\u[0-9a-fA-F]{4}")
 _NEEDS_DECODE = re.compile(r"\\(?:/|u00[0-7][0-9a-fA-F])")
-_ESC_ANY = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
+#: JSON's escapes; a backslash before anything else (invalid JSON) is kept as a character, so
+#: a span never starts on a backslash it would drop
+_ESC = re.compile(r"\\(u[0-9a-fA-F]{4}|[\"\\/bfnrt])")
 _SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\", "/": "/"}
 _THINK_KEY = re.compile(r'"thinking"[ \t\r\n]*:[ \t\r\n]*"')
 _THINK_BEFORE = re.compile(
@@ -85,7 +87,7 @@ def decode_with_offsets(raw: str) -> tuple[str, list[int]]:
     parts: list[str] = []
     offs: list[int] = []
     pos = 0
-    for m in _ESC_ANY.finditer(raw):
+    for m in _ESC.finditer(raw):
         parts.append(raw[pos : m.start()])
         offs.extend(range(pos, m.start()))
         g = m.group(1)
