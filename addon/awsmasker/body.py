@@ -17,9 +17,9 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
+from awsmasker.catalogue import Finding
 from awsmasker.scan_cache import Piece, ScanCache, closed, names_digest, numbers, pieces
 from awsmasker.scanner import Match, Scanner, ScanResult, first_names
-from awsmasker.store.base import Finding
 from awsmasker.tokens import TOKEN_RE
 
 

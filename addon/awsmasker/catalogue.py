@@ -9,6 +9,7 @@ value, ``example_text`` shows it in the context that makes it match).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from awsmasker.tokens import is_valid_type_name
 
@@ -311,3 +312,16 @@ ONE_WAY_TYPES: frozenset[str] = frozenset(e.type_name for e in CATALOGUE if not 
 assert len(BY_NAME) == len(CATALOGUE), "duplicate catalogue type"
 for _e in CATALOGUE:
     assert is_valid_type_name(_e.type_name), _e.type_name
+
+
+class Finding(NamedTuple):
+    """One distinct identifier found in a body (a named tuple: immutable and hashable, one
+    is made per new identifier of every request).
+
+    ``reversible`` is False for secrets (secret access keys, session tokens): they get a
+    token, but the store keeps only a keyed hash of them and never returns them.
+    """
+
+    type_name: str
+    value: str
+    reversible: bool = True

@@ -14,13 +14,14 @@ from mitmproxy import ctx, http
 from mitmproxy.utils import human
 
 from awsmasker.carriers import Refused, request_texts
+from awsmasker.catalogue import Finding
 from awsmasker.errors import block_response
 from awsmasker.flowstate import add_counts, by_type
 from awsmasker.labels import note_blocked, note_flag, note_masked
 from awsmasker.scope import is_target
 from awsmasker.sigv4 import Signer, prepare
 from awsmasker.state import MaskerState
-from awsmasker.store.base import Finding, StoreError
+from awsmasker.store.base import StoreError
 from awsmasker.websocket import WebSocketMessages
 
 log = logging.getLogger(__name__)

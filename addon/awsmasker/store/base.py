@@ -9,7 +9,8 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+
+from awsmasker.catalogue import Finding
 
 #: Redis counters stay below this bound; in-process fallback tokens start above it.
 REDIS_MAX_COUNTER = 10**8 - 1
@@ -19,19 +20,6 @@ FALLBACK_FIRST_COUNTER = 10**8 + 1
 
 class StoreError(Exception):
     """The store could not answer (connection lost, timeout, bad key…)."""
-
-
-class Finding(NamedTuple):
-    """One distinct identifier found in a body (a named tuple: immutable and hashable, one
-    is made per new identifier of every request).
-
-    ``reversible`` is False for secrets (secret access keys, session tokens): they get a
-    token, but the store keeps only a keyed hash of them and never returns them.
-    """
-
-    type_name: str
-    value: str
-    reversible: bool = True
 
 
 @dataclass(slots=True)
