@@ -26,7 +26,8 @@ buffers such a reply whole, ``plain-stream`` (``stream_large_bodies=1``) streams
 does. ``--tls``: HTTPS on both legs (CONNECT, mitmproxy's TLS interception), as deployed.
 Modes: direct (no proxy), plain, plain-stream, empty-script (what any ``-s`` script costs),
 addon-no-masking (the addon with every type in ``disabled_types``: it scans each body and masks
-nothing, so there is nothing to restore), addon, addon-redis (Redis store), events-10% and
+nothing, so there is nothing to restore), addon, addon-no-cache (``scan_cache_bytes=0``: every
+JSON body scanned whole), addon-redis (Redis store), events-10% and
 events-100% (event monitoring on). Every mode is compared with plain, plain-stream and addon
 where they ran. Results are printed and written as Markdown to ``test-report/``.
 
@@ -126,6 +127,7 @@ def all_modes(redis_url: str, sse: bool) -> dict[str, Mode]:
              Mode("plain-stream", None, stream),
              Mode("empty-script", "empty", stream if sse else ()),
              Mode("addon-no-masking", options=(NO_MASKING,)), Mode("addon"),
+             Mode("addon-no-cache", options=("scan_cache_bytes=0",)),
              Mode("addon-redis", options=store, redis=True),
              Mode("events-10%", options=events(0.1, 1), redis=True, events=True),
              Mode("events-100%", options=events(1.0, 10), redis=True, events=True)]
