@@ -95,6 +95,12 @@ def test_masked_and_restored_events_arrive_without_originals(proxy_factory, stan
         for e in masked:
             assert len(e["tokens"]) == sum(e["counts"].values()), e
             assert any(t.startswith("AWS_SECRET_KEY_") for t in e["tokens"])
+        # a restored event lists the tokens it put back: the flow's own, never a secret's
+        sent = {e["flow_id"]: set(e["tokens"]) for e in masked}
+        for e in restored:
+            assert e["tokens"] and set(e["tokens"]) <= sent[e["flow_id"]], e
+            assert not any(t.startswith("AWS_SECRET_KEY_") for t in e["tokens"])
+            assert {t[4:].rsplit("_", 1)[0] for t in e["tokens"]} == set(e["counts"]), e
         assert all(e["schema"] == 1 and e["sampling_rate"] == 1.0 for e in evs)
         blob = b"\n".join(sub.raw).decode()
         for value in (*ORIGINALS, SECRET, "123456789012"):
