@@ -20,6 +20,12 @@ Meters (``--meter``):
 - ``instructions``: instructions mitmdump executes per request under ``valgrind
   --tool=callgrind`` (needs valgrind): independent of the machine's load, but not time.
   ``--profile DIR`` also writes each Python function's instructions per request.
+- ``replay``: agent sessions (``testsupport.sessions``: Claude Code's shape, real AWS CLI text,
+  bodies from ~30 KB to ~450 KB over ``--turns`` 60), every turn of every session through each
+  mode, the order rotated per turn, SSE replies; mitmdump's CPU time around each request. Printed
+  per mode: the median over turns >= 10 of the per-turn ratio to plain (quartiles), the CPU
+  added per turn at the start (turns 2-11) and the end (the last 10), and the masker alone in
+  this process (MB/s on each turn's new content with the scan cache, on whole bodies without).
 
 ``--sse``: streamed requests answered with Anthropic SSE (Claude Code's path); plain mitmdump
 buffers such a reply whole, ``plain-stream`` (``stream_large_bodies=1``) streams it as the addon
@@ -29,10 +35,13 @@ addon-no-masking (the addon with every type in ``disabled_types``: it scans each
 nothing, so there is nothing to restore), addon, addon-no-cache (``scan_cache_bytes=0``: every
 JSON body scanned whole), addon-redis (Redis store), events-10% and
 events-100% (event monitoring on). Every mode is compared with plain, plain-stream and addon
-where they ran. Results are printed and written as Markdown to ``test-report/``.
+where they ran. ``--baseline REV`` adds the addon at git revision REV (``addon@REV``; with
+``replay`` also ``addon-redis@REV``). Results are printed and written as Markdown to
+``test-report/``.
 
     .venv/bin/python scripts/bench_proxy.py --meter cpu [--sse] [--tls] [--sizes 1KB,64KB]
         [--modes plain,addon] [--rounds 20] [--requests 300] [--quick] [--out FILE]
+    .venv/bin/python scripts/bench_proxy.py --meter replay [--turns 60] [--sessions 3]
 """
 
 from __future__ import annotations
@@ -53,7 +62,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +74,7 @@ from testsupport.corpus import Bodies  # noqa: E402
 from testsupport.mitmdump import ENTRY, Mitmdump  # noqa: E402
 from testsupport.procs import cpu_ns  # noqa: E402
 from testsupport.redis_server import RedisServer  # noqa: E402
+from testsupport.sessions import Session  # noqa: E402
 from testsupport.standin import (  # noqa: E402
     TOKEN_RE_B,
     BenchStandin,
@@ -90,6 +100,8 @@ DEFAULTS = {
     "instructions": ("plain,empty-script,addon,addon-redis,events-100%",
                      "plain,plain-stream,empty-script,addon,addon-redis,events-100%",
                      "1KB,4KB,64KB", 1, 60, 15),
+    "replay": ("plain,addon,addon-no-cache,addon-redis", "plain,addon,addon-no-cache,addon-redis",
+               "1KB", 1, 0, 1),
 }
 THROUGHPUT_REQUESTS = {"1KB": 300, "4KB": 300, "64KB": 160, "1MB": 40}  # per cell
 HEADERS = {"content-type": "application/json", "x-api-key": "bench",
@@ -457,6 +469,126 @@ def instructions(args: argparse.Namespace, modes: list[Mode], standin: BenchStan
     return md
 
 
+# -- the replay meter: agent sessions ---------------------------------------------------------
+
+FROM_TURN = 10  # the replay's ratios are taken from this turn on (the first bodies are small)
+
+
+def replay(args: argparse.Namespace, modes: list[Mode], standin: BenchStandin) -> list[str]:
+    """Every turn of every session through each mode, the order rotated per turn, from one
+    keep-alive client per mode; mitmdump's CPU time read around each request."""
+    import httpx
+
+    sessions = [Session(turns=args.turns, seed=i, result_bytes=args.result_bytes,
+                        source=args.wheel) for i in range(args.sessions)]
+    headers = {**HEADERS, "accept": "text/event-stream"}
+
+    def turn(m: Mode, client: httpx.Client, body: bytes, k: int) -> float:
+        pid = m.proxy.proc.pid
+        c0 = cpu_ns(pid)
+        with client.stream("POST", standin.url, content=body, headers=headers) as r:
+            data = r.read()
+        ms = (cpu_ns(pid) - c0) / 1e6
+        # from turn 2 on a tool result names identifiers (the warm-up, turn 0, names none)
+        if problem := check_reply(m, r.status_code, data, big=k < 2):
+            raise RuntimeError(f"{m.name}: {problem}")
+        return ms
+
+    #: mode → turn → CPU ms of each session's request
+    cpu: dict[str, dict[int, list[float]]] = {m.name: {} for m in modes}
+    sizes: dict[int, int] = {}  # the first session's body per turn
+    clients = {m.name: httpx.Client(proxy=m.proxy.url, verify=verify_for(m, standin),
+                                    trust_env=False, timeout=120) for m in modes}
+    try:
+        for m in modes:
+            turn(m, clients[m.name], b'{"warm": "up", "stream": true}', 0)
+        for k in range(1, args.turns + 1):
+            order = modes[k % len(modes):] + modes[:k % len(modes)]
+            for s in sessions:
+                body = s.body(k)
+                sizes.setdefault(k, len(body))
+                for m in order:
+                    cpu[m.name].setdefault(k, []).append(turn(m, clients[m.name], body, k))
+            print(f"turn {k:>2} {sizes[k] / 1024:>4.0f} KB  " + "  ".join(
+                f"{m.name} {statistics.median(cpu[m.name][k]):6.2f} ms" for m in modes),
+                flush=True)
+    finally:
+        for c in clients.values():
+            c.close()
+    md = [f"- {args.sessions} sessions of {args.turns} turns, bodies {sizes[1] / 1024:.0f} KB to "
+          f"{sizes[args.turns] / 1024:.0f} KB (AWS CLI examples as tool results, Claude Code's "
+          "shape); every turn of every session through each mode, order rotated per turn; "
+          "streamed requests, Anthropic SSE replies",
+          "- CPU: /proc/<pid>/task/*/schedstat (ns, every thread of the mitmdump process)"]
+    return md + replay_report(cpu, [m.name for m in modes], sizes) + [
+        "", *masker_speed(sessions, args.turns)]
+
+
+def replay_report(cpu: dict[str, dict[int, list[float]]], names: list[str],
+                  sizes: dict[int, int]) -> list[str]:
+    med = {n: {k: statistics.median(v) for k, v in cpu[n].items()} for n in names}
+    plain = med["plain"]
+    late = [k for k in plain if k >= FROM_TURN]
+    start = [k for k in plain if 2 <= k <= 11]
+    end = sorted(plain)[-10:]
+    md = ["", f"CPU per turn. Ratio: median over turns >= {FROM_TURN} of the per-turn ratio of "
+          "medians (across sessions) to plain, with quartiles. Added: median CPU ms over plain "
+          f"per turn, turns 2-11 and turns {end[0]}-{end[-1]}.", "",
+          "| mode | ms/turn (last 10) | ratio to plain | quartiles | added, start | added, end |",
+          "|---|---:|---:|---:|---:|---:|"]
+    for n in names:
+        lo, r, hi = quartiles([med[n][k] / plain[k] for k in late])
+        add_start = statistics.median(med[n][k] - plain[k] for k in start)
+        add_end = statistics.median(med[n][k] - plain[k] for k in end)
+        last = statistics.median(med[n][k] for k in end)
+        md.append(f"| {n} | {last:.2f} | x{r:.2f} | {lo:.2f}-{hi:.2f} | {add_start:+.2f} ms | "
+                  f"{add_end:+.2f} ms |")
+        print(f"{n:<13} turns>={FROM_TURN} cpu vs plain x{r:.2f} (quartiles {lo:.2f}-{hi:.2f})  "
+              f"added per turn: start {add_start:+.2f} ms, end {add_end:+.2f} ms", flush=True)
+    md += ["", "| turn | body KB | " + " | ".join(f"{n} ms" for n in names) + " |",
+           "|---:|---:|" + "---:|" * len(names)]
+    md += [f"| {k} | {sizes[k] / 1024:.0f} | " + " | ".join(f"{med[n][k]:.2f}" for n in names)
+           + " |" for k in sorted(plain) if k in (1, 2, 5) or k % 10 == 0 or k == max(plain)]
+    return md
+
+
+def masker_speed(sessions: list[Session], turns: int) -> list[str]:
+    """The masker alone, in this process (CPU time of this thread), turns >= FROM_TURN: the
+    plan of each turn with the cache, split into the scan of what is new (the plan less the
+    plan of the same body again, every piece then known) and the rest; and without it."""
+    from awsmasker.body import Masker
+    from awsmasker.config import Settings
+
+    cached = Masker(scan_cache_bytes=Settings().scan_cache_bytes)
+    whole = Masker(scan_cache_bytes=0)
+    new_rates, whole_rates, known_ms, cached_ms, whole_ms = [], [], [], [], []
+    for s in sessions:
+        prev = 0
+        for k in range(1, turns + 1):
+            text = s.body(k).decode()
+            t0 = time.thread_time()
+            cached.plan(text, is_json=True)
+            t1 = time.thread_time()
+            cached.plan(text, is_json=True)
+            t2 = time.thread_time()
+            whole.plan(text, is_json=True)
+            t3 = time.thread_time()
+            if k >= FROM_TURN:
+                new_rates.append((len(text) - prev) / max(t1 - t0 - (t2 - t1), 1e-6) / 1e6)
+                whole_rates.append(len(text) / (t3 - t2) / 1e6)
+                cached_ms.append((t1 - t0) * 1e3)
+                known_ms.append((t2 - t1) * 1e3)
+                whole_ms.append((t3 - t2) * 1e3)
+            prev = len(text)
+    med = statistics.median
+    line = (f"masker alone, turns >= {FROM_TURN}: with the cache {med(cached_ms):.2f} ms per turn "
+            f"({med(known_ms):.2f} ms of it for the pieces already seen), "
+            f"{med(new_rates):.0f} MB/s of new content; whole scans {med(whole_ms):.2f} ms per "
+            f"turn, {med(whole_rates):.0f} MB/s")
+    print(line, flush=True)
+    return [line]
+
+
 # -- the run ----------------------------------------------------------------------------------
 
 
@@ -486,14 +618,34 @@ def body_stats(bodies: Bodies, sizes: list[str]) -> list[str]:
     return out
 
 
-def baseline_mode(rev: str, tmp: Path) -> Mode:
-    """The addon as it was at git revision ``rev``, checked out (detached) under ``tmp``."""
+def baseline_modes(rev: str, tmp: Path, modes: list[Mode], meter: str) -> list[Mode]:
+    """The addon as it was at git revision ``rev``, checked out (detached) under ``tmp``:
+    ``addon@REV``, and for the replay ``addon-redis@REV`` beside ``addon-redis`` (a namespace of
+    its own: the two must not find each other's tokens)."""
     tree = tmp / "baseline"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree),
                     rev], check=True)
     # the folder goes with ``tmp``; then git forgets the worktree
     atexit.register(subprocess.run, ["git", "-C", str(ROOT), "worktree", "prune"], check=False)
-    return Mode(f"addon@{rev}", entry=tree / "addon" / "aws_masker.py")
+    entry = tree / "addon" / "aws_masker.py"
+    redis = [m for m in modes if m.name == "addon-redis" and meter == "replay"]
+    return [Mode(f"addon@{rev}", entry=entry)] + [replace(
+        m, name=f"{m.name}@{rev}", entry=entry, options=tuple(
+            o + "base" if o.startswith("redis_namespace=") else o for o in m.options))
+        for m in redis]
+
+
+def start_all(modes: list[Mode], workdir: Path, standin: BenchStandin,
+              args: argparse.Namespace) -> None:
+    """Every proxied mode's mitmdump, started side by side."""
+    threads = [threading.Thread(target=lambda m=m: setattr(
+        m, "proxy", start_proxy(m, workdir, standin.host, args))) for m in modes if m.proxied]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if missing := [m.name for m in modes if m.proxied and m.proxy is None]:
+        raise RuntimeError(f"mitmdump did not start for {missing}")
 
 
 def run(args: argparse.Namespace) -> list[str]:
@@ -501,11 +653,13 @@ def run(args: argparse.Namespace) -> list[str]:
     t_start = time.monotonic()
     title = f"{args.meter}, {'HTTPS' if args.tls else 'HTTP'}" + (", SSE" if args.sse else "")
     bodies = Bodies()
-    md = [f"# aws-masker proxy benchmark: {title}", "", *machine(),
-          *body_stats(bodies, args.sizes.split(",")),
-          f"- modes: {', '.join(names)}; sizes {args.sizes}; concurrency "
-          f"{', '.join(map(str, args.concurrency))}; {args.rounds} rounds of "
-          f"{args.requests or 'per-size'} requests per cell after {args.warmup} warm-up requests"]
+    md = [f"# aws-masker proxy benchmark: {title}", "", *machine()]
+    if args.meter != "replay":
+        md += [*body_stats(bodies, args.sizes.split(",")),
+               f"- modes: {', '.join(names)}; sizes {args.sizes}; concurrency "
+               f"{', '.join(map(str, args.concurrency))}; {args.rounds} rounds of "
+               f"{args.requests or 'per-size'} requests per cell after {args.warmup} warm-up "
+               "requests"]
     if args.meter == "latency":
         md.append(f"- stand-in: {args.first_byte_ms} ms to the first byte, then 107 SSE events "
                   f"{args.sse_gap_ms} ms apart (a fixed schedule)")
@@ -517,12 +671,12 @@ def run(args: argparse.Namespace) -> list[str]:
         redis = RedisServer(Path(tmp), durable=False)
         modes = [all_modes(redis.url, args.sse)[n] for n in names]
         if args.baseline:
-            modes.append(baseline_mode(args.baseline, Path(tmp)))
-            names.append(modes[-1].name)
-            md.append(f"- baseline: addon@{args.baseline} is the addon at git revision "
-                      f"{args.baseline}, run side by side with this checkout's")
+            modes += baseline_modes(args.baseline, Path(tmp), modes, args.meter)
+            names = [m.name for m in modes]
+            md.append(f"- baseline: the modes ...@{args.baseline} run the addon at git revision "
+                      f"{args.baseline}, side by side with this checkout's")
         tls_files = self_signed_localhost(Path(tmp)) if args.tls else None
-        sse = args.sse or args.meter == "latency"
+        sse = args.sse or args.meter in ("latency", "replay")
         standin = BenchStandin(
             tls_files, sse=sse, big_sse=args.reply_mb * MIB if args.sse and args.meter ==
             "throughput" else 0, gap_ms=args.sse_gap_ms if args.meter == "latency" else 0,
@@ -532,16 +686,11 @@ def run(args: argparse.Namespace) -> list[str]:
                 redis.start()
             if args.meter == "instructions":
                 md += instructions(args, modes, standin, bodies, Path(tmp))
+            elif args.meter == "replay":
+                start_all(modes, Path(tmp), standin, args)
+                md += replay(args, modes, standin)
             else:
-                threads = [threading.Thread(target=lambda m=m: setattr(
-                    m, "proxy", start_proxy(m, Path(tmp), standin.host, args)))
-                           for m in modes if m.proxied]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-                if missing := [m.name for m in modes if m.proxied and m.proxy is None]:
-                    raise RuntimeError(f"mitmdump did not start for {missing}")
+                start_all(modes, Path(tmp), standin, args)
                 results = alternate(args, modes, standin,
                                     redis if args.meter == "throughput" else None, bodies, md)
                 md += report(args, results, names)
@@ -577,8 +726,15 @@ def main() -> int:
                     help="instructions: also write each Python function's instructions per "
                     "request to DIR (CPython's perf trampolines add ~20%% to every count)")
     ap.add_argument("--baseline", metavar="REV",
-                    help="also run the addon as it was at git revision REV (mode addon@REV), "
-                    "alternated with this checkout's: a before/after in one run")
+                    help="also run the addon as it was at git revision REV (mode addon@REV; "
+                    "replay: also addon-redis@REV), alternated with this checkout's: a "
+                    "before/after in one run")
+    ap.add_argument("--turns", type=int, default=60, help="replay: turns per session")
+    ap.add_argument("--sessions", type=int, default=3, help="replay: sessions side by side")
+    ap.add_argument("--result-bytes", type=int, default=4000,
+                    help="replay: about how much output each tool call returns")
+    ap.add_argument("--wheel", type=Path, help="replay: the awscli wheel to read text from "
+                    "(default: the real-text corpus's, downloaded once into .corpus/wheels)")
     ap.add_argument("--out", type=Path, help="Markdown file (default: test-report/bench-proxy-"
                     "METER[-sse][-tls].md)")
     args = ap.parse_args()
@@ -592,6 +748,8 @@ def main() -> int:
         elif args.meter == "instructions":
             modes = sse_modes = "plain,addon"
             rounds, requests, warmup = 1, 3, 2
+        elif args.meter == "replay":
+            args.turns, args.sessions = 12, 1
     if args.meter == "throughput" and args.sse:  # one long reply per request: its size counts
         sizes, rounds, requests, warmup = "1KB", min(rounds, 3), 1, 1
     args.modes = args.modes or (sse_modes if args.sse else modes)

@@ -1,7 +1,7 @@
-"""The agent-session replay: the sessions it builds, and ``scripts/bench_replay.py --quick`` end
-to end (no timing assertions: it only proves the run starts every mode, including the Redis
-store, and prints a ratio for each). Both read a small wheel made here, shaped like awscli's
-(the benchmark itself reads the real one), so nothing leaves loopback."""
+"""The agent-session replay: the sessions it builds, and ``scripts/bench_proxy.py --meter replay
+--quick`` end to end (no timing assertions: it only proves the run starts every mode, including
+the Redis store, and prints a ratio for each). Both read a small wheel made here, shaped like
+awscli's (the benchmark itself reads the real one), so nothing leaves loopback."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from scripts.bench_replay import MODES
-from scripts.replay_sessions import Session
+from testsupport.sessions import Session
 
 ROOT = Path(__file__).resolve().parent.parent
+MODES = ("plain", "addon", "addon-no-cache", "addon-redis")  # the replay meter's defaults
 
 EXAMPLE = """**Example {n}: To describe an instance**
 
@@ -86,8 +86,8 @@ def test_sessions_grow_turn_by_turn_with_the_breakpoint_on_the_newest_message(wh
 def test_quick_replay_prints_a_ratio_for_every_mode(tmp_path, wheel):
     out = tmp_path / "replay.md"
     p = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_replay.py"), "--quick", "--wheel",
-         str(wheel), "--out", str(out)],
+        [sys.executable, str(ROOT / "scripts" / "bench_proxy.py"), "--meter", "replay", "--quick",
+         "--wheel", str(wheel), "--out", str(out)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""Agent sessions for ``bench_replay.py`` and the scan-cache tests, built from real text.
+"""Agent sessions for ``bench_proxy.py --meter replay`` and its tests, built from real text.
 
 A coding agent resends its whole conversation every turn. These sessions are that traffic in
 the Anthropic Messages shape Claude Code sends: a long system prompt, then per turn an assistant
@@ -6,8 +6,8 @@ message (a signed thinking block, a line of text, a ``Bash`` ``tool_use``) and a
 with its ``tool_result``; the cache breakpoint (``cache_control``) sits on the newest message's
 last block, so it moves every turn. The text is real: the system prompt from the AWS CLI's topic
 guides, the commands and their output from the AWS CLI's examples (identifiers on most lines),
-both read from the ``awscli`` wheel, which is downloaded once into ``.cache/wheels``
-(git-ignored). A shared corpus can replace :func:`cli_examples` later.
+both read from the ``awscli`` wheel the real-text corpus pins (``testsupport.realcorpus``:
+downloaded once into ``.corpus/wheels``, git-ignored).
 """
 
 from __future__ import annotations
@@ -15,31 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
-import sys
 import zipfile
-from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-AWSCLI = "awscli==1.46.2"
-WHEELS = ROOT / ".cache" / "wheels"
+from testsupport.realcorpus import AWSCLI, wheel
 
 _EXAMPLE = re.compile(
     r"::\n\n((?:    aws .*\n)(?:    .*\n)*?)\n(?:.*\n){0,3}?Output::\n\n((?:(?:    .*)?\n)+)"
 )
-
-
-def wheel() -> Path:
-    """The awscli wheel, downloaded with pip on first use."""
-    found = sorted(WHEELS.glob("awscli-*.whl"))
-    if not found:
-        WHEELS.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", AWSCLI,
-                        "-d", str(WHEELS)], check=True)
-        found = sorted(WHEELS.glob("awscli-*.whl"))
-    return found[-1]
 
 
 def _dedent(block: str) -> str:
@@ -80,12 +64,12 @@ class Session:
     """One agent session: ``body(k)`` is the request of turn ``k`` (1-based, ``turns`` of them).
 
     ``seed`` picks where in the examples the session starts; ``result_bytes`` is about how much
-    output each tool call returns; ``source``: the awscli wheel (default: :func:`wheel`).
+    output each tool call returns; ``source``: the awscli wheel (default: the corpus's).
     """
 
     def __init__(self, *, turns: int = 60, seed: int = 0, result_bytes: int = 4000,
                  source: Path | None = None) -> None:
-        source = source or wheel()
+        source = source or wheel(AWSCLI)
         ex = cli_examples(source)
         self.turns = turns
         self.system = system_prompt(source)
@@ -134,22 +118,3 @@ class Session:
         """Turn ``k``'s request body, as Claude Code writes it (compact JSON)."""
         return json.dumps(self.request(k), separators=(",", ":")).encode()
 
-    def bodies(self) -> Iterator[bytes]:
-        for k in range(1, self.turns + 1):
-            yield self.body(k)
-
-
-def main() -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--turns", type=int, default=60, help="turns of the session")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    for k, body in enumerate(Session(turns=args.turns, seed=args.seed).bodies(), 1):
-        print(f"turn {k}: {len(body)} bytes")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
