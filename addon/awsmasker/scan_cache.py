@@ -28,7 +28,8 @@ compacted, reordered conversations).
 request that carries it, so no secret is kept, not even a hash), the spans of tokens already in
 it, the accounts and names it finds and its 12-digit numbers (for the rules above), under a salted
 SHA-256 digest of its text. Least recently used pieces are dropped past ``max_bytes`` (their
-estimated size); a restart costs one full scan.
+estimated size); a restart costs a conversation
+two whole scans and its pieces' scans once (see :class:`ScanCache`).
 """
 
 from __future__ import annotations
