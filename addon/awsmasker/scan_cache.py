@@ -52,6 +52,9 @@ _STRUCTURE = " \t\r\n[]{},:"
 _PAIRS = re.compile(r"\\\\")
 _DIGIT_CLASS = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
 _TWELVE = b"0" * 12
+#: a body scanned whole scans at most this share of its text more (and one piece) on its own,
+#: to keep the pieces it holds that were seen before
+WARM_SHARE = 16
 #: a cut closer than this to the piece's start is skipped (each piece costs a lookup, and a
 #: turn of an agent, its call and the result, is then one piece)
 MIN_PIECE = 1024
@@ -205,10 +208,12 @@ class ScanCache:
     A body is planned piece by piece when at least half of its text is in pieces kept (a
     conversation re-sent with a new turn): the others are scanned on their own, and kept.
     Otherwise it is scanned whole, which costs less than its pieces one by one: its pieces not
-    seen before are noted as seen, and those seen before (a second sighting), up to a quarter of
-    its text, are scanned on their own and kept, so that a conversation's pieces are kept after a
-    few turns while a body never costs much more than one whole scan (as in new mixes of known
-    messages, whose pieces may not recur).
+    seen before are noted as seen, and those seen before (a second sighting), up to
+    1/:data:`WARM_SHARE` of its text and one piece more, are scanned on their own and kept. So a
+    conversation's pieces are kept within a few turns (its first piece, often a long system
+    prompt, on its second request), while a body never costs much more than one whole scan, as
+    when known messages come in new mixes (pieces that recur, but rarely with the same
+    neighbours, and whose scans and rescans one by one cost more than the body's one scan).
     """
 
     def __init__(self, max_bytes: int) -> None:
@@ -242,8 +247,8 @@ class ScanCache:
         """``(pieces, [])``: the piece of each key (None: to scan), when at least half of the
         body's text (``sizes``: each piece's length) is in pieces kept; else ``(None, warm)``:
         the body is to be scanned whole, the keys not seen are noted as seen, and ``warm`` lists
-        the pieces seen before to scan on their own and keep, first ones first, up to a quarter
-        of the text."""
+        the pieces seen before to scan on their own and keep, first ones first, while less than
+        1/:data:`WARM_SHARE` of the text is."""
         entries = self._entries
         found = [entries.get(k) for k in keys]
         total = sum(sizes)
@@ -256,7 +261,7 @@ class ScanCache:
             self.misses += found.count(None)
             return found, []
         warm: list[int] = []
-        budget = total // 4
+        budget = total // WARM_SHARE
         for i, (k, p) in enumerate(zip(keys, found, strict=True)):
             if p is not None:
                 self.hits += 1
