@@ -240,10 +240,11 @@ def test_no_secret_is_kept_in_the_cache():
     body = encode(request([("user", [{"type": "text", "text": SNIPPETS[6] + " x" * 600}]),
                            ("user", [{"type": "text", "text": SNIPPETS[7] + " " + SNIPPETS[1]}])],
                           "s" * 1500), 0)
-    for _ in range(2):
+    for _ in range(4):  # seen, then its pieces kept (a share of the body per sighting)
         plan = cached.plan(body, is_json=True)
         assert {f.value for f in plan.findings} >= {SECRET, TOKEN}
     del plan
+    assert cached.cache.hits >= 3  # the last plan was made of kept pieces
     kept = _reachable_strings(cached.cache)
     assert "SESSION_TOKEN" in kept  # the walk reached the findings kept (their types)
     for secret in (SECRET, TOKEN):
@@ -292,3 +293,41 @@ def test_a_name_found_as_two_types_has_one_type_whichever_comes_first(engine, fi
     plan = full.plan(body, is_json=True)
     assert [f.type_name for f in plan.findings if f.value == uuid] == ["KMS_KEY"]
     assert plan.counts["KMS_KEY"] == 3
+
+
+def _counting(masker: Masker) -> list[int]:
+    """The length of each text ``masker``'s scanner scans from now on."""
+    scanned: list[int] = []
+    scan = masker.scanner.scan_full
+
+    def counted(text, *args, **kwargs):
+        scanned.append(len(text))
+        return scan(text, *args, **kwargs)
+
+    masker.scanner.scan_full = counted
+    return scanned
+
+
+def test_new_mixes_of_known_blocks_cost_about_one_whole_scan():
+    """Bodies that each mix blocks of a pool anew (a piece's text recurs, but rarely with the
+    same neighbours): a body whose text is mostly in no kept piece is scanned whole, plus at most
+    a sixteenth of it and one piece more on its own to warm the cache; and the plans stay the
+    whole scans'."""
+    rng = random.Random(3)
+    pool = [" ".join(rng.choices(SNIPPETS, k=12)) + f" block {i}" for i in range(40)]
+    full, cached = Masker(), Masker(scan_cache_bytes=64 << 20)
+    scanned = _counting(cached)
+    biggest = 0
+    for _ in range(30):
+        texts = rng.sample(pool, 12)
+        body = _blocks_body(*texts)
+        biggest = max(biggest, *(len(t) + 100 for t in texts), 1600)
+        kept_before = cached.cache.hits
+        scanned.clear()
+        same_plan(cached, full, body)
+        assert len(scanned) >= 1
+        if scanned[-1] >= len(body) - 100:  # scanned whole (the view may drop a few escapes)
+            assert sum(scanned[:-1]) <= len(body) // scan_cache.WARM_SHARE + biggest
+        else:  # planned piece by piece: at least half of it was kept
+            assert cached.cache.hits > kept_before
+    assert cached.cache.hits > 0  # pieces were kept from their second sighting on

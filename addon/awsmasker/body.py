@@ -271,8 +271,12 @@ class Masker:
         if len(spans) < 2:
             return [(0, self._piece_json(text))]
         keys = cache.keys(text, spans)
-        found = cache.lookup(keys)
-        if found is None:  # nothing seen before: one scan costs less than the pieces' scans
+        found, warm = cache.lookup(keys, [b - a for a, b in spans])
+        if found is None:  # mostly not kept: one scan costs less than the pieces' scans
+            for i in warm:  # pieces seen before: kept for the next sighting
+                seg = text[spans[i][0] : spans[i][1]]
+                if closed(seg):
+                    cache.put(keys[i], self._piece_json(seg, keep=True))
             return [(0, self._piece_json(text))]
         parts: list[tuple[int, Piece]] = []
         for (a, b), key, p in zip(spans, keys, found, strict=True):

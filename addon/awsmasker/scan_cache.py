@@ -28,7 +28,8 @@ compacted, reordered conversations).
 request that carries it, so no secret is kept, not even a hash), the spans of tokens already in
 it, the accounts and names it finds and its 12-digit numbers (for the rules above), under a salted
 SHA-256 digest of its text. Least recently used pieces are dropped past ``max_bytes`` (their
-estimated size); a restart costs one full scan.
+estimated size); a restart costs a conversation
+two whole scans and its pieces' scans once (see :class:`ScanCache`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ _STRUCTURE = " \t\r\n[]{},:"
 _PAIRS = re.compile(r"\\\\")
 _DIGIT_CLASS = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
 _TWELVE = b"0" * 12
+#: a body scanned whole scans at most this share of its text more (and one piece) on its own,
+#: to keep the pieces it holds that were seen before
+WARM_SHARE = 16
 #: a cut closer than this to the piece's start is skipped (each piece costs a lookup, and a
 #: turn of an agent, its call and the result, is then one piece)
 MIN_PIECE = 1024
@@ -201,9 +205,15 @@ class ScanCache:
     """Pieces by a salted digest of their text, least recently used dropped past ``max_bytes``.
     The salt is per process: the keys say nothing outside it.
 
-    A body none of whose pieces was seen before (a first turn, a request sent once) is scanned
-    whole, which costs less than its pieces one by one; its pieces are only noted as seen, and
-    a piece is scanned on its own and kept from its second sighting on.
+    A body is planned piece by piece when at least half of its text is in pieces kept (a
+    conversation re-sent with a new turn): the others are scanned on their own, and kept.
+    Otherwise it is scanned whole, which costs less than its pieces one by one: its pieces not
+    seen before are noted as seen, and those seen before (a second sighting), up to
+    1/:data:`WARM_SHARE` of its text and one piece more, are scanned on their own and kept. So a
+    conversation's pieces are kept within a few turns (its first piece, often a long system
+    prompt, on its second request), while a body never costs much more than one whole scan, as
+    when known messages come in new mixes (pieces that recur, but rarely with the same
+    neighbours, and whose scans and rescans one by one cost more than the body's one scan).
     """
 
     def __init__(self, max_bytes: int) -> None:
@@ -231,28 +241,41 @@ class ScanCache:
         h.update(data)
         return h.digest()
 
-    def lookup(self, keys: list[bytes]) -> list[Piece | None] | None:
-        """The piece of each key (None: to scan), or None when no key was seen before: the
-        keys are then noted as seen."""
+    def lookup(
+        self, keys: list[bytes], sizes: list[int]
+    ) -> tuple[list[Piece | None] | None, list[int]]:
+        """``(pieces, [])``: the piece of each key (None: to scan), when at least half of the
+        body's text (``sizes``: each piece's length) is in pieces kept; else ``(None, warm)``:
+        the body is to be scanned whole, the keys not seen are noted as seen, and ``warm`` lists
+        the pieces seen before to scan on their own and keep, first ones first, while less than
+        1/:data:`WARM_SHARE` of the text is."""
         entries = self._entries
-        if not any(k in entries for k in keys):
-            for k in keys:
-                if k not in entries:  # a body may hold a piece twice
-                    entries[k] = None
-                    self.nbytes += SEEN_BYTES
-            self.misses += len(keys)
-            self._trim()
-            return None
-        out: list[Piece | None] = []
-        for k in keys:
-            p = entries.get(k)
-            if p is None:
-                self.misses += 1
-            else:
+        found = [entries.get(k) for k in keys]
+        total = sum(sizes)
+        kept = sum(n for p, n in zip(found, sizes, strict=True) if p is not None)
+        if 2 * kept >= total:
+            for k, p in zip(keys, found, strict=True):
+                if p is not None:
+                    entries.move_to_end(k)
+            self.hits += len(keys) - found.count(None)
+            self.misses += found.count(None)
+            return found, []
+        warm: list[int] = []
+        budget = total // WARM_SHARE
+        for i, (k, p) in enumerate(zip(keys, found, strict=True)):
+            if p is not None:
                 self.hits += 1
                 entries.move_to_end(k)
-            out.append(p)
-        return out
+                continue
+            self.misses += 1
+            if k not in entries:  # (a body may hold a piece twice)
+                entries[k] = None
+                self.nbytes += SEEN_BYTES
+            elif budget > 0:
+                budget -= sizes[i]
+                warm.append(i)
+        self._trim()
+        return None, warm
 
     def put(self, key: bytes, piece: Piece) -> None:
         self._drop(key)
