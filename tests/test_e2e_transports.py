@@ -338,6 +338,9 @@ def wait_until(condition, timeout: float = 10) -> None:
         time.sleep(0.02)
 
 
+BINARY_REFUSED = "aws-masker: binary message refused: the proxy masks text only"
+
+
 @dataclass
 class WsUpstream:
     got: list
@@ -345,9 +348,9 @@ class WsUpstream:
     server: object
 
 
-@pytest.fixture
-def ws_upstream():
-    """A WebSocket server that records what it gets and echoes each message back."""
+def echo_server(ssl_context: ssl.SSLContext | None = None) -> WsUpstream:
+    """A WebSocket server that records what it gets (and how it was closed) and echoes each
+    message back; ``server.shutdown()`` stops it."""
     got: list = []
 
     def handler(ws):
@@ -359,10 +362,16 @@ def ws_upstream():
             got.append(("closed", e.rcvd.code if e.rcvd else None,
                         e.rcvd.reason if e.rcvd else None))
 
-    server = serve(handler, "127.0.0.1", 0)
+    server = serve(handler, "127.0.0.1", 0, ssl=ssl_context)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield WsUpstream(got, server.socket.getsockname()[1], server)
-    server.shutdown()
+    return WsUpstream(got, server.socket.getsockname()[1], server)
+
+
+@pytest.fixture
+def ws_upstream():
+    upstream = echo_server()
+    yield upstream
+    upstream.server.shutdown()
 
 
 def test_websocket_text_masked_restored_binary_closes(proxy_factory, ws_upstream):
@@ -378,7 +387,7 @@ def test_websocket_text_masked_restored_binary_closes(proxy_factory, ws_upstream
         ws.send(b"\x00\x01binary")
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=10)
-    reason = "aws-masker: binary message refused: the proxy masks text only"
+    reason = BINARY_REFUSED
     wait_until(lambda: len(ws_upstream.got) >= 3)
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, reason)
@@ -390,22 +399,12 @@ def test_wss_binary_message_closes_over_tls(proxy_factory, tmp_path):
     cert, key = self_signed_localhost(tmp_path)
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     sctx.load_cert_chain(cert, key)
-    got: list = []
-
-    def handler(ws):
-        try:
-            for m in ws:
-                got.append(m)
-                ws.send(m)
-        except ConnectionClosed as e:
-            got.append(("closed", e.rcvd.code if e.rcvd else None))
-
-    server = serve(handler, "127.0.0.1", 0, ssl=sctx)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    upstream = echo_server(sctx)
+    got = upstream.got
     try:
         proxy = proxy_factory("targets=localhost", "ssl_insecure=true")
         cctx = ssl.create_default_context(cafile=str(proxy.ca_cert))
-        uri = f"wss://localhost:{server.socket.getsockname()[1]}/ws"
+        uri = f"wss://localhost:{upstream.port}/ws"
         with connect(uri, proxy=proxy.url, ssl=cctx, open_timeout=10, close_timeout=10) as ws:
             ws.send(ORIG)
             assert ws.recv(timeout=10) == ORIG
@@ -414,6 +413,6 @@ def test_wss_binary_message_closes_over_tls(proxy_factory, tmp_path):
                 ws.recv(timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         wait_until(lambda: len(got) >= 2)
-        assert got == [MASKED, ("closed", 1008)]
+        assert got == [MASKED, ("closed", 1008, BINARY_REFUSED)]
     finally:
-        server.shutdown()
+        upstream.server.shutdown()
