@@ -293,7 +293,7 @@ def test_a_non_target_stays_untouched(tmp_path, standin):
 # -- the entry script reloads cleanly ---------------------------------------------------------
 
 
-def test_editing_the_entry_script_reloads_the_addon(tmp_path, standin, redis_server):
+def test_editing_the_entry_script_reloads_the_addon(tmp_path, standin, own_redis):
     """mitmproxy reloads a script whose file changes: the old addon's done runs (its Redis
     connections close), the new one masks the next request."""
     scripts = tmp_path / "entry"
@@ -304,13 +304,13 @@ def test_editing_the_entry_script_reloads_the_addon(tmp_path, standin, redis_ser
     workdir = tmp_path / "w"
     workdir.mkdir()
     with Mitmdump(workdir, options=("targets=127.0.0.1", "store=redis",
-                                    f"redis_url={redis_server.url}"),
+                                    f"redis_url={own_redis.url}"),
                   env=NO_ENV, script=entry) as proxy:
         url = f"http://127.0.0.1:{standin.port}" + "/v1/messages"
         send(proxy, url)
         assert_masked(standin)
         first_token = last_seen(standin)
-        clients_before = redis_clients(redis_server)
+        clients_before = redis_clients(own_redis)
         time.sleep(1.1)  # a new mtime for the watcher, which looks once a second
         entry.write_text(entry.read_text() + "\n# edited\n")
         assert wait_until(lambda: proxy.output().count("Loading script") >= 2)
@@ -318,7 +318,7 @@ def test_editing_the_entry_script_reloads_the_addon(tmp_path, standin, redis_ser
         send(proxy, url)
         assert_masked(standin)
         assert last_seen(standin) == first_token  # same tokens: same store, same mapping
-        assert wait_until(lambda: redis_clients(redis_server) <= clients_before)
+        assert wait_until(lambda: redis_clients(own_redis) <= clients_before)
         out = proxy.output()
     for failure in ("Traceback", "error in script", "Addon error", "cannot be called"):
         assert failure not in out, out
@@ -336,17 +336,6 @@ def wait_until(check, timeout: float = 15) -> bool:
             return True
         time.sleep(0.1)
     return False
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    from testsupport.redis_server import RedisServer
-
-    (tmp_path / "redis").mkdir()
-    server = RedisServer(tmp_path / "redis", durable=False)
-    server.start()
-    yield server
-    server.stop()
 
 
 # -- what mitmdump says -----------------------------------------------------------------------

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from tests.test_scan_cache import SECRET, SNIPPETS
-from testsupport.redis_server import RedisServer
 
 pytestmark = pytest.mark.e2e
 
@@ -44,21 +43,12 @@ def conversation(turns: int) -> list[bytes]:
     return bodies
 
 
-@pytest.fixture
-def redis_url(tmp_path):
-    (tmp_path / "redis").mkdir()
-    server = RedisServer(tmp_path / "redis", durable=False)
-    server.start()
-    yield server.url
-    server.kill()
-
-
 @pytest.mark.parametrize("store", ["memory", "redis"])
 def test_cached_proxy_forwards_the_bytes_of_whole_scans(proxy_factory, standin, store, request):
     opts = ["targets=127.0.0.1"]
     if store == "redis":
         key = base64.b64encode(os.urandom(32)).decode()
-        opts += ["store=redis", f"redis_url={request.getfixturevalue('redis_url')}",
+        opts += ["store=redis", f"redis_url={request.getfixturevalue('own_redis').url}",
                  f"encryption_key={key}"]
     cached = proxy_factory(*opts, name="cached")
     whole = proxy_factory(*opts, "scan_cache_bytes=0", name="whole")
