@@ -20,6 +20,7 @@ import pytest
 
 from tests.live_options_script import CONTROL_HOST
 from testsupport.mitmdump import ENTRY, Mitmdump, run_mitmdump_expecting_exit
+from testsupport.procs import wait_until
 from testsupport.samples import ORIGINALS, PROMPT
 
 pytestmark = pytest.mark.e2e
@@ -327,15 +328,6 @@ def test_editing_the_entry_script_reloads_the_addon(tmp_path, standin, own_redis
 def redis_clients(server) -> int:
     """Connections to the test Redis other than the one asking."""
     return len(server.client().client_list()) - 1
-
-
-def wait_until(check, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 # -- what mitmdump says -----------------------------------------------------------------------

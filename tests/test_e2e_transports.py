@@ -13,7 +13,6 @@ import json
 import quopri
 import ssl
 import threading
-import time
 from dataclasses import dataclass
 
 import httpx
@@ -23,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 from websockets.sync.server import serve
 
+from testsupport.procs import wait_until
 from testsupport.raw_upstream import chunk
 from testsupport.standin import StandinConfig, StandinServer, self_signed_localhost
 
@@ -331,13 +331,6 @@ def test_query_path_and_headers_masked_api_headers_kept(route):
 
 # -- WebSocket -----------------------------------------------------------------------------
 
-def wait_until(condition, timeout: float = 10) -> None:
-    """The server's thread records a close after the client has seen it: wait (bounded)."""
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 BINARY_REFUSED = "aws-masker: binary message refused: the proxy masks text only"
 
 
@@ -388,7 +381,7 @@ def test_websocket_text_masked_restored_binary_closes(proxy_factory, ws_upstream
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=10)
     reason = BINARY_REFUSED
-    wait_until(lambda: len(ws_upstream.got) >= 3)
+    wait_until(lambda: len(ws_upstream.got) >= 3)  # the server records a close after the client
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, reason)
     assert ws_upstream.got[:2] == [MASKED, json.dumps({"type": "input", "text": f'say "{MASKED}"'})]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from collections.abc import Callable
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10) -> int:
@@ -39,3 +41,13 @@ def ticks_ns(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def wait_until(check: Callable[[], object], timeout: float = 15) -> bool:
+    """Poll ``check`` until it is true or ``timeout`` seconds pass; whether it became true."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
