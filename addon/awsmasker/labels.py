@@ -52,3 +52,9 @@ def note_blocked(flow: http.HTTPFlow, what: str) -> None:
     """``what``: e.g. ``blocked (store_error)``; it replaces the comment."""
     flow.comment = what
     flow.marked = BLOCKED
+
+
+def logged_url(flow: http.HTTPFlow) -> str:
+    """The request's URL as the log shows it: without its query, which may hold identifiers
+    (a query is masked on the way up, but the log may be written before or without that)."""
+    return flow.request.pretty_url.split("?", 1)[0]

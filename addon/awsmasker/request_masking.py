@@ -17,7 +17,7 @@ from awsmasker.carriers import Refused, request_texts
 from awsmasker.catalogue import Finding
 from awsmasker.errors import block_response
 from awsmasker.flowstate import add_counts, by_type
-from awsmasker.labels import note_blocked, note_flag, note_masked
+from awsmasker.labels import logged_url, note_blocked, note_flag, note_masked
 from awsmasker.scope import is_target
 from awsmasker.sigv4 import Signer, prepare
 from awsmasker.state import MaskerState
@@ -93,7 +93,7 @@ class RequestMasking:
             note_blocked(flow, "killed (stream_large_bodies would send it unmasked)")
             log.warning("aws-masker: refused %s %s: its body could exceed stream_large_bodies "
                       "and would go upstream unmasked; unset stream_large_bodies",
-                      flow.request.method, flow.request.pretty_url.split("?", 1)[0])
+                      flow.request.method, logged_url(flow))
             self.state.emit_flow_event("blocked", flow, reason="request_streamed")
             flow.kill()
 
@@ -204,7 +204,7 @@ class RequestMasking:
             note_masked(flow, counts)
             if state.log_flows:
                 log.info("aws-masker: masked %s in %s %s (%d bytes, %.1f ms)", by_type(counts),
-                         req.method, req.pretty_url.split("?", 1)[0], len(raw), fs.mask_ms)
+                         req.method, logged_url(flow), len(raw), fs.mask_ms)
         if state.events_enabled:  # its fields cost a sort of the token map per flow
             state.emit_flow_event(
                 "masked", flow, counts=dict(counts), bytes=len(raw),
@@ -230,7 +230,7 @@ class RequestMasking:
         note = f"binary passed unscanned ({', '.join(sorted(set(kinds)))})"
         note_flag(flow, note)
         log.warning("aws-masker: %s: %s %s", note, flow.request.method,
-                    flow.request.pretty_url.split("?", 1)[0])
+                    logged_url(flow))
 
     def _block(self, flow: http.HTTPFlow, status: int, message: str, reason: str) -> None:
         if flow.request.stream:
@@ -240,5 +240,5 @@ class RequestMasking:
         self.state.flows.pop(flow)
         self.state.totals.blocked_by_reason[reason] += 1
         log.warning("aws-masker: blocked %s %s: %s", flow.request.method,
-                    flow.request.pretty_url.split("?", 1)[0], message)
+                    logged_url(flow), message)
         self.state.emit_flow_event("blocked", flow, reason=reason, status=status)

@@ -30,7 +30,7 @@ from mitmproxy import ctx, http
 
 from awsmasker.flowstate import FlowState, add_counts, by_type
 from awsmasker.kept_reply import KeptReply
-from awsmasker.labels import note_flag, note_restored
+from awsmasker.labels import logged_url, note_flag, note_restored
 from awsmasker.restore import counts_by_type, restore_body, select_restorer
 from awsmasker.restore.decoding import stream_decoder
 from awsmasker.restore.stream import StreamRestore
@@ -232,7 +232,7 @@ class ResponseRestoring:
             if state.log_flows:
                 log.info("aws-masker: restored %s in the reply to %s %s (%d bytes, %.1f ms)",
                          by_type(counts), flow.request.method,
-                         flow.request.pretty_url.split("?", 1)[0], nbytes, duration_ms)
+                         logged_url(flow), nbytes, duration_ms)
         for f in flags:
             self._flag(flow, f)
         if not state.events_enabled:
@@ -248,4 +248,4 @@ class ResponseRestoring:
     def _flag(self, flow: http.HTTPFlow, reason: str) -> None:
         self.state.totals.flagged_by_reason[reason] += 1
         note_flag(flow, reason)
-        log.warning("aws-masker: %s %s", reason, flow.request.pretty_url.split("?", 1)[0])
+        log.warning("aws-masker: %s %s", reason, logged_url(flow))

@@ -134,7 +134,7 @@ class WebSocketMessages:
         self.state.totals.blocked_by_reason[reason] += 1
         labels.note_blocked(flow, f"websocket closed ({reason})")
         log.warning("aws-masker: closing WebSocket %s: %s",
-                    flow.request.pretty_url.split("?", 1)[0], why)
+                    labels.logged_url(flow), why)
         self.state.emit_flow_event("blocked", flow, reason=reason)
         if not conn.closing:
             conn.closing = True
