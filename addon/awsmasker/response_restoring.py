@@ -42,48 +42,32 @@ log = logging.getLogger(__name__)
 BUFFER_LIMIT = 1 << 20
 
 
-def _is_event_stream(content_type: bytes) -> bool:
-    # find, not ``in``: see awsmasker.restore.events.INTEREST
+def _is_event_stream(content_type: str) -> bool:
     ct = content_type.lower()
-    return ct.find(b"text/event-stream") >= 0 or ct.find(b"vnd.amazon.eventstream") >= 0
+    return "text/event-stream" in ct or "vnd.amazon.eventstream" in ct
 
 
 def buffered_reply(resp: http.Response) -> tuple[int, str | None] | None:
     """The reply's length and content type, if mitmproxy can buffer it unchanged and we may
-    restore it whole.
-
-    One pass over the raw header fields: mitmproxy's ``Headers.get`` scans and lower-cases every
-    field on each call, and this runs for every reply.
-    """
-    length = b""
-    content_type: str | None = None
-    for name, value in resp.headers.fields:
-        name = name.lower()
-        if name == b"content-length":
-            length = value
-        elif name == b"transfer-encoding":
-            return None
-        elif name == b"content-encoding":
-            if value.strip().lower() not in (b"", b"identity"):
-                return None
-        elif name == b"content-type" and content_type is None:
-            if _is_event_stream(value):
-                return None  # events go to the client as they come
-            content_type = value.decode("latin-1")
-    return (int(length), content_type) if length.isdigit() else None
+    restore it whole: a content-length, no transfer-encoding, no content-encoding (or
+    identity), not an event stream (events go to the client as they come)."""
+    headers = resp.headers
+    length = headers.get("content-length", "")
+    if not length.isdigit() or "transfer-encoding" in headers:
+        return None
+    if headers.get("content-encoding", "").strip().lower() not in ("", "identity"):
+        return None
+    content_type = headers.get("content-type")
+    if content_type is not None and _is_event_stream(content_type):
+        return None
+    return int(length), content_type
 
 
 def written_as_it_comes(resp: http.Response) -> bool:
     """Whether a client reads this reply as the server writes it: an event stream, or a body
     without a content-length (chunked, or until the connection closes)."""
-    has_length = False
-    for name, value in resp.headers.fields:
-        name = name.lower()
-        if name == b"content-type" and _is_event_stream(value):
-            return True
-        if name == b"content-length":
-            has_length = True
-    return not has_length
+    headers = resp.headers
+    return _is_event_stream(headers.get("content-type", "")) or "content-length" not in headers
 
 
 def bodies_kept() -> bool:
