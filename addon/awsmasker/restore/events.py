@@ -164,9 +164,6 @@ class EventRestorer:
             self._queue = [copies.get(id(e), e) for e in queue]
             self._open = {k: (copies[id(r)], i) for k, (r, i) in opened.items()}
 
-    def has_held(self) -> bool:
-        return bool(self._queue)
-
     # -- channels: what apis.py calls for the event being restored ---------------------------------
     @property
     def held(self) -> _Held | None:
