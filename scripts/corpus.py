@@ -9,7 +9,7 @@ when a target of issue 14 is missed. ``labels`` prints what the labeller finds i
 ``--sample N`` keeps one positive document in N and every negative (what CI runs).
 
     .venv/bin/python scripts/corpus.py build [--sample N] [--out FILE]
-    .venv/bin/python scripts/corpus.py report [--sample N] [--worst 15] [--misses TYPE]
+    .venv/bin/python scripts/corpus.py report [--sample N] [--worst 15] [--misses TYPE] [--depth D]
     .venv/bin/python scripts/corpus.py labels FILE... [--service S]
 """
 
@@ -67,6 +67,8 @@ def main() -> int:
         p.add_argument("--out" if name == "build" else "--corpus", type=Path, dest="path",
                        help="default: .corpus/corpus.jsonl, or sampleN.jsonl with --sample")
     p.add_argument("--worst", type=int, default=15)
+    p.add_argument("--depth", type=int, default=1,
+                   help="the text as JSON nested this deep in JSON strings (2: tool calls)")
     p.add_argument("--misses", default=None, help="list every miss of this type")
     p = sub.add_parser("labels", help="print the labels of text files, one a line")
     p.add_argument("files", nargs="+", type=Path)
@@ -91,7 +93,7 @@ def main() -> int:
               f" negatives {stats['neg_docs']} files, {stats['neg_bytes'] / 1e6:.2f} MB")
     if args.command == "build":
         return 0
-    res = measure(load(path))
+    res = measure(load(path), depth=args.depth)
     print_report(res, args.worst, args.misses)
     return 1 if res.failures() else 0
 

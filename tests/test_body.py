@@ -7,9 +7,18 @@ import json
 import os
 
 import pytest
-from awsmasker.body import Masker, MaskingError, decode_with_offsets, json_view
+from awsmasker.body import (
+    Masker,
+    MaskingError,
+    decode_string,
+    decode_with_offsets,
+    json_view,
+    raw_offsets,
+)
 from awsmasker.scanner import available_engines
 from awsmasker.tokens import TOKEN_RE
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ENGINES = available_engines()
 INST = "i-0123456789abcdef0"
@@ -248,3 +257,14 @@ def test_json_view_same_length_and_decoder() -> None:
     assert len(view) == len(raw) and exact == [15]
     dec, offs = decode_with_offsets(raw[1:-1])
     assert dec == json.loads(raw) and len(offs) == len(dec) + 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["\\n", '\\"', "\\\\", "\\u00e9", "\\ud83d\\ude00", "\\ud800",
+                                 "\\q", "a", "bc", "\\/", "\\u12", "\u00e9", "\x01", "\\t"]),
+                max_size=12))
+def test_decode_string_and_raw_offsets_agree_with_decode_with_offsets(parts: list[str]) -> None:
+    raw = "".join(parts)
+    decoded, offs = decode_with_offsets(raw)
+    assert decode_string(raw) == decoded
+    assert raw_offsets(raw, range(len(decoded) + 1)) == dict(enumerate(offs))

@@ -56,8 +56,7 @@ def body_of(*strings: str, account: bool = True) -> str:
 
 
 @pytest.mark.parametrize("ident", IDS)
-# (``\\\\n`` leaves an "n" glued to what follows: see the next test)
-@pytest.mark.parametrize("esc", [*ESCAPES, *(b for b in BACKSLASHES if b != "\\\\n")])
+@pytest.mark.parametrize("esc", [*ESCAPES, *BACKSLASHES])
 def test_identifier_between_escapes(esc: str, ident: str) -> None:
     body = body_of(f'x{esc}{ident}{esc}y\\n\\"', f'say \\"{ident}\\" account 123456789012')
     out, findings, _ = same_on_every_engine(body)
@@ -69,12 +68,13 @@ def test_identifier_between_escapes(esc: str, ident: str) -> None:
 
 
 def test_escaped_backslash_pairs_as_json_says() -> None:
-    # ``\\n`` is a backslash and an "n": the "n" is glued to the ID (no match); ``\\\n`` is a
-    # backslash and a newline
+    # ``\\\n`` is a backslash and a newline. ``\\n`` is a backslash and an "n", or, in text that
+    # is JSON itself one level down, a line break: the ID after it is masked (either reading),
+    # and the escaped backslash stays whole
     body = body_of(f"a\\\\n{INST}", "b\\\\\\nsg-0123abcd", account=False)
     out, findings, _ = same_on_every_engine(body)
-    assert [f.value for f in findings] == ["sg-0123abcd"]
-    assert json.loads(out)["s0"] == f"a\\n{INST}"
+    assert [f.value for f in findings] == [INST, "sg-0123abcd"]
+    assert json.loads(out)["s0"] == "a\\nAWS_EC2_001"
 
 
 def test_cli_output_serialised_twice() -> None:
@@ -270,3 +270,21 @@ def test_many_thinking_blocks_between_escaped_strings() -> None:
     assert {f.value for f in findings} == {f"vpc-{i:08x}" for i in range(40)} | {
         f"10.0.0.{i}" for i in range(40)
     }
+
+
+def test_json_text_inside_a_json_string() -> None:
+    """An OpenAI tool call's ``arguments`` (JSON text in a JSON string) that writes a file: IDs
+    at the start of its lines and after a tab, a bucket quoted as JSON; all masked, and the
+    masked body still decodes at both levels (no escape broken by a token)."""
+    host = "db.abc.us-east-1.rds.amazonaws.com"
+    content = f"{INST}\nsg-0123abcd\n{json.dumps({'Bucket': 'my-data-bucket-01'})}\t{host}"
+    args = json.dumps({"path": "ids.txt", "content": content})
+    call = {"id": "c1", "type": "function", "function": {"name": "write", "arguments": args}}
+    body = json.dumps({"messages": [{"role": "assistant", "tool_calls": [call]}]})
+    assert "\\\\n" in body and '\\\\\\"' in body
+    out, findings, _ = same_on_every_engine(body)
+    args_out = json.loads(out)["messages"][0]["tool_calls"][0]["function"]["arguments"]
+    masked = json.loads(args_out)["content"]
+    for value in (INST, "sg-0123abcd", "my-data-bucket-01", host):
+        assert value not in masked and value in {f.value for f in findings}
+    assert masked.startswith("AWS_EC2_") and "\n" in masked and "\t" in masked

@@ -41,6 +41,17 @@ def test_sample_meets_targets(sample: list[dict]) -> None:
     assert res.roundtrip_checked > 400 and not res.roundtrip_failed
 
 
+@pytest.mark.parametrize("depth", [2, 3])
+def test_sample_nested_in_json_strings(sample: list[dict], depth: int) -> None:
+    """The text as JSON inside a JSON string, once or twice (an OpenAI tool call's
+    ``arguments``, a JSON file an agent writes): its escapes are escaped again (``\\\\n``,
+    ``\\\\\\"``), and it is masked as the text itself is, and still decodes at every level."""
+    flat = measure(sample)
+    res = measure(sample, depth=depth)
+    assert res.misses == flat.misses and res.leaked == flat.leaked
+    assert res.fp_spans == [] and res.roundtrip_checked > 400 and not res.roundtrip_failed
+
+
 def test_every_ec2_prefix_of_the_model_has_a_type() -> None:
     with (
         zipfile.ZipFile(realcorpus.wheel(realcorpus.AWSCLI)) as cli,

@@ -235,17 +235,35 @@ def load(path: Path) -> list[dict]:
         return [d for d in map(json.loads, f) if d["kind"] != "meta"]
 
 
-def measure(docs: list[dict], masker: Masker | None = None) -> Result:
+def wrap(text: str, depth: int = 1) -> str:
+    """A request body that carries ``text`` in a JSON string; ``depth`` > 1: the text is JSON
+    in that string, nested that many levels (an OpenAI tool call's ``arguments``, a JSON file
+    an agent writes), so its escapes are escaped again at each level."""
+    for _ in range(depth - 1):
+        text = json.dumps({"text": text})
+    return json.dumps({"messages": [{"role": "user", "content": text}]}, ensure_ascii=False)
+
+
+def unwrap(body: str, depth: int = 1) -> str:
+    """The text :func:`wrap` put in ``body`` (a masked body must still decode at every level)."""
+    text = json.loads(body)["messages"][0]["content"]
+    for _ in range(depth - 1):
+        text = json.loads(text)["text"]
+    return text
+
+
+def measure(docs: list[dict], masker: Masker | None = None, depth: int = 1) -> Result:
+    """The masker on the corpus, each document's text in a body as :func:`wrap` nests it."""
     masker = masker or Masker()
     res = Result()
     for d in docs:
         text = d["text"]
-        body = json.dumps({"messages": [{"role": "user", "content": text}]}, ensure_ascii=False)
+        body = wrap(text, depth)
         plan = masker.plan(body, is_json=True)
         store = MemoryStore()
         tokens = [store.token_for(f) for f in plan.findings]
         masked_body = plan.apply(tokens)
-        masked = json.loads(masked_body)["messages"][0]["content"]
+        masked = unwrap(masked_body, depth)
         if d["kind"] == "neg":
             res.neg_bytes += len(text.encode())
             res.fp_spans += [(d["id"], f.type_name, f.value) for f in plan.findings]

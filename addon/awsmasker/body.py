@@ -5,14 +5,18 @@ escape is replaced by characters of the same width that act like what it decodes
 two newlines, ``\\"`` and ``\\\\`` → two apostrophes, ``\\uXXXX`` → six ``\\x01``), so an ID
 right after an escape is found, and a match never contains an escape, so its raw slice is its
 value. Escapes that hide identifier characters (``\\/``, ``\\u00XX`` for ASCII) are rare: only the
-strings that hold them are decoded and scanned exactly. In the view every remaining ``"`` is a
-string delimiter, which is how signed thinking text is located (left byte-identical) and how an
-account ID written as a bare JSON number is spotted (its token is written as a string). Base64
-payloads never match a rule, so they pass unchanged.
+strings that hold them are decoded and scanned exactly. So are strings whose text is JSON itself
+(an OpenAI tool call's ``arguments``, a JSON file an agent writes), whose escapes are escaped
+again (``\\\\n``, ``\\\\\\"``): decoded, their text is scanned as JSON in turn, so an ID at the
+start of a line is not glued to the ``n`` of ``\\\\n`` and a quoted name reads as quoted. In the
+view every remaining ``"`` is a string delimiter, which is how signed thinking text is located
+(left byte-identical) and how an account ID written as a bare JSON number is spotted (its token
+is written as a string). Base64 payloads never match a rule, so they pass unchanged.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
@@ -28,6 +32,9 @@ class MaskingError(Exception):
 
 
 _JSON_START = re.compile(r"[ \t\r\n]*[\[{]")
+#: an escape of text that is JSON inside a JSON string (``\\\\n``, ``\\\\\\"``: an escaped
+#: backslash, then the escape's letter); also a backslash before an ``n`` (a Windows path)
+_NESTED = re.compile(r'\\\\[nrt"]')
 _ESC_U = re.compile(r"\\u[0-9a-fA-F]{4}")
 _NEEDS_DECODE = re.compile(r"\\(?:/|u00[0-7][0-9a-fA-F])")
 #: JSON's escapes; a backslash before anything else (invalid JSON) is kept as a character, so
@@ -97,6 +104,41 @@ def decode_with_offsets(raw: str) -> tuple[str, list[int]]:
     parts.append(raw[pos:])
     offs.extend(range(pos, len(raw) + 1))
     return "".join(parts), offs
+
+
+_JSON_STRING = json.JSONDecoder(strict=False).decode
+#: a surrogate escape: ``json`` joins a pair into one character, :func:`decode_with_offsets` not
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def decode_string(raw: str) -> str:
+    """The text of the JSON string whose inside is ``raw``, as :func:`decode_with_offsets` has
+    it (``json``'s decoder where it agrees: valid escapes, no surrogate escape)."""
+    if _SURROGATE.search(raw) is None:
+        try:
+            return _JSON_STRING(f'"{raw}"')
+        except ValueError:  # an escape JSON does not have: kept as written
+            pass
+    return decode_with_offsets(raw)[0]
+
+
+def raw_offsets(raw: str, points: Iterable[int]) -> dict[int, int]:
+    """For positions in the decoded text of ``raw`` (the inside of a JSON string), their raw
+    offsets, as :func:`decode_with_offsets` maps them: one pass over the escapes."""
+    todo = sorted(set(points), reverse=True)
+    out: dict[int, int] = {}
+    shift = 0  # raw characters before the escape at hand, less the decoded ones
+    for m in _ESC.finditer(raw):
+        d = m.start() - shift  # the escape's decoded position
+        while todo and todo[-1] <= d:
+            p = todo.pop()
+            out[p] = p + shift
+        if not todo:
+            return out
+        shift += m.end() - m.start() - 1
+    for p in todo:
+        out[p] = p + shift
+    return out
 
 
 class _Parity:
@@ -313,20 +355,29 @@ class Masker:
         return parts
 
     def _plan_json(
-        self, raw: str, accounts: frozenset[str] = frozenset(), names: dict[str, str] | None = None
+        self,
+        raw: str,
+        accounts: frozenset[str] = frozenset(),
+        names: dict[str, str] | None = None,
+        *,
+        nested: bool = False,
     ) -> tuple[ScanResult, set[int]]:
         """The scan of ``raw`` (its matches, the spans of its tokens, what it names), and the
         starts of the matches whose token is written as a JSON string (accounts outside
         strings). ``accounts``, ``names``: what the rest of the body names
-        (:meth:`Scanner.scan_full`)."""
+        (:meth:`Scanner.scan_full`). ``nested``: ``raw`` is the text of a JSON string (thinking
+        blocks in it are quoted text, not the API's signed ones)."""
         view, exact, same_tokens = _json_view(raw)
         found = self.scanner.scan_full(view, accounts, names)
+        nested_at = [m.start() for m in _NESTED.finditer(raw)]
+        if nested_at:
+            exact = sorted(exact + nested_at)
         matches, tokens = found.matches, found.tokens
         if not same_tokens:
             tokens = [m.span() for m in TOKEN_RE.finditer(raw)]
         par = _Parity(view)
-        protected = _thinking_spans(view, found.thinking, par) if self.keep_thinking else []
-        decoded_strings: list[tuple[int, int]] = []
+        protected = (_thinking_spans(view, found.thinking, par)
+                     if self.keep_thinking and not nested else [])
         extra: list[Match] = []
         if exact:
             seen_end = -1
@@ -343,22 +394,32 @@ class Masker:
                     k += 1
                 if k < len(protected) and protected[k][0] <= b:
                     continue  # inside a thinking block
-                decoded_strings.append((a, b + 1))
-                extra.extend(self._scan_string(raw, a + 1, b))
-        if protected or decoded_strings:
-            matches = _outside(matches, sorted(protected + decoded_strings))
+                extra.extend(self._scan_string(raw, a + 1, b, found.accounts | accounts))
+        # In a string scanned again the view's matches stay where the exact scan found nothing
+        # over them: a ``\\\\n`` may be a backslash and an "n" (a Windows path) as well as an
+        # escaped line break, and the text is masked as either reading finds it.
+        if protected or extra:
+            matches = _outside(matches, sorted(protected + [(m.start, m.end) for m in extra]))
         if extra:
             matches = sorted(matches + extra)
         quoted = {m.start for m in matches if m.type_name == "ACCOUNT" and not par.inside(m.start)}
         return found._replace(matches=matches, tokens=tokens), quoted
 
-    def _scan_string(self, raw: str, a: int, b: int) -> list[Match]:
-        """Exact scan of the decoded JSON string raw[a:b]; spans mapped back to raw offsets."""
-        decoded, offs = decode_with_offsets(raw[a:b])
-        out = []
-        for m in self.scanner.scan(decoded):
-            out.append(m._replace(start=a + offs[m.start], end=a + offs[m.end]))
-        return out
+    def _scan_string(self, raw: str, a: int, b: int, accounts: frozenset[str]) -> list[Match]:
+        """The scan of the JSON string raw[a:b], decoded, as JSON text of its own (its escapes,
+        if it is JSON, read as the body's do, and its own strings with escapes are decoded in
+        turn), with the accounts the body names (a bare 12-digit number equal to one is one
+        here too); spans mapped back to raw offsets. A value is its text in the decoded string
+        (one that crosses an escape of a string nested deeper keeps that escape). Each level of
+        nesting doubles the backslashes, so text ``n`` long is decoded at most log2(n) times."""
+        inside = raw[a:b]
+        decoded = decode_string(inside)
+        matches = self._plan_json(decoded, accounts, nested=True)[0].matches
+        if not matches:
+            return []
+        offs = raw_offsets(inside, [p for m in matches for p in (m.start, m.end)])
+        return [m._replace(start=a + offs[m.start], end=a + offs[m.end],
+                           value=decoded[m.start : m.end]) for m in matches]
 
 
 #: at most this many findings are remembered between plans (then they are all forgotten)
