@@ -268,3 +268,12 @@ def test_decode_string_and_raw_offsets_agree_with_decode_with_offsets(parts: lis
     decoded, offs = decode_with_offsets(raw)
     assert decode_string(raw) == decoded
     assert raw_offsets(raw, range(len(decoded) + 1)) == dict(enumerate(offs))
+
+
+def test_plain_text_reads_backslash_quotes_as_quotes() -> None:
+    """A shell command quoting JSON (``--event "{\\"account\\":\\"1234…\\"}"``) in a text body:
+    the account in its key's context is masked, and the rest of the command stays as written."""
+    text = 'aws events test-event-pattern --event "{\\"account\\":\\"123456789012\\",\\"id\\":1}"'
+    plan = Masker().plan(text, is_json=False)
+    assert [(f.type_name, f.value) for f in plan.findings] == [("ACCOUNT", "123456789012")]
+    assert plan.apply(["AWS_ACCOUNT_001"]) == text.replace("123456789012", "AWS_ACCOUNT_001")

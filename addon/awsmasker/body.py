@@ -89,6 +89,13 @@ def _json_view(raw: str) -> tuple[str, list[int], bool]:
     return view, exact, n == 0
 
 
+def text_view(text: str) -> str:
+    """Same-length scan view of plain text: a quote or backslash written after a backslash (JSON
+    quoted in a shell command, ``--event "{\\"account\\":\\"1234…\\"}"``) reads as two
+    apostrophes, as in a JSON view, so the rules see it quoted. No value holds either."""
+    return _SUB_BACKSLASH_QUOTE("''", text) if "\\" in text else text
+
+
 def decode_with_offsets(raw: str) -> tuple[str, list[int]]:
     """Decode the inside of a JSON string; ``offs[i]`` is the raw offset of decoded char ``i``."""
     parts: list[str] = []
@@ -282,7 +289,7 @@ class Masker:
             if is_json is None:
                 is_json = _JSON_START.match(text) is not None
             if not is_json:
-                parts = [(0, _piece(text, self.scanner.scan_full(text), set()))]
+                parts = [(0, _piece(text, self.scanner.scan_full(text_view(text)), set()))]
             elif self.cache is None:
                 parts = [(0, self._piece_json(text))]
             else:
