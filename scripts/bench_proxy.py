@@ -3,44 +3,16 @@
 
 One command starts a stand-in LLM server (a process of its own), a private redis-server when a
 mode needs one (a free port, never 6379) and one mitmdump per mode, then sends distinct
-Anthropic-shaped Messages requests (a long conversation: prose, tool_use/tool_result JSON with
-escapes, AWS CLI output, ~1% AWS identifiers) from one keep-alive client per connection. The
-first reply of every cell is checked: masked on the way up, restored on the way back.
-
-Meters (``--meter``):
-
-- ``cpu``: mitmdump's CPU time per request (``/proc/<pid>/task/*/schedstat``, ns, every
-  thread), in short cells alternated between the modes for many rounds, the order rotated each
-  round: a phase of the machine hits every mode of a round alike, and the median of the
-  per-round ratios cancels it; their quartiles show how far to trust it.
-- ``throughput``: req/s, p50/p99 latency and CPU per request at concurrency 1 and 16; with
-  ``--sse``, MiB/s of one long streamed reply (``--reply-mb``) instead.
-- ``latency``: time to first byte and to the end of the reply against a stand-in that answers
-  like an LLM (``--first-byte-ms``, then 107 SSE events ``--sse-gap-ms`` apart), 1 MB bodies.
-- ``instructions``: instructions mitmdump executes per request under ``valgrind
-  --tool=callgrind`` (needs valgrind): independent of the machine's load, but not time.
-  ``--profile DIR`` also writes each Python function's instructions per request.
-- ``replay``: agent sessions (``testsupport.sessions``: Claude Code's shape, real AWS CLI text,
-  bodies from ~30 KB to ~450 KB over ``--turns`` 60), every turn of every session through each
-  mode, the order rotated per turn, SSE replies; mitmdump's CPU time around each request. Printed
-  per mode: the median over turns >= 10 of the per-turn ratio to plain (quartiles), the CPU
-  added per turn at the start (turns 2-11) and the end (the last 10), and the masker alone in
-  this process (MB/s on each turn's new content with the scan cache, on whole bodies without).
-
-``--sse``: streamed requests answered with Anthropic SSE (Claude Code's path); plain mitmdump
-buffers such a reply whole, ``plain-stream`` (``stream_large_bodies=1``) streams it as the addon
-does. ``--tls``: HTTPS on both legs (CONNECT, mitmproxy's TLS interception), as deployed.
-Modes: direct (no proxy), plain, plain-stream, empty-script (what any ``-s`` script costs),
-addon-no-masking (the addon with every type in ``disabled_types``: it scans each body and masks
-nothing, so there is nothing to restore), addon, addon-no-cache (``scan_cache_bytes=0``: every
-JSON body scanned whole), addon-redis (Redis store), events-10% and
-events-100% (event monitoring on). Every mode is compared with plain, plain-stream and addon
-where they ran. ``--baseline REV`` adds the addon at git revision REV (``addon@REV``; with
-``replay`` also ``addon-redis@REV``). Results are printed and written as Markdown to
-``test-report/``.
+Anthropic-shaped requests from one keep-alive client per connection. The first reply of every
+cell is checked: masked on the way up, restored on the way back. The modes are alternated, their
+order rotated each round, so that a phase of the machine hits every mode of a round alike: each
+mode's figure is the median of its per-round ratios to plain, plain-stream and addon (those that
+ran), with their quartiles. README.md ("Benchmarks") says what each meter and mode measures.
+Results are printed and written as Markdown to ``test-report/``.
 
     .venv/bin/python scripts/bench_proxy.py --meter cpu [--sse] [--tls] [--sizes 1KB,64KB]
         [--modes plain,addon] [--rounds 20] [--requests 300] [--quick] [--out FILE]
+    .venv/bin/python scripts/bench_proxy.py --meter instructions [--profile DIR] [--baseline REV]
     .venv/bin/python scripts/bench_proxy.py --meter replay [--turns 60] [--sessions 3]
 """
 
@@ -50,6 +22,7 @@ import argparse
 import atexit
 import base64
 import datetime as dt
+import itertools
 import os
 import platform
 import shutil
@@ -216,59 +189,50 @@ def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int,
                             trust_env=False, timeout=600) for _ in range(conc)]
     pid = mode.proxy.proc.pid if mode.proxy else None
     cpu0 = cpu_ns(pid) if pid else 0
+    todo, lock = iter(bodies[conc:]), threading.Lock()
+
+    def worker(client: httpx.Client) -> list[tuple[float, float, int, int]]:
+        """(ms to the end, ms to the first byte, bytes, status) of each request it sent."""
+        done = []
+        while True:
+            with lock:
+                body = next(todo, None)
+            if body is None:
+                return done
+            t0 = time.perf_counter()
+            first, n = None, 0
+            with client.stream("POST", url, content=body, headers=HEADERS) as r:
+                for chunk in r.iter_raw():
+                    first = first or time.perf_counter()
+                    n += len(chunk)
+            t1 = time.perf_counter()
+            done.append(((t1 - t0) * 1000, ((first or t1) - t0) * 1000, n, r.status_code))
+
     try:
-        for i in range(conc):
-            r = clients[i].post(url, content=bodies[i], headers=HEADERS)
+        for client, body in zip(clients, bodies, strict=False):
+            r = client.post(url, content=body, headers=HEADERS)
             if problem := check_reply(mode, r.status_code, r.content, big):
                 raise RuntimeError(f"{mode.name}: {problem}")
-        bodies = bodies[conc:]
-        lat: list[float] = []
-        ttfb: list[float] = []
-        received = [0]
-        failures: list[int] = []
-        lock = threading.Lock()
-        todo = iter(bodies)
-
-        def worker(client: httpx.Client) -> None:
-            while True:
-                with lock:
-                    body = next(todo, None)
-                if body is None:
-                    return
-                t0 = time.perf_counter()
-                first, n = None, 0
-                with client.stream("POST", url, content=body, headers=HEADERS) as r:
-                    for chunk in r.iter_raw():
-                        first = first or time.perf_counter()
-                        n += len(chunk)
-                t1 = time.perf_counter()
-                with lock:
-                    lat.append((t1 - t0) * 1000)
-                    ttfb.append(((first or t1) - t0) * 1000)
-                    received[0] += n
-                    if r.status_code != 200:
-                        failures.append(r.status_code)
-
         conn0 = mode.proxy.output().count("client connect") if mode.proxy else 0
         pub0 = publishes(redis) if redis and mode.events else 0
         t0 = time.perf_counter()
         with ThreadPoolExecutor(conc) as ex:
-            for f in [ex.submit(worker, c) for c in clients]:
-                f.result()
+            done = [d for f in [ex.submit(worker, c) for c in clients] for d in f.result()]
         wall = time.perf_counter() - t0
-        if failures:
+        if failures := [status for *_, status in done if status != 200]:
             raise RuntimeError(f"{mode.name}: {len(failures)} failed requests: {failures[:3]}")
         conns = None
         if mode.proxy:
             time.sleep(0.02)  # the log line of a connection comes a moment after it
-            conns = (mode.proxy.output().count("client connect") - conn0) / len(bodies)
-        pubs = (publishes(redis) - pub0) / len(bodies) if redis and mode.events else None
+            conns = (mode.proxy.output().count("client connect") - conn0) / len(done)
+        pubs = (publishes(redis) - pub0) / len(done) if redis and mode.events else None
     finally:
         for c in clients:
             c.close()
-    cpu_us = (cpu_ns(pid) - cpu0) / 1000 / (len(bodies) + conc) if pid else None
-    return Cell(len(bodies) / wall, pct(lat, 0.5), pct(lat, 0.99), pct(ttfb, 0.5),
-                received[0] / MIB / wall, cpu_us, conns, pubs)
+    cpu_us = (cpu_ns(pid) - cpu0) / 1000 / len(bodies) if pid else None
+    lat, ttfb, received, _ = zip(*done, strict=True)
+    return Cell(len(done) / wall, pct(lat, 0.5), pct(lat, 0.99), pct(ttfb, 0.5),
+                sum(received) / MIB / wall, cpu_us, conns, pubs)
 
 
 def publishes(redis: RedisServer) -> int:
@@ -294,12 +258,10 @@ def alternate(args: argparse.Namespace, modes: list[Mode], standin: BenchStandin
     rotated every round."""
     stream = args.sse or args.meter == "latency"
     big = args.meter == "throughput" and args.sse
-    n = 0
+    numbers = itertools.count()  # every body of the run is a distinct one
 
     def batch(size: int, count: int) -> list[bytes]:
-        nonlocal n
-        n += count
-        return [bodies.body(size, i, stream=stream) for i in range(n - count, n)]
+        return [bodies.body(size, next(numbers), stream=stream) for _ in range(count)]
 
     results: dict[tuple[str, int, str], list[Cell]] = {}
     t_start = time.monotonic()
@@ -331,6 +293,12 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
     return q[0], statistics.median(values), q[2]
 
 
+def ratio(values: list[float], base: list[float], ms: bool) -> str:
+    lo, med, hi = quartiles([a / b for a, b in zip(values, base, strict=False)])
+    diff = statistics.median(a - b for a, b in zip(values, base, strict=False))
+    return f"x{med:.3f} ({lo:.3f}–{hi:.3f})" + (f" {diff:+.1f} ms" if ms else "")
+
+
 def report(args: argparse.Namespace, results: dict[tuple[str, int, str], list[Cell]],
            names: list[str]) -> list[str]:
     metrics = {"cpu": [("cpu_us", "CPU µs/request")],
@@ -355,25 +323,17 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, str], list[Ce
                     if None in values:
                         continue
                     lo, med, hi = quartiles(values)
-                    cols, text = [], []
+                    cols = []
                     for ref in refs:
                         base = [getattr(c, attr) for c in results[(label, conc, ref)]]
-                        if ref == name or None in base or 0 in base:
-                            cols.append("")
-                            continue
-                        rlo, rmed, rhi = quartiles([a / b for a, b in zip(values, base,
-                                                                          strict=False)])
-                        cell = f"x{rmed:.3f} ({rlo:.3f}–{rhi:.3f})"
-                        if attr in ("p50", "p99", "ttfb"):
-                            diff = statistics.median(a - b for a, b in zip(values, base,
-                                                                          strict=False))
-                            cell += f" {diff:+.1f} ms"
-                        cols.append(cell)
-                        text.append(f"vs {ref} {cell}")
+                        usable = ref != name and None not in base and 0 not in base
+                        cols.append(ratio(values, base, attr in ("p50", "p99", "ttfb"))
+                                    if usable else "")
                     md.append(f"| {name} | {med:.2f} ({lo:.2f}–{hi:.2f}) | "
                               + " | ".join(cols) + " |")
                     print(f"{label} c{conc} {name:<16} {attr:<9} {med:10.2f}  "
-                          + "  ".join(text), flush=True)
+                          + "  ".join(f"vs {r} {c}" for r, c in zip(refs, cols, strict=True)
+                                      if c), flush=True)
                 md.append("")
     return md
 
