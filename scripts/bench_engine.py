@@ -62,9 +62,6 @@ def interleaved(runs: dict[object, tuple[Callable, object]], repeats: int,
     return times
 
 
-# -- scaling: a case at N and 10N ----------------------------------------------------------------
-
-
 @dataclass
 class Case:
     component: str
@@ -114,9 +111,6 @@ def restorer(ctype: str, chunk: int, must_restore: bool = False) -> Callable[[by
         assert "error" not in s.flags, s.flags
         assert sum(s.restored.values()) or not must_restore, "nothing restored"
     return run
-
-
-# -- restore: wire formats -----------------------------------------------------------------------
 
 
 def dumps(obj: object) -> bytes:
@@ -196,9 +190,6 @@ FORMATS: dict[str, tuple[str, Callable[[int], tuple[bytes, int]]]] = {
     "bedrock-converse": (EVENTSTREAM, events(lambda p: encode_frame(CONVERSE, dumps(
         {"contentBlockIndex": 0, "delta": {"text": p}, "p": "abcdefgh"})), 12, 0.3)),
 }
-
-
-# -- linearity: adversarial inputs ---------------------------------------------------------------
 
 
 def repeat_to(unit: str | bytes, size: int):
@@ -327,9 +318,6 @@ def linearity_cases() -> list[Case]:
     return out
 
 
-# -- scan: the masker per engine -----------------------------------------------------------------
-
-
 def scan(args: argparse.Namespace) -> int:
     from awsmasker.scanner import available_engines
 
@@ -390,9 +378,6 @@ def scan(args: argparse.Namespace) -> int:
             print(f"{e:<10} {size / 1e6 / min(ts):9.0f} / {size / 1e6 / med:6.0f} "
                   f"{med * 1e3:22.2f}")
     return 0
-
-
-# -- store: Redis vs memory ----------------------------------------------------------------------
 
 
 async def store_rows(url: str, n: int, rounds: int) -> dict[str, float]:

@@ -76,6 +76,7 @@ DEFAULTS = {
     "replay": ("plain,addon,addon-no-cache,addon-redis", "plain,addon,addon-no-cache,addon-redis",
                "1KB", 1, 0, 1),
 }
+FROM_TURN = 10  # the replay's ratios are taken from this turn on (the first bodies are small)
 THROUGHPUT_REQUESTS = {"1KB": 300, "4KB": 300, "64KB": 160, "1MB": 40}  # per cell
 HEADERS = {"content-type": "application/json", "x-api-key": "bench",
            "anthropic-version": "2023-06-01"}
@@ -138,9 +139,6 @@ def start_proxy(m: Mode, workdir: Path, host: str, args: argparse.Namespace,
                     **kw)  # type: ignore[arg-type]
 
 
-# -- one cell: requests through one mode, timed ---------------------------------------------
-
-
 @dataclass
 class Cell:
     rps: float
@@ -174,8 +172,8 @@ def check_reply(mode: Mode, status: int, content: bytes, big: bool) -> str | Non
     return None if ids else "nothing was masked (the stand-in saw no token)"
 
 
-def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int,
-             verify: ssl.SSLContext | bool, redis: RedisServer | None, big: bool = False) -> Cell:
+def run_cell(mode: Mode, standin: BenchStandin, bodies: list[bytes], conc: int,
+             redis: RedisServer | None, big: bool) -> Cell:
     """Send ``bodies`` with ``conc`` threads, one keep-alive client each; the first ``conc``
     (one per client: its connection, the reply check) are not timed. mitmdump's CPU time is
     read from before the clients connect until they have closed, and divided over every body
@@ -183,10 +181,10 @@ def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int,
     import httpx
 
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]  # as mitmproxy and the stand-in
-    proxy = mode.proxy.url if mode.proxy else None
-    clients = [httpx.Client(transport=httpx.HTTPTransport(proxy=proxy, socket_options=nodelay,
-                                                          verify=verify),
-                            trust_env=False, timeout=600) for _ in range(conc)]
+    url, proxy = standin.url, mode.proxy.url if mode.proxy else None
+    clients = [httpx.Client(transport=httpx.HTTPTransport(
+        proxy=proxy, socket_options=nodelay, verify=verify_for(mode, standin)),
+        trust_env=False, timeout=600) for _ in range(conc)]
     pid = mode.proxy.proc.pid if mode.proxy else None
     cpu0 = cpu_ns(pid) if pid else 0
     todo, lock = iter(bodies[conc:]), threading.Lock()
@@ -240,9 +238,6 @@ def publishes(redis: RedisServer) -> int:
     return int(stats.get("cmdstat_publish", {}).get("calls", 0))
 
 
-# -- the alternated meters: cpu, throughput, latency ------------------------------------------
-
-
 def verify_for(m: Mode, standin: BenchStandin) -> ssl.SSLContext | bool:
     """What the client trusts over HTTPS: the mode's mitmproxy CA (each has its own), or the
     stand-in's certificate when it goes direct."""
@@ -260,8 +255,9 @@ def alternate(args: argparse.Namespace, modes: list[Mode], standin: BenchStandin
     big = args.meter == "throughput" and args.sse
     numbers = itertools.count()  # every body of the run is a distinct one
 
-    def batch(size: int, count: int) -> list[bytes]:
-        return [bodies.body(size, next(numbers), stream=stream) for _ in range(count)]
+    def cell(m: Mode, size: int, count: int, conc: int) -> Cell:
+        batch = [bodies.body(size, next(numbers), stream=stream) for _ in range(count + conc)]
+        return run_cell(m, standin, batch, conc, redis, big)
 
     results: dict[tuple[str, int, str], list[Cell]] = {}
     t_start = time.monotonic()
@@ -270,15 +266,13 @@ def alternate(args: argparse.Namespace, modes: list[Mode], standin: BenchStandin
         count = args.requests or THROUGHPUT_REQUESTS[label]
         for conc in args.concurrency:
             for m in modes:  # warm-up: imports, engine compilation, the connections
-                run_cell(m, standin.url, batch(size, args.warmup + conc), conc,
-                         verify_for(m, standin), redis, big)
+                cell(m, size, args.warmup, conc)
             for r in range(args.rounds):
                 line = [f"{label:>4} c{conc:<2} round {r + 1:>2}/{args.rounds}"]
                 for m in modes[r % len(modes):] + modes[:r % len(modes)]:
-                    cell = run_cell(m, standin.url, batch(size, count + conc), conc,
-                                    verify_for(m, standin), redis, big)
-                    results.setdefault((label, conc, m.name), []).append(cell)
-                    line.append(f"{m.name} {cell.cpu_us or 0:.0f} us {cell.p50:.1f} ms")
+                    c = cell(m, size, count, conc)
+                    results.setdefault((label, conc, m.name), []).append(c)
+                    line.append(f"{m.name} {c.cpu_us or 0:.0f} us {c.p50:.1f} ms")
                 print("  ".join(line), flush=True)
                 if args.max_seconds and time.monotonic() - t_start > args.max_seconds:
                     md.append(f"- {label} c{conc}: stopped after {r + 1} rounds (--max-seconds)")
@@ -336,9 +330,6 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, str], list[Ce
                                       if c), flush=True)
                 md.append("")
     return md
-
-
-# -- the instructions meter -------------------------------------------------------------------
 
 
 def count_instructions(args: argparse.Namespace, m: Mode, label: str, first: int,
@@ -429,18 +420,12 @@ def instructions(args: argparse.Namespace, modes: list[Mode], standin: BenchStan
     return md
 
 
-# -- the replay meter: agent sessions ---------------------------------------------------------
-
-FROM_TURN = 10  # the replay's ratios are taken from this turn on (the first bodies are small)
-
-
 def replay(args: argparse.Namespace, modes: list[Mode], standin: BenchStandin) -> list[str]:
     """Every turn of every session through each mode, the order rotated per turn, from one
     keep-alive client per mode; mitmdump's CPU time read around each request."""
     import httpx
 
-    sessions = [Session(turns=args.turns, seed=i, result_bytes=args.result_bytes,
-                        source=args.wheel) for i in range(args.sessions)]
+    sessions = [Session(turns=args.turns, seed=i, source=args.wheel) for i in range(args.sessions)]
     headers = {**HEADERS, "accept": "text/event-stream"}
 
     def turn(m: Mode, client: httpx.Client, body: bytes, k: int) -> float:
@@ -519,37 +504,31 @@ def masker_speed(sessions: list[Session], turns: int) -> list[str]:
     from awsmasker.body import Masker
     from awsmasker.config import Settings
 
-    cached = Masker(scan_cache_bytes=Settings().scan_cache_bytes)
-    whole = Masker(scan_cache_bytes=0)
-    new_rates, whole_rates, known_ms, cached_ms, whole_ms = [], [], [], [], []
+    with_cache = Masker(scan_cache_bytes=Settings().scan_cache_bytes)
+    without = Masker(scan_cache_bytes=0)
+    rows = []  # per turn: ms with the cache, of it for known pieces, whole; MB/s new, whole
     for s in sessions:
         prev = 0
         for k in range(1, turns + 1):
             text = s.body(k).decode()
             t0 = time.thread_time()
-            cached.plan(text, is_json=True)
+            with_cache.plan(text, is_json=True)
             t1 = time.thread_time()
-            cached.plan(text, is_json=True)
+            with_cache.plan(text, is_json=True)
             t2 = time.thread_time()
-            whole.plan(text, is_json=True)
+            without.plan(text, is_json=True)
             t3 = time.thread_time()
             if k >= FROM_TURN:
-                new_rates.append((len(text) - prev) / max(t1 - t0 - (t2 - t1), 1e-6) / 1e6)
-                whole_rates.append(len(text) / (t3 - t2) / 1e6)
-                cached_ms.append((t1 - t0) * 1e3)
-                known_ms.append((t2 - t1) * 1e3)
-                whole_ms.append((t3 - t2) * 1e3)
+                rows.append(((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3,
+                             (len(text) - prev) / max(t1 - t0 - (t2 - t1), 1e-6) / 1e6,
+                             len(text) / (t3 - t2) / 1e6))
             prev = len(text)
-    med = statistics.median
-    line = (f"masker alone, turns >= {FROM_TURN}: with the cache {med(cached_ms):.2f} ms per turn "
-            f"({med(known_ms):.2f} ms of it for the pieces already seen), "
-            f"{med(new_rates):.0f} MB/s of new content; whole scans {med(whole_ms):.2f} ms per "
-            f"turn, {med(whole_rates):.0f} MB/s")
+    cached, known, whole, new_rate, whole_rate = map(statistics.median, zip(*rows, strict=True))
+    line = (f"masker alone, turns >= {FROM_TURN}: with the cache {cached:.2f} ms per turn "
+            f"({known:.2f} ms of it for the pieces already seen), {new_rate:.0f} MB/s of new "
+            f"content; whole scans {whole:.2f} ms per turn, {whole_rate:.0f} MB/s")
     print(line, flush=True)
     return [line]
-
-
-# -- the run ----------------------------------------------------------------------------------
 
 
 def machine() -> list[str]:
@@ -691,8 +670,6 @@ def main() -> int:
                     "before/after in one run")
     ap.add_argument("--turns", type=int, default=60, help="replay: turns per session")
     ap.add_argument("--sessions", type=int, default=3, help="replay: sessions side by side")
-    ap.add_argument("--result-bytes", type=int, default=4000,
-                    help="replay: about how much output each tool call returns")
     ap.add_argument("--wheel", type=Path, help="replay: the awscli wheel to read text from "
                     "(default: the real-text corpus's, downloaded once into .corpus/wheels)")
     ap.add_argument("--out", type=Path, help="Markdown file (default: test-report/bench-proxy-"
