@@ -534,7 +534,6 @@ def masker_speed(sessions: list[Session], turns: int) -> list[str]:
 def machine() -> list[str]:
     import mitmproxy.version
 
-    cpu = ""
     with open("/proc/cpuinfo") as f:
         cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
     return [f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; {os.cpu_count()} CPUs {cpu}; "
