@@ -1,22 +1,10 @@
 #!/usr/bin/env python3
 """The addon's engine in one process, no proxy: the masker, the reply restorers, the store.
 
-Subcommands (each bounded; the things compared run side by side, interleaved, in one run):
-
-- ``scan``: MB/s of complete masking (plan + store + apply) of a ~1 MB body, per installed
-  trigger engine: an Anthropic Messages conversation (prose, AWS CLI JSON and tables, CloudTrail,
-  Terraform, logs; ~1% identifier characters; plenty of ``\\n`` and ``\\"`` escapes), the same
-  with tabs and ``\\u2002`` escapes, and the plain text. ``--bodies overhead`` also times
-  ``Masker.plan`` alone on bench_proxy.py's denser 1 MB bodies.
-- ``restore``: every restorer (Anthropic, OpenAI Chat and Responses SSE, JSON, text, Bedrock
-  event streams) fed a reply with tokens in it through ``StreamRestore`` as the proxy does, in
-  chunks of ``--chunks`` bytes, at N and 10N bytes: MB/s, µs per event, and the time ratio
-  10N/N (10: the cost per byte is flat).
-- ``linearity``: adversarial inputs (runs of near-identifiers, backslashes, deep nesting, odd
-  whitespace, one huge SSE event, held token prefixes, 1-byte chunks) for the masker and each
-  restorer at N and 10N: a ratio >= 20 is flagged as super-linear and the exit status is 1.
-- ``store``: ``resolve()`` latency of the Redis store (a private redis-server) vs the memory
-  store: N known findings, N new ones, the client-side lookup hashes.
+Each subcommand is bounded, and what it compares runs side by side, interleaved, in one run
+(README.md, "Benchmarks", says what each measures). ``restore`` and ``linearity`` time every
+case at N and 10N bytes: linear is a ratio of 10, and a ratio >= 20 is flagged as super-linear
+(exit status 1).
 
     .venv/bin/python scripts/bench_engine.py scan [--size 1000000] [--bodies overhead]
     .venv/bin/python scripts/bench_engine.py restore [--formats F,..] [--chunks 65536,7,1]
@@ -58,12 +46,6 @@ WORDS = ("the", "instance", "is", "running", "in", "a", "private", "subnet", "wi
          "group", "rules", "and", "\n")
 
 
-def timed(fn: Callable, arg: object) -> float:
-    t = time.perf_counter()
-    fn(arg)
-    return time.perf_counter() - t
-
-
 def interleaved(runs: dict[object, tuple[Callable, object]], repeats: int,
                 seconds: float = 40) -> dict[object, list[float]]:
     """Times of every run, one of each per round for ``repeats`` rounds (or ``seconds``): a busy
@@ -72,13 +54,12 @@ def interleaved(runs: dict[object, tuple[Callable, object]], repeats: int,
     deadline = time.monotonic() + seconds
     for _ in range(repeats):
         for k, (fn, arg) in runs.items():
-            times[k].append(timed(fn, arg))
+            t = time.perf_counter()
+            fn(arg)
+            times[k].append(time.perf_counter() - t)
         if time.monotonic() > deadline:
             break
     return times
-
-
-# -- scaling: a case at N and 10N ----------------------------------------------------------------
 
 
 @dataclass
@@ -132,9 +113,6 @@ def restorer(ctype: str, chunk: int, must_restore: bool = False) -> Callable[[by
     return run
 
 
-# -- restore: wire formats -----------------------------------------------------------------------
-
-
 def dumps(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
@@ -185,6 +163,11 @@ CONVERSE = encode_headers({":event-type": "contentBlockDelta",
                            ":content-type": "application/json", ":message-type": "event"})
 
 
+def chat_chunk(choice: int, text: str) -> bytes:
+    return sse(None, {**CHAT, "choices": [{"index": choice, "delta": {"content": text},
+                                           "finish_reason": None}]})
+
+
 def invoke_frame(piece: str) -> bytes:
     return encode_frame(INVOKE, dumps({"bytes": base64.b64encode(dumps(delta(piece))).decode(),
                                        "p": "abcdefgh"}))
@@ -195,8 +178,7 @@ def invoke_frame(piece: str) -> bytes:
 FORMATS: dict[str, tuple[str, Callable[[int], tuple[bytes, int]]]] = {
     "anthropic-sse": ("text/event-stream",
                       events(lambda p: sse("content_block_delta", delta(p)))),
-    "openai-chat-sse": ("text/event-stream", events(lambda p: sse(None, {**CHAT, "choices": [
-        {"index": 0, "delta": {"content": p}, "finish_reason": None}]}))),
+    "openai-chat-sse": ("text/event-stream", events(lambda p: chat_chunk(0, p))),
     "openai-responses": ("text/event-stream", events(lambda p: sse(
         "response.output_text.delta", {"type": "response.output_text.delta", "item_id": "msg_1",
                                        "output_index": 0, "content_index": 0, "delta": p}))),
@@ -208,16 +190,6 @@ FORMATS: dict[str, tuple[str, Callable[[int], tuple[bytes, int]]]] = {
     "bedrock-converse": (EVENTSTREAM, events(lambda p: encode_frame(CONVERSE, dumps(
         {"contentBlockIndex": 0, "delta": {"text": p}, "p": "abcdefgh"})), 12, 0.3)),
 }
-
-
-def restore_cases(formats: list[str], chunks: list[int]) -> list[Case]:
-    return [Case(name, f"{chunk} B chunks", FORMATS[name][1],
-                 restorer(FORMATS[name][0], chunk, must_restore=True),
-                 scale=0.1 if chunk == 1 else 1.0)
-            for name in formats for chunk in chunks]
-
-
-# -- linearity: adversarial inputs ---------------------------------------------------------------
 
 
 def repeat_to(unit: str | bytes, size: int):
@@ -271,11 +243,6 @@ def sse_text(text: str) -> bytes:
 def r_near_tokens(n: int, kind: str) -> bytes:
     unit = "AWS_EC2_00 AWS_ AWS_EC2_0011 AWS_EC2_001 AWS_VPC_00"
     return repeat_to(sse_text(unit) if kind == "sse" else unit.encode() + b" ", n)
-
-
-def chat_chunk(choice: int, text: str) -> bytes:
-    return sse(None, {**CHAT, "choices": [{"index": choice, "delta": {"content": text},
-                                           "finish_reason": None}]})
 
 
 def r_one_event(n: int, kind: str) -> bytes:
@@ -351,9 +318,6 @@ def linearity_cases() -> list[Case]:
     return out
 
 
-# -- scan: the masker per engine -----------------------------------------------------------------
-
-
 def scan(args: argparse.Namespace) -> int:
     from awsmasker.scanner import available_engines
 
@@ -396,19 +360,17 @@ def scan(args: argparse.Namespace) -> int:
         print(f"{e:<10} " + " ".join(f"{c:>32}" for c in cols))
     asyncio.run(store.close())
     if args.bodies == "overhead":  # plan alone on bench_proxy's bodies, a new one per round
-        size = 1 << 20
-        dense = [Bodies().body(size, n).decode() for n in range(max(2, args.repeats))]
+        size, bodies = 1 << 20, Bodies()
+        dense = [bodies.body(size, n).decode() for n in range(max(2, args.repeats))]
         ref = [maskers[engines[0]].plan(b, is_json=True) for b in dense[:2]]
         for e in engines:
             for b, p in zip(dense[:2], ref, strict=True):
                 q = maskers[e].plan(b, is_json=True)
                 assert (q.edits, q.findings) == (p.edits, p.findings), f"{e} differs"
         found = sum(len(p.findings) for p in ref) / sum(len(b) for b in dense[:2]) * 1e6
-        times = {e: [] for e in engines}
-        for b in dense:
-            for e, ts in interleaved({e: (lambda b, e=e: maskers[e].plan(b, is_json=True), b)
-                                      for e in engines}, 1).items():
-                times[e] += ts
+        t = interleaved({(i, e): (lambda b, e=e: maskers[e].plan(b, is_json=True), b)
+                         for i, b in enumerate(dense) for e in engines}, 1)
+        times = {e: [t[(i, e)][0] for i in range(len(dense))] for e in engines}
         print(f"dense bodies (bench_proxy, 1 MB, {found:.0f} findings/MB): plan only")
         print(f"{'engine':<10} {'plan MB/s (best / median)':>27} {'ms per body (median)':>22}")
         for e, ts in times.items():
@@ -416,9 +378,6 @@ def scan(args: argparse.Namespace) -> int:
             print(f"{e:<10} {size / 1e6 / min(ts):9.0f} / {size / 1e6 / med:6.0f} "
                   f"{med * 1e3:22.2f}")
     return 0
-
-
-# -- store: Redis vs memory ----------------------------------------------------------------------
 
 
 async def store_rows(url: str, n: int, rounds: int) -> dict[str, float]:
@@ -505,7 +464,10 @@ def main() -> int:
     if args.command == "restore":
         if unknown := set(args.formats.split(",")) - set(FORMATS):
             ap.error(f"unknown formats {sorted(unknown)}")
-        cases = restore_cases(args.formats.split(","), [int(c) for c in args.chunks.split(",")])
+        cases = [Case(name, f"{chunk} B chunks", FORMATS[name][1],
+                      restorer(FORMATS[name][0], chunk, must_restore=True),
+                      scale=0.1 if chunk == 1 else 1.0)
+                 for name in args.formats.split(",") for chunk in map(int, args.chunks.split(","))]
         status = scaling(cases, args.size // (20 if args.quick else 1), args.repeats)
     elif args.command == "linearity":
         status = scaling(linearity_cases(), args.size // (5 if args.quick else 1),

@@ -3,44 +3,16 @@
 
 One command starts a stand-in LLM server (a process of its own), a private redis-server when a
 mode needs one (a free port, never 6379) and one mitmdump per mode, then sends distinct
-Anthropic-shaped Messages requests (a long conversation: prose, tool_use/tool_result JSON with
-escapes, AWS CLI output, ~1% AWS identifiers) from one keep-alive client per connection. The
-first reply of every cell is checked: masked on the way up, restored on the way back.
-
-Meters (``--meter``):
-
-- ``cpu``: mitmdump's CPU time per request (``/proc/<pid>/task/*/schedstat``, ns, every
-  thread), in short cells alternated between the modes for many rounds, the order rotated each
-  round: a phase of the machine hits every mode of a round alike, and the median of the
-  per-round ratios cancels it; their quartiles show how far to trust it.
-- ``throughput``: req/s, p50/p99 latency and CPU per request at concurrency 1 and 16; with
-  ``--sse``, MiB/s of one long streamed reply (``--reply-mb``) instead.
-- ``latency``: time to first byte and to the end of the reply against a stand-in that answers
-  like an LLM (``--first-byte-ms``, then 107 SSE events ``--sse-gap-ms`` apart), 1 MB bodies.
-- ``instructions``: instructions mitmdump executes per request under ``valgrind
-  --tool=callgrind`` (needs valgrind): independent of the machine's load, but not time.
-  ``--profile DIR`` also writes each Python function's instructions per request.
-- ``replay``: agent sessions (``testsupport.sessions``: Claude Code's shape, real AWS CLI text,
-  bodies from ~30 KB to ~450 KB over ``--turns`` 60), every turn of every session through each
-  mode, the order rotated per turn, SSE replies; mitmdump's CPU time around each request. Printed
-  per mode: the median over turns >= 10 of the per-turn ratio to plain (quartiles), the CPU
-  added per turn at the start (turns 2-11) and the end (the last 10), and the masker alone in
-  this process (MB/s on each turn's new content with the scan cache, on whole bodies without).
-
-``--sse``: streamed requests answered with Anthropic SSE (Claude Code's path); plain mitmdump
-buffers such a reply whole, ``plain-stream`` (``stream_large_bodies=1``) streams it as the addon
-does. ``--tls``: HTTPS on both legs (CONNECT, mitmproxy's TLS interception), as deployed.
-Modes: direct (no proxy), plain, plain-stream, empty-script (what any ``-s`` script costs),
-addon-no-masking (the addon with every type in ``disabled_types``: it scans each body and masks
-nothing, so there is nothing to restore), addon, addon-no-cache (``scan_cache_bytes=0``: every
-JSON body scanned whole), addon-redis (Redis store), events-10% and
-events-100% (event monitoring on). Every mode is compared with plain, plain-stream and addon
-where they ran. ``--baseline REV`` adds the addon at git revision REV (``addon@REV``; with
-``replay`` also ``addon-redis@REV``). Results are printed and written as Markdown to
-``test-report/``.
+Anthropic-shaped requests from one keep-alive client per connection. The first reply of every
+cell is checked: masked on the way up, restored on the way back. The modes are alternated, their
+order rotated each round, so that a phase of the machine hits every mode of a round alike: each
+mode's figure is the median of its per-round ratios to plain, plain-stream and addon (those that
+ran), with their quartiles. README.md ("Benchmarks") says what each meter and mode measures.
+Results are printed and written as Markdown to ``test-report/``.
 
     .venv/bin/python scripts/bench_proxy.py --meter cpu [--sse] [--tls] [--sizes 1KB,64KB]
         [--modes plain,addon] [--rounds 20] [--requests 300] [--quick] [--out FILE]
+    .venv/bin/python scripts/bench_proxy.py --meter instructions [--profile DIR] [--baseline REV]
     .venv/bin/python scripts/bench_proxy.py --meter replay [--turns 60] [--sessions 3]
 """
 
@@ -50,6 +22,7 @@ import argparse
 import atexit
 import base64
 import datetime as dt
+import itertools
 import os
 import platform
 import shutil
@@ -103,6 +76,7 @@ DEFAULTS = {
     "replay": ("plain,addon,addon-no-cache,addon-redis", "plain,addon,addon-no-cache,addon-redis",
                "1KB", 1, 0, 1),
 }
+FROM_TURN = 10  # the replay's ratios are taken from this turn on (the first bodies are small)
 THROUGHPUT_REQUESTS = {"1KB": 300, "4KB": 300, "64KB": 160, "1MB": 40}  # per cell
 HEADERS = {"content-type": "application/json", "x-api-key": "bench",
            "anthropic-version": "2023-06-01"}
@@ -165,9 +139,6 @@ def start_proxy(m: Mode, workdir: Path, host: str, args: argparse.Namespace,
                     **kw)  # type: ignore[arg-type]
 
 
-# -- one cell: requests through one mode, timed ---------------------------------------------
-
-
 @dataclass
 class Cell:
     rps: float
@@ -201,8 +172,8 @@ def check_reply(mode: Mode, status: int, content: bytes, big: bool) -> str | Non
     return None if ids else "nothing was masked (the stand-in saw no token)"
 
 
-def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int,
-             verify: ssl.SSLContext | bool, redis: RedisServer | None, big: bool = False) -> Cell:
+def run_cell(mode: Mode, standin: BenchStandin, bodies: list[bytes], conc: int,
+             redis: RedisServer | None, big: bool) -> Cell:
     """Send ``bodies`` with ``conc`` threads, one keep-alive client each; the first ``conc``
     (one per client: its connection, the reply check) are not timed. mitmdump's CPU time is
     read from before the clients connect until they have closed, and divided over every body
@@ -210,73 +181,61 @@ def run_cell(mode: Mode, url: str, bodies: list[bytes], conc: int,
     import httpx
 
     nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]  # as mitmproxy and the stand-in
-    proxy = mode.proxy.url if mode.proxy else None
-    clients = [httpx.Client(transport=httpx.HTTPTransport(proxy=proxy, socket_options=nodelay,
-                                                          verify=verify),
-                            trust_env=False, timeout=600) for _ in range(conc)]
+    url, proxy = standin.url, mode.proxy.url if mode.proxy else None
+    clients = [httpx.Client(transport=httpx.HTTPTransport(
+        proxy=proxy, socket_options=nodelay, verify=verify_for(mode, standin)),
+        trust_env=False, timeout=600) for _ in range(conc)]
     pid = mode.proxy.proc.pid if mode.proxy else None
     cpu0 = cpu_ns(pid) if pid else 0
+    todo, lock = iter(bodies[conc:]), threading.Lock()
+
+    def worker(client: httpx.Client) -> list[tuple[float, float, int, int]]:
+        """(ms to the end, ms to the first byte, bytes, status) of each request it sent."""
+        done = []
+        while True:
+            with lock:
+                body = next(todo, None)
+            if body is None:
+                return done
+            t0 = time.perf_counter()
+            first, n = None, 0
+            with client.stream("POST", url, content=body, headers=HEADERS) as r:
+                for chunk in r.iter_raw():
+                    first = first or time.perf_counter()
+                    n += len(chunk)
+            t1 = time.perf_counter()
+            done.append(((t1 - t0) * 1000, ((first or t1) - t0) * 1000, n, r.status_code))
+
     try:
-        for i in range(conc):
-            r = clients[i].post(url, content=bodies[i], headers=HEADERS)
+        for client, body in zip(clients, bodies, strict=False):
+            r = client.post(url, content=body, headers=HEADERS)
             if problem := check_reply(mode, r.status_code, r.content, big):
                 raise RuntimeError(f"{mode.name}: {problem}")
-        bodies = bodies[conc:]
-        lat: list[float] = []
-        ttfb: list[float] = []
-        received = [0]
-        failures: list[int] = []
-        lock = threading.Lock()
-        todo = iter(bodies)
-
-        def worker(client: httpx.Client) -> None:
-            while True:
-                with lock:
-                    body = next(todo, None)
-                if body is None:
-                    return
-                t0 = time.perf_counter()
-                first, n = None, 0
-                with client.stream("POST", url, content=body, headers=HEADERS) as r:
-                    for chunk in r.iter_raw():
-                        first = first or time.perf_counter()
-                        n += len(chunk)
-                t1 = time.perf_counter()
-                with lock:
-                    lat.append((t1 - t0) * 1000)
-                    ttfb.append(((first or t1) - t0) * 1000)
-                    received[0] += n
-                    if r.status_code != 200:
-                        failures.append(r.status_code)
-
         conn0 = mode.proxy.output().count("client connect") if mode.proxy else 0
         pub0 = publishes(redis) if redis and mode.events else 0
         t0 = time.perf_counter()
         with ThreadPoolExecutor(conc) as ex:
-            for f in [ex.submit(worker, c) for c in clients]:
-                f.result()
+            done = [d for f in [ex.submit(worker, c) for c in clients] for d in f.result()]
         wall = time.perf_counter() - t0
-        if failures:
+        if failures := [status for *_, status in done if status != 200]:
             raise RuntimeError(f"{mode.name}: {len(failures)} failed requests: {failures[:3]}")
         conns = None
         if mode.proxy:
             time.sleep(0.02)  # the log line of a connection comes a moment after it
-            conns = (mode.proxy.output().count("client connect") - conn0) / len(bodies)
-        pubs = (publishes(redis) - pub0) / len(bodies) if redis and mode.events else None
+            conns = (mode.proxy.output().count("client connect") - conn0) / len(done)
+        pubs = (publishes(redis) - pub0) / len(done) if redis and mode.events else None
     finally:
         for c in clients:
             c.close()
-    cpu_us = (cpu_ns(pid) - cpu0) / 1000 / (len(bodies) + conc) if pid else None
-    return Cell(len(bodies) / wall, pct(lat, 0.5), pct(lat, 0.99), pct(ttfb, 0.5),
-                received[0] / MIB / wall, cpu_us, conns, pubs)
+    cpu_us = (cpu_ns(pid) - cpu0) / 1000 / len(bodies) if pid else None
+    lat, ttfb, received, _ = zip(*done, strict=True)
+    return Cell(len(done) / wall, pct(lat, 0.5), pct(lat, 0.99), pct(ttfb, 0.5),
+                sum(received) / MIB / wall, cpu_us, conns, pubs)
 
 
 def publishes(redis: RedisServer) -> int:
     stats = redis.client().info("commandstats")
     return int(stats.get("cmdstat_publish", {}).get("calls", 0))
-
-
-# -- the alternated meters: cpu, throughput, latency ------------------------------------------
 
 
 def verify_for(m: Mode, standin: BenchStandin) -> ssl.SSLContext | bool:
@@ -294,12 +253,11 @@ def alternate(args: argparse.Namespace, modes: list[Mode], standin: BenchStandin
     rotated every round."""
     stream = args.sse or args.meter == "latency"
     big = args.meter == "throughput" and args.sse
-    n = 0
+    numbers = itertools.count()  # every body of the run is a distinct one
 
-    def batch(size: int, count: int) -> list[bytes]:
-        nonlocal n
-        n += count
-        return [bodies.body(size, i, stream=stream) for i in range(n - count, n)]
+    def cell(m: Mode, size: int, count: int, conc: int) -> Cell:
+        batch = [bodies.body(size, next(numbers), stream=stream) for _ in range(count + conc)]
+        return run_cell(m, standin, batch, conc, redis, big)
 
     results: dict[tuple[str, int, str], list[Cell]] = {}
     t_start = time.monotonic()
@@ -308,15 +266,13 @@ def alternate(args: argparse.Namespace, modes: list[Mode], standin: BenchStandin
         count = args.requests or THROUGHPUT_REQUESTS[label]
         for conc in args.concurrency:
             for m in modes:  # warm-up: imports, engine compilation, the connections
-                run_cell(m, standin.url, batch(size, args.warmup + conc), conc,
-                         verify_for(m, standin), redis, big)
+                cell(m, size, args.warmup, conc)
             for r in range(args.rounds):
                 line = [f"{label:>4} c{conc:<2} round {r + 1:>2}/{args.rounds}"]
                 for m in modes[r % len(modes):] + modes[:r % len(modes)]:
-                    cell = run_cell(m, standin.url, batch(size, count + conc), conc,
-                                    verify_for(m, standin), redis, big)
-                    results.setdefault((label, conc, m.name), []).append(cell)
-                    line.append(f"{m.name} {cell.cpu_us or 0:.0f} us {cell.p50:.1f} ms")
+                    c = cell(m, size, count, conc)
+                    results.setdefault((label, conc, m.name), []).append(c)
+                    line.append(f"{m.name} {c.cpu_us or 0:.0f} us {c.p50:.1f} ms")
                 print("  ".join(line), flush=True)
                 if args.max_seconds and time.monotonic() - t_start > args.max_seconds:
                     md.append(f"- {label} c{conc}: stopped after {r + 1} rounds (--max-seconds)")
@@ -329,6 +285,12 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
         return values[0], values[0], values[0]
     q = statistics.quantiles(values, n=4, method="inclusive")
     return q[0], statistics.median(values), q[2]
+
+
+def ratio(values: list[float], base: list[float], ms: bool) -> str:
+    lo, med, hi = quartiles([a / b for a, b in zip(values, base, strict=False)])
+    diff = statistics.median(a - b for a, b in zip(values, base, strict=False))
+    return f"x{med:.3f} ({lo:.3f}–{hi:.3f})" + (f" {diff:+.1f} ms" if ms else "")
 
 
 def report(args: argparse.Namespace, results: dict[tuple[str, int, str], list[Cell]],
@@ -355,30 +317,19 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int, str], list[Ce
                     if None in values:
                         continue
                     lo, med, hi = quartiles(values)
-                    cols, text = [], []
+                    cols = []
                     for ref in refs:
                         base = [getattr(c, attr) for c in results[(label, conc, ref)]]
-                        if ref == name or None in base or 0 in base:
-                            cols.append("")
-                            continue
-                        rlo, rmed, rhi = quartiles([a / b for a, b in zip(values, base,
-                                                                          strict=False)])
-                        cell = f"x{rmed:.3f} ({rlo:.3f}–{rhi:.3f})"
-                        if attr in ("p50", "p99", "ttfb"):
-                            diff = statistics.median(a - b for a, b in zip(values, base,
-                                                                          strict=False))
-                            cell += f" {diff:+.1f} ms"
-                        cols.append(cell)
-                        text.append(f"vs {ref} {cell}")
+                        usable = ref != name and None not in base and 0 not in base
+                        cols.append(ratio(values, base, attr in ("p50", "p99", "ttfb"))
+                                    if usable else "")
                     md.append(f"| {name} | {med:.2f} ({lo:.2f}–{hi:.2f}) | "
                               + " | ".join(cols) + " |")
                     print(f"{label} c{conc} {name:<16} {attr:<9} {med:10.2f}  "
-                          + "  ".join(text), flush=True)
+                          + "  ".join(f"vs {r} {c}" for r, c in zip(refs, cols, strict=True)
+                                      if c), flush=True)
                 md.append("")
     return md
-
-
-# -- the instructions meter -------------------------------------------------------------------
 
 
 def count_instructions(args: argparse.Namespace, m: Mode, label: str, first: int,
@@ -469,18 +420,12 @@ def instructions(args: argparse.Namespace, modes: list[Mode], standin: BenchStan
     return md
 
 
-# -- the replay meter: agent sessions ---------------------------------------------------------
-
-FROM_TURN = 10  # the replay's ratios are taken from this turn on (the first bodies are small)
-
-
 def replay(args: argparse.Namespace, modes: list[Mode], standin: BenchStandin) -> list[str]:
     """Every turn of every session through each mode, the order rotated per turn, from one
     keep-alive client per mode; mitmdump's CPU time read around each request."""
     import httpx
 
-    sessions = [Session(turns=args.turns, seed=i, result_bytes=args.result_bytes,
-                        source=args.wheel) for i in range(args.sessions)]
+    sessions = [Session(turns=args.turns, seed=i, source=args.wheel) for i in range(args.sessions)]
     headers = {**HEADERS, "accept": "text/event-stream"}
 
     def turn(m: Mode, client: httpx.Client, body: bytes, k: int) -> float:
@@ -559,43 +504,36 @@ def masker_speed(sessions: list[Session], turns: int) -> list[str]:
     from awsmasker.body import Masker
     from awsmasker.config import Settings
 
-    cached = Masker(scan_cache_bytes=Settings().scan_cache_bytes)
-    whole = Masker(scan_cache_bytes=0)
-    new_rates, whole_rates, known_ms, cached_ms, whole_ms = [], [], [], [], []
+    with_cache = Masker(scan_cache_bytes=Settings().scan_cache_bytes)
+    without = Masker(scan_cache_bytes=0)
+    rows = []  # per turn: ms with the cache, of it for known pieces, whole; MB/s new, whole
     for s in sessions:
         prev = 0
         for k in range(1, turns + 1):
             text = s.body(k).decode()
             t0 = time.thread_time()
-            cached.plan(text, is_json=True)
+            with_cache.plan(text, is_json=True)
             t1 = time.thread_time()
-            cached.plan(text, is_json=True)
+            with_cache.plan(text, is_json=True)
             t2 = time.thread_time()
-            whole.plan(text, is_json=True)
+            without.plan(text, is_json=True)
             t3 = time.thread_time()
             if k >= FROM_TURN:
-                new_rates.append((len(text) - prev) / max(t1 - t0 - (t2 - t1), 1e-6) / 1e6)
-                whole_rates.append(len(text) / (t3 - t2) / 1e6)
-                cached_ms.append((t1 - t0) * 1e3)
-                known_ms.append((t2 - t1) * 1e3)
-                whole_ms.append((t3 - t2) * 1e3)
+                rows.append(((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3,
+                             (len(text) - prev) / max(t1 - t0 - (t2 - t1), 1e-6) / 1e6,
+                             len(text) / (t3 - t2) / 1e6))
             prev = len(text)
-    med = statistics.median
-    line = (f"masker alone, turns >= {FROM_TURN}: with the cache {med(cached_ms):.2f} ms per turn "
-            f"({med(known_ms):.2f} ms of it for the pieces already seen), "
-            f"{med(new_rates):.0f} MB/s of new content; whole scans {med(whole_ms):.2f} ms per "
-            f"turn, {med(whole_rates):.0f} MB/s")
+    cached, known, whole, new_rate, whole_rate = map(statistics.median, zip(*rows, strict=True))
+    line = (f"masker alone, turns >= {FROM_TURN}: with the cache {cached:.2f} ms per turn "
+            f"({known:.2f} ms of it for the pieces already seen), {new_rate:.0f} MB/s of new "
+            f"content; whole scans {whole:.2f} ms per turn, {whole_rate:.0f} MB/s")
     print(line, flush=True)
     return [line]
-
-
-# -- the run ----------------------------------------------------------------------------------
 
 
 def machine() -> list[str]:
     import mitmproxy.version
 
-    cpu = ""
     with open("/proc/cpuinfo") as f:
         cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
     return [f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; {os.cpu_count()} CPUs {cpu}; "
@@ -731,8 +669,6 @@ def main() -> int:
                     "before/after in one run")
     ap.add_argument("--turns", type=int, default=60, help="replay: turns per session")
     ap.add_argument("--sessions", type=int, default=3, help="replay: sessions side by side")
-    ap.add_argument("--result-bytes", type=int, default=4000,
-                    help="replay: about how much output each tool call returns")
     ap.add_argument("--wheel", type=Path, help="replay: the awscli wheel to read text from "
                     "(default: the real-text corpus's, downloaded once into .corpus/wheels)")
     ap.add_argument("--out", type=Path, help="Markdown file (default: test-report/bench-proxy-"

@@ -1,15 +1,12 @@
 #!/usr/bin/env python3
 """Soak: steady concurrent load through one mitmdump with the addon (Redis store, events on).
 
-Starts a private redis-server (never port 6379), the stand-in LLM server and one mitmdump with
-``store=redis`` and event monitoring on, then runs ``--workers`` threads sending distinct
-Anthropic Messages requests (half streamed) full of AWS identifiers for ``--duration`` seconds.
-Every few seconds it samples mitmdump's RSS (/proc), the Redis connections the proxy holds
-(CLIENT LIST), requests done, errors and events received.
-
-It fails (exit 1) when, after the warm-up (the first 20% of the run), RSS grows by more than 10%,
-when any request fails, when a reply is not fully restored, when the upstream ever sees an
-original, or when the proxy holds more Redis connections than its pool allows.
+Starts a private redis-server (never port 6379), the stand-in LLM server and mitmdump, then
+``--workers`` threads send distinct Anthropic Messages requests (half streamed) full of AWS
+identifiers for ``--duration`` seconds, while it samples mitmdump's RSS, the Redis connections
+the proxy holds, requests done, errors and events received. It fails (exit 1) when RSS grows by
+more than 10% after the warm-up, a request fails, a reply is not fully restored, the upstream
+sees an original, or the proxy holds more Redis connections than its pool allows.
 
     .venv/bin/python scripts/soak.py --duration 60 [--workers 8] [--report soak.md]
 """

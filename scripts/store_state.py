@@ -33,8 +33,7 @@ def store_keys(r: redis.Redis, ns: str) -> dict[str, list[tuple[str, str]]]:
     (counters and mappings). Other keys under the prefix are left out."""
     shape = re.compile(rf"{re.escape(ns)}:(?:(?P<kcv>kcv)|n:(?P<counter>[A-Z][A-Z0-9_]*)|"
                        r"(?P<lookup>v):[0-9a-f]{64}|t:(?P<mapping>[A-Z][A-Z0-9_]*):[0-9]+)\Z")
-    found: dict[str, list[tuple[str, str]]] = {k: [] for k in ("kcv", "counter", "lookup",
-                                                               "mapping")}
+    found: dict[str, list[tuple[str, str]]] = {kind: [] for kind in shape.groupindex}
     glob = re.sub(r"([*?\[\]\\])", r"\\\1", ns) + ":*"
     for raw in r.scan_iter(match=glob, count=BATCH):
         key = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw

@@ -27,7 +27,6 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -92,10 +91,9 @@ class Window:
 class Tracker:
     """Window and total statistics plus the latest drop counters each proxy reported."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self.total = Window(clock(), {})
-        self.window = Window(clock(), {})
+    def __init__(self) -> None:
+        self.total = Window(time.monotonic(), {})
+        self.window = Window(time.monotonic(), {})
         self.dropped: dict[str, dict[str, int]] = {}  # publisher id -> latest cumulative counts
         self.malformed = 0
 
@@ -116,12 +114,12 @@ class Tracker:
 
     def new_window(self) -> None:
         """Start the next summary window: its counts, and its drops, begin at zero."""
-        self.window = Window(self._clock(), dict(self.dropped_total()))
+        self.window = Window(time.monotonic(), dict(self.dropped_total()))
 
     def summary(self, w: Window, label: str, suppressed: int) -> str:
         """One line of counts for window ``w``; drops are those reported during it (the proxies
         report cumulative counts: the window shows how much they grew)."""
-        elapsed = max(1e-9, self._clock() - w.started)
+        elapsed = max(1e-9, time.monotonic() - w.started)
         durs = sorted(w.durations)
         events = sum(w.by_type.values())
         grown = {k: v - w.dropped_base.get(k, 0) for k, v in self.dropped_total().items()}
@@ -176,13 +174,8 @@ class Output:
         self.notices = sys.stderr if mode == "json" else sys.stdout
         self.second, self.shown, self.suppressed, self.suppressed_total = time.monotonic(), 0, 0, 0
 
-    @staticmethod
-    def write(stream, line: str) -> None:
-        stream.write(line + "\n")
-        stream.flush()
-
     def status(self, text: str) -> None:
-        self.write(sys.stderr, f"[watch] {text}")
+        print(f"[watch] {text}", file=sys.stderr, flush=True)
 
     def tick(self) -> None:
         """Close the current one-second window when it is over."""
@@ -192,8 +185,8 @@ class Output:
 
     def flush_suppressed(self) -> None:
         if self.suppressed:
-            self.write(self.notices, f"... {self.suppressed} suppressed "
-                       f"(limit {self.max_per_sec} lines/s)")
+            print(f"... {self.suppressed} suppressed (limit {self.max_per_sec} lines/s)",
+                  file=self.notices, flush=True)
             self.suppressed_total += self.suppressed
             self.suppressed = 0
 
@@ -205,7 +198,7 @@ class Output:
             self.suppressed += 1
         else:
             self.shown += 1
-            self.write(sys.stdout, line)
+            print(line, flush=True)
 
 
 class Source:
@@ -330,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     output = Output("json" if args.json else "quiet" if args.quiet else "line",
                     args.max_lines_per_sec)
-    tracker = Tracker(time.monotonic)
+    tracker = Tracker()
     source = Source(args, output)
     stop: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -352,14 +345,14 @@ def main(argv: list[str] | None = None) -> int:
             output.tick()
             if time.monotonic() >= next_summary:
                 output.flush_suppressed()
-                output.write(output.notices, tracker.summary(tracker.window, "last",
-                                                             output.suppressed_total))
+                print(tracker.summary(tracker.window, "last", output.suppressed_total),
+                      file=output.notices, flush=True)
                 tracker.new_window()
                 next_summary = time.monotonic() + args.summary_every
         source.close()
         output.flush_suppressed()
-        output.write(output.notices, tracker.summary(tracker.total, "total",
-                                                     output.suppressed_total))
+        print(tracker.summary(tracker.total, "total", output.suppressed_total),
+              file=output.notices, flush=True)
     except BrokenPipeError:  # piped into `head` and friends
         with contextlib.suppress(Exception):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit flush
