@@ -1,9 +1,10 @@
-"""scripts/watch_events.py as a subprocess against a real redis-server."""
+"""The watcher (``python -m awsmasker watch``) as a subprocess against a real redis-server."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import re
 import signal
@@ -19,7 +20,7 @@ from awsmasker.events import make_event
 
 from testsupport.redis_server import RedisServer as OwnRedis
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "watch_events.py"
+ADDON = Path(__file__).resolve().parent.parent / "addon"
 CHANNEL = "masker:events"
 WAIT = 30.0  # generous upper bound for anything to show up on a busy 2-core machine
 
@@ -29,7 +30,9 @@ class Watcher:
 
     def __init__(self, url: str, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--redis-url", url, "--channel", CHANNEL, *args],
+            [sys.executable, "-m", "awsmasker", "watch", "--redis-url", url, "--channel", CHANNEL,
+             *args],
+            env={**os.environ, "PYTHONPATH": str(ADDON)},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.out: list[str] = []

@@ -1,4 +1,5 @@
-"""``python -m awsmasker mask|unmask [FILE ...]``: see :mod:`awsmasker.cli`."""
+"""``python -m awsmasker mask|unmask [FILE ...]`` and ``python -m awsmasker watch``: see
+:mod:`awsmasker.cli`."""
 
 import sys
 

@@ -51,9 +51,10 @@ class Source:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m awsmasker",
-        description="Mask AWS identifiers in text, or put them back, outside the proxy.",
+        description="Mask AWS identifiers in text, or put them back, outside the proxy; or watch "
+        "the proxy's masking events.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{mask,unmask}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{mask,unmask,watch}")
     for name, text in (
         ("mask", "replace AWS identifiers by tokens (AWS_EC2_001…)"),
         ("unmask", "replace tokens by their originals"),
@@ -70,10 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", metavar="PATH",
                        help="masker.yaml to use (default: $AWS_MASKER_CONFIG, else "
                             "./masker.yaml if present)")
+    sub.add_parser("watch", help="follow the proxy's masking events live (options: watch --help)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["watch"]:  # the watcher has options of its own
+        from awsmasker.watch import main as watch
+
+        return watch(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return asyncio.run(run(args))

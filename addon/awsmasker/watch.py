@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Watch aws-masker events live: the backend side of ``enable_event_monitoring``.
 
 Subscribes to the event channel (or, with ``--stream``, reads the Redis Stream and can replay it),
@@ -6,10 +5,10 @@ prints one compact line per event (at most ``--max-lines-per-sec``, then a "k su
 periodic summary (events/s, masks per type, p50/p99 duration, drops reported by the proxy), and
 keeps going across Redis restarts. SIGINT/SIGTERM print a final summary and exit 0.
 
-    python scripts/watch_events.py                       # pub/sub, human-readable
-    python scripts/watch_events.py --stream --from-start # replay the stream, then follow it
-    python scripts/watch_events.py --json | jq .         # one JSON event per line on stdout
-    python scripts/watch_events.py --quiet               # flow id, type, duration
+    python -m awsmasker watch                        # pub/sub, human-readable
+    python -m awsmasker watch --stream --from-start  # replay the stream, then follow it
+    python -m awsmasker watch --json | jq .          # one JSON event per line on stdout
+    python -m awsmasker watch --quiet                # flow id, type, duration
 
 Status lines (connected, lost, reconnected) go to stderr; in ``--json`` mode so do the summaries and
 "suppressed" notices, so stdout stays pure JSON lines.
@@ -30,10 +29,11 @@ import time
 from typing import Any
 
 import redis
-from awsmasker.config import ConfigError, Settings, load_file
-from awsmasker.store.redis_store import redact_url
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from awsmasker.config import ConfigError, Settings, load_file
+from awsmasker.store.redis_store import redact_url
 
 #: Durations kept for percentiles (per window and overall); older ones are forgotten.
 MAX_SAMPLES = 100_000
@@ -281,7 +281,8 @@ class Source:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Settings()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m awsmasker watch",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--config", help="masker.yaml to read redis_url and redis_event_channel from")
     p.add_argument("--redis-url", help=f"default: $AWS_MASKER_REDIS_URL or {defaults.redis_url}")
     p.add_argument("--channel",
@@ -358,6 +359,3 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit flush
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
