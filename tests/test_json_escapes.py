@@ -288,3 +288,19 @@ def test_json_text_inside_a_json_string() -> None:
     for value in (INST, "sg-0123abcd", "my-data-bucket-01", host):
         assert value not in masked and value in {f.value for f in findings}
     assert masked.startswith("AWS_EC2_") and "\n" in masked and "\t" in masked
+
+
+def test_bare_account_numbers_in_json_text_inside_strings_become_string_tokens() -> None:
+    """An account that is a bare JSON number inside tool-call arguments, one and two levels
+    down: its token is written as a string of that level, so the text stays valid JSON there."""
+    deeper = json.dumps({"OwnerId": 123456789012, "x": "a\nb"})
+    args = json.dumps({"account_id": 123456789012, "deeper": deeper})
+    call = {"function": {"name": "x", "arguments": args}}
+    body = json.dumps({"messages": [{"role": "assistant", "tool_calls": [call]}],
+                       "n": {"account": 123456789012}})
+    out, _, _ = same_on_every_engine(body)
+    top = json.loads(out)
+    inner = json.loads(top["messages"][0]["tool_calls"][0]["function"]["arguments"])
+    assert top["n"]["account"] == inner["account_id"]
+    assert inner["account_id"].startswith("AWS_ACCOUNT_")
+    assert json.loads(inner["deeper"]) == {"OwnerId": inner["account_id"], "x": "a\nb"}

@@ -35,6 +35,9 @@ _JSON_START = re.compile(r"[ \t\r\n]*[\[{]")
 #: an escape of text that is JSON inside a JSON string (``\\\\n``, ``\\\\\\"``: an escaped
 #: backslash, then the escape's letter); also a backslash before an ``n`` (a Windows path)
 _NESTED = re.compile(r'\\\\[nrt"]')
+#: the end of a key in JSON text inside a JSON string (its quote escaped once or more, a colon):
+#: an account that is a bare number after it gets that quote around its token
+_KEY_END = re.compile(r'(\\+")[ \t]*:[ \t]*\Z')
 _ESC_U = re.compile(r"\\u[0-9a-fA-F]{4}")
 _NEEDS_DECODE = re.compile(r"\\(?:/|u00[0-7][0-9a-fA-F])")
 #: JSON's escapes; a backslash before anything else (invalid JSON) is kept as a character, so
@@ -223,7 +226,8 @@ class MaskPlan:
         self.present_tokens: list[str] = []
         #: occurrences by type
         self.counts: dict[str, int] = {}
-        #: (start, end, finding index, quote): quote writes the token as a JSON string
+        #: (start, end, finding index, quote): the token is written between two ``quote``s (a
+        #: JSON string's quotes, escaped as deep as the number it replaces was nested; "": bare)
         self.edits: list[tuple[int, int, int, bool]] = []
 
     def __repr__(self) -> str:
@@ -249,7 +253,7 @@ class MaskPlan:
         for start, end, index, quote in self.edits:
             out.append(text[pos:start])
             tok = tokens[index]
-            out.append(f'"{tok}"' if quote and json_quotes else tok)
+            out.append(f"{quote}{tok}{quote}" if quote and json_quotes else tok)
             pos = end
         out.append(text[pos:])
         return "".join(out)
@@ -289,7 +293,7 @@ class Masker:
             if is_json is None:
                 is_json = _JSON_START.match(text) is not None
             if not is_json:
-                parts = [(0, _piece(text, self.scanner.scan_full(text_view(text)), set()))]
+                parts = [(0, _piece(text, self.scanner.scan_full(text_view(text)), {}))]
             elif self.cache is None:
                 parts = [(0, self._piece_json(text))]
             else:
@@ -368,12 +372,12 @@ class Masker:
         names: dict[str, str] | None = None,
         *,
         nested: bool = False,
-    ) -> tuple[ScanResult, set[int]]:
+    ) -> tuple[ScanResult, dict[int, str]]:
         """The scan of ``raw`` (its matches, the spans of its tokens, what it names), and the
         starts of the matches whose token is written as a JSON string (accounts outside
-        strings). ``accounts``, ``names``: what the rest of the body names
-        (:meth:`Scanner.scan_full`). ``nested``: ``raw`` is the text of a JSON string (thinking
-        blocks in it are quoted text, not the API's signed ones)."""
+        strings), with the quote to write around it. ``accounts``, ``names``: what the rest of
+        the body names (:meth:`Scanner.scan_full`). ``nested``: ``raw`` is the text of a JSON
+        string (thinking blocks in it are quoted text, not the API's signed ones)."""
         view, exact, same_tokens = _json_view(raw)
         found = self.scanner.scan_full(view, accounts, names)
         nested_at = [m.start() for m in _NESTED.finditer(raw)]
@@ -409,7 +413,14 @@ class Masker:
             matches = _outside(matches, sorted(protected + [(m.start, m.end) for m in extra]))
         if extra:
             matches = sorted(matches + extra)
-        quoted = {m.start for m in matches if m.type_name == "ACCOUNT" and not par.inside(m.start)}
+        quoted: dict[int, str] = {}
+        for m in matches:
+            if m.type_name != "ACCOUNT":
+                continue
+            if not par.inside(m.start):
+                quoted[m.start] = '"'
+            elif key := _KEY_END.search(raw, max(0, m.start - 64), m.start):
+                quoted[m.start] = key.group(1)  # a number in JSON text inside a string
         return found._replace(matches=matches, tokens=tokens), quoted
 
     def _scan_string(self, raw: str, a: int, b: int, accounts: frozenset[str]) -> list[Match]:
@@ -434,13 +445,13 @@ FINDINGS_KEPT = 4096
 
 
 def _piece(
-    text: str, found: ScanResult, quoted: set[int], nums: frozenset[str] = frozenset()
+    text: str, found: ScanResult, quoted: dict[int, str], nums: frozenset[str] = frozenset()
 ) -> Piece:
-    """The plan of ``text`` as a :class:`Piece`, from its scan ``found``: ``quoted`` holds the
-    starts of the matches whose token is written as a JSON string; ``nums``: its 12-digit
-    numbers, if it is kept (see :class:`Piece`). A finding is kept as its first span: its value
-    is that text, or for a match in a JSON string with escapes the decoded text (anything else
-    would be a scanner bug: the body is refused)."""
+    """The plan of ``text`` as a :class:`Piece`, from its scan ``found``: ``quoted`` maps the
+    starts of the matches whose token is written as a JSON string to the quote; ``nums``: its
+    12-digit numbers, if it is kept (see :class:`Piece`). A finding is kept as its first span:
+    its value is that text, or for a match in a JSON string with escapes the decoded text
+    (anything else would be a scanner bug: the body is refused)."""
     index: dict[tuple[str, str], int] = {}
     index_get = index.get
     finds: list[tuple[str, bool, int, int, bool]] = []
@@ -458,7 +469,7 @@ def _piece(
                 raise MaskingError(f"a {type_name} finding is not the text at its span")
             finds.append((type_name, reversible, start, end, decode))
         counts[type_name] = counts_get(type_name, 0) + 1
-        append((start, end, i, start in quoted))
+        append((start, end, i, quoted.get(start, "")))
     return Piece(tuple(finds), tuple(edits), tuple(counts.items()), tuple(found.tokens),
                  found.accounts, nums, found.names)
 
