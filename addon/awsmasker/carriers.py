@@ -335,7 +335,7 @@ class _MultipartBody(_Body):
         declared = msg.get("content-type")
         mime, params = content_type_parts(str(declared) if declared is not None else None)
         cte = str(msg.get("content-transfer-encoding", "")).strip().lower()
-        data = decode_transfer(content, cte, claims_text=is_text_type(mime))
+        data = decode_transfer(content, cte)
         if mime.startswith("multipart/") and "boundary" in params:
             inner: _Body = _MultipartBody(data, params["boundary"])
         elif mime == "application/x-www-form-urlencoded":

@@ -33,10 +33,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
-#: Event types the addon emits; others are accepted if they are short lower-case identifiers.
-EVENT_TYPES = frozenset(
-    {"masked", "restored", "restore_skipped", "blocked", "store_error", "stats"}
-)
 #: Extra keys an event may carry. Their values must be numbers, booleans, short identifier-like
 #: strings, or lists of those (``flags``); anything else is omitted.
 ALLOWED_EXTRA = frozenset({

@@ -13,15 +13,14 @@ from mitmproxy import http
 class FlowState:
     """What the addon knows of one flow (a plain class with slots: one is made per request)."""
 
-    __slots__ = ("mask_ms", "masked_counts", "request_bytes", "response_type", "restore_started",
-                 "restore_whole", "stream", "token_map")
+    __slots__ = ("mask_ms", "masked_counts", "response_type", "restore_started", "restore_whole",
+                 "stream", "token_map")
 
     def __init__(self) -> None:
         #: every token in the outgoing body → its original (secrets never appear)
         self.token_map: dict[str, str] = {}
         #: identifiers masked in the request, by type
         self.masked_counts: dict[str, int] = {}
-        self.request_bytes = 0
         self.mask_ms = 0.0
         #: the installed stream restorer (awsmasker.restore.stream.StreamRestore), if any
         self.stream: Any = None

@@ -147,7 +147,6 @@ class RequestMasking:
             return
         started = time.perf_counter()
         fs = state.flows.create(flow)
-        fs.request_bytes = len(raw)
         sent_tokens: list[str] = []
         try:
             texts = request_texts(req, raw, headers.get("content-type", ""))

@@ -112,7 +112,7 @@ def is_json_type(mime: str) -> bool | None:
 
 # -- multipart parts ---------------------------------------------------------------------------
 
-def decode_transfer(content: bytes, cte: str, *, claims_text: bool) -> bytes:
+def decode_transfer(content: bytes, cte: str) -> bytes:
     if cte in ("", "7bit", "8bit", "binary"):
         return content
     try:
