@@ -22,7 +22,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
 from awsmasker.catalogue import Finding
-from awsmasker.scan_cache import Piece, ScanCache, closed, names_digest, numbers, pieces
+from awsmasker.scan_cache import Piece, ScanCache, closed, numbers, pieces
 from awsmasker.scanner import Match, Scanner, ScanResult, first_names
 from awsmasker.tokens import TOKEN_RE
 
@@ -351,10 +351,9 @@ class Masker:
                 if t < body_names.get(v, "~"):  # the least type, as Scanner.scan_full takes it
                     body_names[v] = t
         used = first_names(body_names)
-        digest = names_digest(used)
         for i, (a, p) in enumerate(parts):
             extra = p.needs(named)
-            names = None if p.names_match(used, digest, text, a, spans[i][1]) else used
+            names = None if p.names_match(used, text, a, spans[i][1]) else used
             if not extra and names is None:
                 continue
             context = (extra, None if names is None else tuple(names.items()))

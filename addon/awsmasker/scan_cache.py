@@ -26,10 +26,11 @@ compacted, reordered conversations).
 
 **What is kept.** Per piece: the spans and types of its findings (a value is read from the
 request that carries it, so no secret is kept, not even a hash), the spans of tokens already in
-it, the accounts and names it finds and its 12-digit numbers (for the rules above), under a salted
-SHA-256 digest of its text. Least recently used pieces are dropped past ``max_bytes`` (their
-estimated size); a restart costs a conversation
-two whole scans and its pieces' scans once (see :class:`ScanCache`).
+it, the accounts and names it finds and its 12-digit numbers (for the rules above), and the
+body's first names it was last checked against (names, like its own), under a salted SHA-256
+digest of its text. Least recently used pieces are dropped past ``max_bytes`` (their estimated
+size); a restart costs a conversation two whole scans and its pieces' scans once (see
+:class:`ScanCache`).
 """
 
 from __future__ import annotations
@@ -70,11 +71,14 @@ def pieces(text: str) -> list[tuple[int, int]]:
         return [(0, n)]
     out: list[tuple[int, int]] = []
     a = 0
-    for m in _OBJECT.finditer(text):
+    pos = MIN_PIECE
+    # No match of _OBJECT starts inside another (only its first character is a "{"): the next
+    # cut is the first match at or after both the piece's minimum end and the last match.
+    while (m := _OBJECT.search(text, pos)) is not None:
         c = m.start()
-        if c - a >= MIN_PIECE:
-            out.append((a, _end(text, a, c)))
-            a = c
+        out.append((a, _end(text, a, c)))
+        a = c
+        pos = max(m.end(), c + MIN_PIECE)
     out.append((a, _end(text, a, n)))
     return out
 
@@ -126,9 +130,9 @@ class Piece:
         self.accounts = accounts
         self.numbers = numbers
         self.names = names
-        #: the last answer of :meth:`names_match`: (a digest of its ``used``, the answer); a
-        #: session's bodies usually have the same first names, and its text is not read again
-        self.matched: tuple[bytes, bool] | None = None
+        #: the last answer of :meth:`names_match`: (its ``used``, the answer); a session's
+        #: bodies usually have the same first names, and its text is not read again
+        self.matched: tuple[dict[str, str], bool] | None = None
         #: this piece scanned with what other pieces name, (accounts of ``numbers``, the
         #: body's first names or None: its own) → its plan
         self.variants: dict[tuple, Piece] = {}
@@ -142,28 +146,25 @@ class Piece:
             return frozenset()
         return (accounts & self.numbers) - self.accounts
 
-    def names_match(self, used: dict[str, str], digest: bytes, text: str, a: int, b: int) -> bool:
+    def names_match(self, used: dict[str, str], text: str, a: int, b: int) -> bool:
         """Whether the piece, ``text[a:b]``, has the plan it would have with ``used`` (the
-        body's first names, :func:`awsmasker.scanner.first_names`; ``digest``: its
-        :func:`names_digest`) in place of its own first names: they are all in ``used``, with
-        their type, and no other name of ``used`` is in its text (a name in the JSON view is the
-        same text in the raw piece: no escape turns into a name's characters)."""
+        body's first names, :func:`awsmasker.scanner.first_names`) in place of its own first
+        names: they are all in ``used``, with their type, and no other name of ``used`` is in
+        its text (a name in the JSON view is the same text in the raw piece: no escape turns
+        into a name's characters). When the last answer, for other names, was yes, the names it
+        looked for are not in the text: only the names new to ``used`` are looked for."""
+        last = self.matched
+        if last is not None and last[0] == used:
+            return last[1]
         own = first_names(self.names)
-        if own == used:
-            return True
-        if self.matched is not None and self.matched[0] == digest:
-            return self.matched[1]
-        ok = own.items() <= used.items() and not any(
-            text.find(v, a, b) >= 0 for v in used.keys() - own.keys()
-        )
-        self.matched = (digest, ok)
+        ok = own.items() <= used.items()
+        if ok:
+            absent = used.keys() - own.keys()
+            if last is not None and last[1]:
+                absent -= last[0].keys()
+            ok = not any(text.find(v, a, b) >= 0 for v in absent)
+        self.matched = (used, ok)
         return ok
-
-
-def names_digest(names: dict[str, str]) -> bytes:
-    """A digest of ``names`` (value → type; neither holds a NUL)."""
-    data = "\0".join(f"{v}\0{t}" for v, t in names.items()).encode()
-    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def numbers(text: str) -> frozenset[str]:
@@ -193,8 +194,8 @@ def _size(p: Piece) -> int:
     return n + _MATCHED_BYTES + sys.getsizeof(p.variants)
 
 
-#: what :attr:`Piece.matched` holds
-_MATCHED_BYTES = sys.getsizeof((b"", True)) + sys.getsizeof(bytes(16))
+#: what :attr:`Piece.matched` holds (its names are the body's, shared by its pieces)
+_MATCHED_BYTES = sys.getsizeof(({}, True))
 
 
 #: what a piece seen once costs (its key, in the table)
