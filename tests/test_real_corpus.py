@@ -9,15 +9,30 @@ The first run downloads the pinned wheels (about 45 MB) into ``.corpus/wheels``.
 from __future__ import annotations
 
 import ast
+import urllib.parse
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from awsmasker.body import Masker
 from awsmasker.catalogue import EC2_PREFIXES
+from awsmasker.config import Settings
+from awsmasker.request_masking import RequestMasking
+from awsmasker.state import MaskerState
+from awsmasker.store.memory import MemoryStore
+from mitmproxy.test import taddons, tflow
 
 from testsupport import labels, realcorpus
-from testsupport.realcorpus import TARGET_ALL, TARGET_FP_PER_MB, TARGET_TYPE, load, measure
+from testsupport.realcorpus import (
+    TARGET_ALL,
+    TARGET_FP_PER_MB,
+    TARGET_TYPE,
+    load,
+    measure,
+    present,
+    type_of,
+)
 
 SAMPLE = 15  # one document in 15 (about 500, 850 labelled values) and all 2.8 MB of negatives
 
@@ -50,6 +65,50 @@ def test_sample_nested_in_json_strings(sample: list[dict], depth: int) -> None:
     res = measure(sample, depth=depth)
     assert res.misses == flat.misses and res.leaked == flat.leaked
     assert res.fp_spans == [] and res.roundtrip_checked > 400 and not res.roundtrip_failed
+
+
+BOUNDARY = "b0undary"
+#: how a text reaches an LLM API as something else than JSON: (content-type, body, the text the
+#: masked body holds)
+CARRIERS = {
+    "text/plain; charset=utf-8": (lambda t: t.encode(), lambda b: b.decode()),
+    "application/x-www-form-urlencoded": (
+        lambda t: urllib.parse.urlencode({"prompt": t}).encode(),
+        lambda b: urllib.parse.parse_qs(b.decode())["prompt"][0]),
+    f"multipart/form-data; boundary={BOUNDARY}": (
+        lambda t: (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\n"
+                   f"{t}\r\n--{BOUNDARY}--\r\n").encode(),
+        lambda b: b.decode()),
+}
+
+
+@pytest.mark.parametrize("content_type", CARRIERS)
+async def test_sample_through_the_request_hook_as_text(sample: list[dict], content_type: str):
+    """The sample's documents as a text body, a form field and a multipart field, through the
+    addon's request hook: the same targets as JSON bodies."""
+    make, text_of = CARRIERS[content_type]
+    state = MaskerState()
+    state.apply_settings(Settings(targets=("example.com",)))
+    state.store = MemoryStore()
+    masking = RequestMasking(state)
+    total: Counter[str] = Counter()
+    leaked: Counter[str] = Counter()
+    with taddons.context():
+        for d in (d for d in sample if d["kind"] == "pos"):
+            f = tflow.tflow()
+            f.request.host, f.request.method = "example.com", "POST"
+            f.request.headers["content-type"] = content_type
+            f.request.content = make(d["text"])
+            await masking.request(f)
+            assert f.response is None, d["id"]
+            masked = text_of(f.request.content)
+            for cls, value in {tuple(x) for x in d["labels"]}:
+                t = type_of(cls)
+                total[t] += 1
+                leaked[t] += present(value, masked)
+    assert sum(total.values()) > 500
+    assert 1 - sum(leaked.values()) / sum(total.values()) >= TARGET_ALL, leaked
+    assert all(1 - leaked[t] / n >= TARGET_TYPE for t, n in total.items() if n >= 20), leaked
 
 
 def test_every_ec2_prefix_of_the_model_has_a_type() -> None:
