@@ -20,9 +20,11 @@ The round trip must give the body back byte for byte for every document without 
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -70,13 +72,16 @@ def wheel(req: str) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     name, version = req.split("==")
     stem = f"{name.replace('-', '_')}-{version}-"
-    found = sorted(p for p in d.glob("*.whl") if p.name.lower().startswith(stem.lower()))
-    if not found:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        cmd += ["--python-version", "3.12", "--platform", "manylinux2014_x86_64"]
-        cmd += ["--platform", "any", "-q", "-d", str(d), req]
-        subprocess.run(cmd, check=True, timeout=600)
+    with (d / ".lock").open("w") as lock:  # test workers may ask at once: one downloads
+        fcntl.flock(lock, fcntl.LOCK_EX)
         found = sorted(p for p in d.glob("*.whl") if p.name.lower().startswith(stem.lower()))
+        if not found:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+            cmd += ["--python-version", "3.12", "--platform", "manylinux2014_x86_64"]
+            cmd += ["--platform", "any", "-q", "-d", str(d), req]
+            subprocess.run(cmd, check=True, timeout=600)
+            found = sorted(p for p in d.glob("*.whl")
+                           if p.name.lower().startswith(stem.lower()))
     if not found:
         raise SystemExit(f"pip download gave no wheel for {req}")
     return found[0]
@@ -151,7 +156,7 @@ def build(out: Path, sample: int = 1) -> dict[str, int]:
         prefixes = ec2_prefixes(bc, cli)
     out.parent.mkdir(parents=True, exist_ok=True)
     stats = {"pos_docs": 0, "labels": 0, "neg_docs": 0, "neg_bytes": 0}
-    tmp = out.with_suffix(".tmp")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # another worker may build it too
     with tmp.open("w", encoding="utf-8") as f:
         for d in (*positives(sample, prefixes), *negatives()):
             d["labels"] = sorted(d["labels"])
