@@ -7,14 +7,8 @@ import json
 import os
 
 import pytest
-from awsmasker.body import (
-    Masker,
-    MaskingError,
-    decode_string,
-    decode_with_offsets,
-    json_view,
-    raw_offsets,
-)
+from awsmasker.body import Masker, MaskingError
+from awsmasker.jsonview import decode_string, decode_with_offsets, json_view, raw_offsets
 from awsmasker.scanner import available_engines
 from awsmasker.tokens import TOKEN_RE
 from hypothesis import given, settings

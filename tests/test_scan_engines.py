@@ -7,7 +7,8 @@ import json
 import re
 
 import pytest
-from awsmasker.body import Masker, json_view
+from awsmasker.body import Masker
+from awsmasker.jsonview import json_view
 from awsmasker.rules import RULES
 from awsmasker.scanner import Scanner, available_engines, digit_runs, get_engine
 from awsmasker.tokens import TOKEN_RE
