@@ -254,3 +254,14 @@ def test_unreadable_headers_pass_unchanged_flagged():
     assert out.startswith(bad)
     assert anthropic_events(out[len(bad):])[0]["delta"]["text"] == "x i-0123456789abcdef0 y"
     assert "error" in r.flags
+
+
+@pytest.mark.parametrize("block", [
+    b"\x05:type\x0e\x00\x01x",  # no such value type
+    b"\x05:type\x07\x00\x02\xff\xfe",  # not UTF-8
+    b"\x01a\x07\x00\x01x\x01a\x07\x00\x01y",  # a name twice
+])
+def test_unreadable_header_blocks_are_frame_errors(block: bytes) -> None:
+    """Header blocks botocore (which reads them for the client too) cannot read."""
+    with pytest.raises(FrameError):
+        parse_headers(block)

@@ -39,8 +39,6 @@ PRELUDE = 12
 OVERHEAD = 16  # prelude and message CRC
 _U32 = struct.Struct(">I")
 _PRELUDE = struct.Struct(">III")
-#: fixed value sizes of the header types (0, 1: booleans with no value; 6, 7: length-prefixed)
-_FIXED = {0: 0, 1: 0, 2: 1, 3: 2, 4: 4, 5: 8, 8: 8, 9: 16}
 _STRING = 7
 
 
@@ -74,35 +72,14 @@ def encode_headers(headers: Mapping[str, str]) -> bytes:
 
 
 def parse_headers(block: bytes) -> dict[str, Any]:
-    """Header name → value (str for strings, bytes for byte arrays, else int/bool/bytes)."""
-    out: dict[str, Any] = {}
-    i, n = 0, len(block)
-    while i < n:
-        ln = block[i]
-        end = i + 1 + ln
-        if end + 1 > n:
-            raise FrameError("header name runs past the header block")
-        name = block[i + 1 : end].decode("utf-8", "replace")
-        kind = block[end]
-        i = end + 1
-        if kind in (6, _STRING):
-            if i + 2 > n:
-                raise FrameError("header value length runs past the header block")
-            size = (block[i] << 8) | block[i + 1]
-            value: Any = block[i + 2 : i + 2 + size]
-            i += 2 + size
-            if kind == _STRING:
-                value = value.decode("utf-8", "replace")
-        elif kind in _FIXED:
-            size = _FIXED[kind]
-            value = kind == 0 if size == 0 else block[i : i + size]
-            i += size
-        else:
-            raise FrameError(f"unknown header value type {kind}")
-        if i > n:
-            raise FrameError("header value runs past the header block")
-        out[name] = value
-    return out
+    """Header name → value, read by botocore's event-stream parser (imported on a first
+    event-stream reply: a proxy that never sees one never loads botocore)."""
+    from botocore.eventstream import EventStreamHeaderParser, ParserError
+
+    try:
+        return EventStreamHeaderParser().parse(block)
+    except (ParserError, KeyError, ValueError, struct.error) as e:  # cut, unknown type, not UTF-8
+        raise FrameError(f"unreadable header block: {type(e).__name__}") from e
 
 
 def frame_length(prelude: bytes) -> int:
