@@ -160,6 +160,16 @@ MASKED = [
     ("AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG"),
     ("the distribution with the ID\n``EDFDVBD6EXAMPLE``", "EDFDVBD6EXAMPLE"),
     ('"Id": "amzn-s3-demo-bucket.s3.amazonaws.com-cli-example"', "amzn-s3-demo-bucket"),
+    # AWS's Query and REST-XML APIs answer in XML (an STS AssumeRole response, S3, Route 53)
+    ("<SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY</SecretAccessKey>",
+     "wJalrXUtnFEMI/K7MDENG"),
+    ("<SessionToken>AQoDYXdzEJr1K4EXAMPLEtokenAQoDYXdzEJr1K4EXAMPLEtoken</SessionToken>",
+     "AQoDYXdzEJr1K4EXAMPLE"),
+    ("<Bucket>my-data-bucket-01</Bucket>", "my-data-bucket-01"),
+    ("<OwnerId>123456789012</OwnerId>", "123456789012"),
+    ("<KeyId>1234abcd-12ab-34cd-56ef-1234567890ab</KeyId>", "1234abcd-12ab-34cd"),
+    ("<HostedZoneId>Z1D633PJN98FT9</HostedZoneId>", "Z1D633PJN98FT9"),
+    ("<DistributionId>EDFDVBD6EXAMPLE</DistributionId>", "EDFDVBD6EXAMPLE"),
     # a value found in context is masked wherever else the body holds it
     ('"Bucket": "my-logs-01"} gives {"Location": "/my-logs-01"}', "my-logs-01"),
     ("aws s3 rb s3://amzn-s3-demo-bucket\nremoves *amzn-s3-demo-bucket*.", "amzn-s3-demo-bucket"),

@@ -50,7 +50,9 @@ class Rule:
 
 # --- shared pattern pieces ----------------------------------------------------------------------
 
-_SEP = r"[ \t\r\n\"'`=:|\x01]"  # separators between a context key and its value
+# separators between a context key and its value (``>``: an XML element, as AWS's Query and
+# REST-XML APIs answer: ``<SecretAccessKey>…</SecretAccessKey>``)
+_SEP = r"[ \t\r\n\"'`=:|>\x01]"
 _OCT = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -174,7 +176,7 @@ def _verify_private_ip(view: str, h: int) -> list[Cand]:
 _ACCT_RX = re.compile(
     # "account 1234…", "Account B (`4444…`)", "accounts, with the identifiers ``1111…``",
     # ``"MemberAccounts": [\n    "2222…"``; or an S3 log path (``AWSLogs/1442…/CloudTrail/``)
-    r"(?:(?:account|owner|acct)[A-Za-z_ ,-]{0,30}?[ \t\r\n\"'`=:|#(\[\x01]{0,24}|awslogs/)"
+    r"(?:(?:account|owner|acct)[A-Za-z_ ,-]{0,30}?[ \t\r\n\"'`=:|#(\[>\x01]{0,24}|awslogs/)"
     r"([0-9]{12})(?![0-9])",
     A | re.I,
 )
@@ -228,7 +230,7 @@ def _bucket_verify(pattern: str) -> Verify:
 
 _verify_s3url = _bucket_verify(rf"s3[an]?://({_BUCKET})(?![A-Za-z0-9_-])")
 _verify_bucket_assign = _bucket_verify(
-    rf"(?i:bucket)(?:[_-]?(?i:name))?[\"'\x01]{{0,2}}[ \t]*[:=][ \t]*[\"'\x01]{{0,2}}"
+    rf"(?i:bucket)(?:[_-]?(?i:name))?[\"'\x01]{{0,2}}[ \t]*[:=>][ \t]*[\"'\x01]{{0,2}}"
     rf"({_BUCKET})(?![A-Za-z0-9_-])"
 )
 # a CLI option ending in ``bucket`` (``--bucket``, ``--source-bucket``, ``--s-3-bucket``)
@@ -261,7 +263,7 @@ _verify_kms = _anchored(
     "KMS_KEY",
 )
 _verify_zone = _anchored(
-    r"(?i:hosted[ _-]?zone[a-z_ -]{0,8}?)[/ \t\r\n\"'`=:|\x01]{0,12}"
+    r"(?i:hosted[ _-]?zone[a-z_ -]{0,8}?)[/ \t\r\n\"'`=:|>\x01]{0,12}"
     r"(Z(?=[A-Z]*[0-9])[A-Z0-9]{7,31})(?![A-Za-z0-9])",
     "HOSTED_ZONE",
 )
@@ -269,7 +271,7 @@ _verify_distribution = _anchored(
     # "DistributionId", "--distribution-id", "distribution/"; CloudFront's "Id" of a
     # distribution or an origin access identity ("Id": "EDFDVBD6EXAMPLE", --id E1XNX8R2GOAABC,
     # origin-access-identity/cloudfront/E74FTE3AEXAMPLE, "with the ID ``EDFDVBD6EXAMPLE``")
-    r"(?:(?i:distribution[a-z_ -]{0,8}?)[/ \t\r\n\"'`=:|\x01]{0,12}"
+    r"(?:(?i:distribution[a-z_ -]{0,8}?)[/ \t\r\n\"'`=:|>\x01]{0,12}"
     r"|(?<=[\"'\x01])Id[\"'\x01]{1,2}[ \t]*:[ \t]*[\"'\x01]{1,2}"
     r"|--id[ =]+|(?i:origin-access-identity/)(?:cloudfront/)?|ID[ \t\r\n]{1,4}`{0,2})"
     r"(E(?=[A-Z]*[0-9])[A-Z0-9]{9,15})(?![A-Za-z0-9])",
