@@ -170,6 +170,9 @@ MASKED = [
     ("<KeyId>1234abcd-12ab-34cd-56ef-1234567890ab</KeyId>", "1234abcd-12ab-34cd"),
     ("<HostedZoneId>Z1D633PJN98FT9</HostedZoneId>", "Z1D633PJN98FT9"),
     ("<DistributionId>EDFDVBD6EXAMPLE</DistributionId>", "EDFDVBD6EXAMPLE"),
+    ("<Buckets><Bucket><Name>my-data-bucket-01</Name>", "my-data-bucket-01"),
+    ('<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>logs-archive-07',
+     "logs-archive-07"),
     # a value found in context is masked wherever else the body holds it
     ('"Bucket": "my-logs-01"} gives {"Location": "/my-logs-01"}', "my-logs-01"),
     ("aws s3 rb s3://amzn-s3-demo-bucket\nremoves *amzn-s3-demo-bucket*.", "amzn-s3-demo-bucket"),
@@ -181,6 +184,11 @@ def test_real_text_classes_masked(text: str, secret: str) -> None:
     plan = Masker().plan(text, is_json=False)
     masked = plan.apply([f"AWS_{f.type_name}_{i + 1:03d}" for i, f in enumerate(plan.findings)])
     assert secret not in masked, masked
+
+
+def test_s3_xml_namespace_stays() -> None:
+    text = '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+    assert Masker().plan(text, is_json=False).findings == []
 
 
 def test_four_part_version_tags_stay() -> None:

@@ -230,7 +230,9 @@ def _bucket_verify(pattern: str) -> Verify:
 
 _verify_s3url = _bucket_verify(rf"s3[an]?://({_BUCKET})(?![A-Za-z0-9_-])")
 _verify_bucket_assign = _bucket_verify(
-    rf"(?i:bucket)(?:[_-]?(?i:name))?[\"'\x01]{{0,2}}[ \t]*[:=>][ \t]*[\"'\x01]{{0,2}}"
+    rf"(?i:bucket)(?:(?:[_-]?(?i:name))?[\"'\x01]{{0,2}}[ \t]*[:=>][ \t]*[\"'\x01]{{0,2}}"
+    # S3's XML: <Bucket><Name>…</Name> (ListAllMyBuckets), <ListBucketResult …><Name>…</Name>
+    r"(?:(?<=>)[ \t\r\n]*<Name>)?|Result(?: [^<>]{0,200})?>[ \t\r\n]*<Name>)"
     rf"({_BUCKET})(?![A-Za-z0-9_-])"
 )
 # a CLI option ending in ``bucket`` (``--bucket``, ``--source-bucket``, ``--s-3-bucket``)
@@ -314,7 +316,8 @@ _SQS_RX = re.compile(rf"(?:sqs(?:-fips)?\.{_L}|{_L}\.queue|queue){_AWSCOM}\Z", A
 _SQS_PATH = re.compile(r"/([0-9]{12})(?![0-9])", A)
 _S3_VHOST = re.compile(rf"({_BUCKET})\.s3(?:[.-]{_L})*{_AWSCOM}\Z", A)
 _S3_PATHHOST = re.compile(rf"s3(?:[.-]{_L})*{_AWSCOM}\Z", A)
-_S3_PATH = re.compile(rf"/({_BUCKET})(?![A-Za-z0-9_-])", A)
+# (not S3's XML namespace, http://s3.amazonaws.com/doc/2006-03-01/, in every XML answer)
+_S3_PATH = re.compile(rf"/(?!doc/2006-03-01/)({_BUCKET})(?![A-Za-z0-9_-])", A)
 _OIDC_PATH = re.compile(r"/id/([0-9A-Fa-f]{32})(?![A-Za-z0-9])", A)
 
 
