@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from awsmasker.catalogue import Finding
 from awsmasker.jsonview import (
     decode_string,
-    decode_with_offsets,
     raw_offsets,
     scan_view,
     text_view,
@@ -131,7 +130,7 @@ class MaskPlan:
         self.counts: dict[str, int] = {}
         #: (start, end, finding index, quote): the token is written between two ``quote``s (a
         #: JSON string's quotes, escaped as deep as the number it replaces was nested; "": bare)
-        self.edits: list[tuple[int, int, int, bool]] = []
+        self.edits: list[tuple[int, int, int, str]] = []
 
     def __repr__(self) -> str:
         return (
@@ -357,7 +356,7 @@ def _piece(
     index: dict[tuple[str, str], int] = {}
     index_get = index.get
     finds: list[tuple[str, bool, int, int, bool]] = []
-    edits: list[tuple[int, int, int, bool]] = []
+    edits: list[tuple[int, int, int, str]] = []
     append = edits.append
     counts: dict[str, int] = {}
     counts_get = counts.get
@@ -367,7 +366,7 @@ def _piece(
         if i is None:
             i = index[key] = len(finds)
             decode = text[start:end] != value
-            if decode and decode_with_offsets(text[start:end])[0] != value:
+            if decode and decode_string(text[start:end]) != value:
                 raise MaskingError(f"a {type_name} finding is not the text at its span")
             finds.append((type_name, reversible, start, end, decode))
         counts[type_name] = counts_get(type_name, 0) + 1
@@ -397,7 +396,7 @@ def _build_plan(
             for type_name, reversible, start, end, decode in p.finds:
                 value = text[off + start : off + end]
                 if decode:
-                    value = decode_with_offsets(value)[0]
+                    value = decode_string(value)
                 key = (type_name, value)
                 i = index_get(key)
                 if i is None:

@@ -111,10 +111,11 @@ class Piece:
 
     ``finds``: (type, reversible, start, end, decode) per distinct finding in order of first
     occurrence, ``start:end`` its first occurrence (``decode``: a JSON string's escaped text,
-    to decode). ``edits``: (start, end, index in ``finds``, quote). ``counts``: (type, n) in
-    order of first occurrence. ``tokens``: spans of tokens already there. ``accounts``: the
-    accounts it names; ``numbers``: every 12 digits in a row in it; ``names``: the names it
-    finds in context (value → type, :func:`awsmasker.scanner.repeat_names`).
+    to decode). ``edits``: (start, end, index in ``finds``, the quote written around its
+    token, "" for none). ``counts``: (type, n) in order of first occurrence. ``tokens``: spans of
+    tokens already there. ``accounts``: the accounts it names; ``numbers``: every 12 digits in a
+    row in it; ``names``: the names it finds in context (value → type,
+    :func:`awsmasker.scanner.repeat_names`).
     """
 
     __slots__ = ("accounts", "counts", "edits", "finds", "matched", "names", "nbytes", "numbers",
