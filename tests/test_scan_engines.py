@@ -285,7 +285,7 @@ PIECES = [
 
 
 def _spans(engine: str, text: str, **kw: object) -> list:
-    return Scanner(engine=engine, **kw).scan(text)
+    return Scanner(engine=engine, **kw).scan_full(text).matches
 
 
 @needs_hyperscan

@@ -220,22 +220,19 @@ class Scanner:
         """Whether a bare 12-digit number can be an account (one named elsewhere in the body)."""
         return BARE in self._verify
 
-    def scan(self, view: str) -> list[Match]:
-        """Sorted, non-overlapping matches in ``view``."""
-        return self.scan_full(view).matches
-
     def scan_full(
         self,
         view: str,
         accounts: frozenset[str] = frozenset(),
         names: dict[str, str] | None = None,
     ) -> ScanResult:
-        """:meth:`scan`, the spans of the tokens already in ``view``, the accounts and the names
-        it finds. Two rules read across a whole body, and a view that is a piece of one is
-        given what they read elsewhere: ``accounts`` named elsewhere in the body (a bare
-        12-digit number equal to one is an account too), and ``names``: the body's names
-        masked wherever they occur (its :func:`first_names`; ``None``: the view's own, as when
-        it is the whole body). The scans of a body's pieces with these make the body's scan."""
+        """The sorted, non-overlapping matches in ``view``, the spans of the tokens already in
+        it, the accounts and the names it finds. Two rules read across a whole body, and a
+        view that is a piece of one is given what they read elsewhere: ``accounts`` named
+        elsewhere in the body (a bare 12-digit number equal to one is an account too), and
+        ``names``: the body's names masked wherever they occur (its :func:`first_names`;
+        ``None``: the view's own, as when it is the whole body). The scans of a body's pieces
+        with these make the body's scan."""
         if not view:
             return ScanResult([], [], frozenset(), {}, [])
         hits = self.engine.find(view)
