@@ -97,9 +97,7 @@ def _verify_ec2(view: str, h: int) -> list[Cand]:
     m = _EC2_HEX.match(view, h)
     if not m:
         return []
-    lo = h - _EC2_MAX - 1
-    if lo < 0:
-        lo = 0
+    lo = max(0, h - _EC2_MAX - 1)
     w = view[lo:h]  # one character more than the longest prefix: a longer run is no prefix
     s = lo + len(w.rstrip(_EC2_BEFORE))
     t = EC2_PREFIXES.get(view[s:h])
