@@ -170,6 +170,19 @@ MASKED = [
     # a value found in context is masked wherever else the body holds it
     ('"Bucket": "my-logs-01"} gives {"Location": "/my-logs-01"}', "my-logs-01"),
     ("aws s3 rb s3://amzn-s3-demo-bucket\nremoves *amzn-s3-demo-bucket*.", "amzn-s3-demo-bucket"),
+    # ... letters only too, when 8 or longer (the real-text corpus's last S3_BUCKET misses)
+    ('"Bucket": "examplebucket"} gives {"Location": "/examplebucket"}', "examplebucket"),
+    ("for example, myawsbucket.s3.amazonaws.com. An S3 bucket named myawsbucket.", "myawsbucket"),
+    # an ECR registry, its region a placeholder (docs, Dockerfiles, CI scripts)
+    ("docker push 123456789012.dkr.ecr.${AWS_REGION}.amazonaws.com/app:1", "123456789012"),
+    ("the full URI (for example, 012345678910.dkr.ecr.<region-name>.amazonaws.com/<repo>)",
+     "012345678910"),
+    # the API reference's wording (botocore's service models)
+    ("TargetID is an Amazon Web Services account identifier, (For example, 123456789012).",
+     "123456789012"),
+    ("Resource owner (like 111122223333)", "111122223333"),
+    ("in accountId:watermarkName format (for example, 123456789012:approvedAmi)",
+     "123456789012"),
 ]
 
 
@@ -185,6 +198,14 @@ def test_s3_xml_namespace_stays() -> None:
     assert Masker().plan(text, is_json=False).findings == []
 
 
+def test_s3_service_principals_stay() -> None:
+    """S3's service principals have a bucket host's shape; they name no bucket."""
+    text = ('"Principal": {"Service": ["logging.s3.amazonaws.com", "metadata.s3.amazonaws.com", '
+            '"batchoperations.s3.amazonaws.com", "storage-lens.s3.amazonaws.com", '
+            '"access-grants.s3.amazonaws.com"]}')
+    assert Masker().plan(text, is_json=False).findings == []
+
+
 def test_four_part_version_tags_stay() -> None:
     text = "Tags: 10.1.1.0, 10.1, 10\ntags=172.16.0.1"
     assert Masker().plan(text, is_json=False).findings == []
@@ -197,7 +218,7 @@ def test_values_found_again_only_as_whole_names() -> None:
     )
     plan = Masker().plan(text, is_json=False)
     masked = plan.apply([f"AWS_{f.type_name}_{i + 1:03d}" for i, f in enumerate(plan.findings)])
-    # a letters-only value is a word as often as a name: only its own context masks it
+    # a value shorter than 8 is a word as often as a name: only its own context masks it
     assert "the logging policy" in masked
     assert "my-logs-01-old" in masked and "x.my-logs-01" in masked and "my-logs-01.s3" in masked
     assert masked.endswith("and AWS_S3_BUCKET_001.")

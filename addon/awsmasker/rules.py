@@ -142,9 +142,8 @@ _NOT_BEFORE_IP = frozenset(string.ascii_letters + string.digits + "_.")
 #: ignored) as a whole word, then only separators, within the 24 characters before it.
 #: ``server 10.0.1.5`` is an address, ``ver 10.0.1.5`` a version; ``_`` counts as a separator
 #: (``app_version=10.1.2.3``).
-_VERSION_WORDS = frozenset(
-    {"version", "release", "tags", "tag", "ver", "build", "firmware", "chrome", "firefox", "safari"}
-)
+_VERSION_WORDS = frozenset({"version", "release", "tags", "tag", "ver", "build", "firmware",
+                           "chrome", "firefox", "safari"})
 _VERSION_SEP = " \t:=\"'\x01/"
 _ALNUM = frozenset(string.ascii_letters + string.digits)
 
@@ -165,16 +164,16 @@ def _verify_private_ip(view: str, h: int) -> list[Cand]:
     if h > 0 and view[h - 1] in _NOT_BEFORE_IP:
         return []
     m = _PRIV_RX.match(view, h)
-    if not m or version_context(view, h):
-        return []
-    return [(h, m.end(1), "PRIVATE_IP")]
+    return [] if not m or version_context(view, h) else [(h, m.end(1), "PRIVATE_IP")]
 
 
 # --- account IDs in wording / key context ---------------------------------------------------
 _ACCT_RX = re.compile(
     # "account 1234…", "Account B (`4444…`)", "accounts, with the identifiers ``1111…``",
-    # ``"MemberAccounts": [\n    "2222…"``; or an S3 log path (``AWSLogs/1442…/CloudTrail/``)
-    r"(?:(?:account|owner|acct)[A-Za-z_ ,-]{0,30}?[ \t\r\n\"'`=:|#(\[>\x01]{0,24}|awslogs/)"
+    # ``"MemberAccounts": [\n    "2222…"``, "owner (like 1111…)", "account identifier, (for
+    # example, 1234…)"; or an S3 log path (``AWSLogs/1442…/CloudTrail/``)
+    r"(?:(?:account|owner|acct)[A-Za-z_ ,:-]{0,30}?[ \t\r\n\"'`=:|#(\[>\x01]{0,24}"
+    r"(?:(?:for example|e\.g\.|such as|like)[ \t\r\n\"'`=:,(\x01]{1,8})?|awslogs/)"
     r"([0-9]{12})(?![0-9])",
     A | re.I,
 )
@@ -194,6 +193,14 @@ def _verify_account(view: str, h: int) -> list[Cand]:
     return out
 
 
+# ECR registries: ``<account>.dkr.ecr.<region>.amazonaws.com``, the region maybe ``${REGION}``
+_TWELVE = re.compile(r"[0-9]{12}", A)
+
+
+def _verify_ecr(view: str, h: int) -> list[Cand]:
+    return [(h - 12, h, "ACCOUNT")] if h >= 12 and _TWELVE.fullmatch(view, h - 12, h) else []
+
+
 # --- secrets ------------------------------------------------------------------------------------
 _verify_secret = _anchored(
     rf"(?i:secret)[A-Za-z_-]{{0,24}}{_SEP}{{1,12}}([A-Za-z0-9/+]{{40}})(?![A-Za-z0-9/+=])",
@@ -207,6 +214,9 @@ _verify_session = _anchored(
 
 # --- S3 buckets --------------------------------------------------------------------------------
 _NOT_BUCKETS = frozenset({"null", "none", "true", "false", "bucket", "name", "string"})
+#: S3's service principals (``"Service": "logging.s3.amazonaws.com"``) have a bucket host's shape
+_S3_PRINCIPALS = frozenset(
+    {"logging", "metadata", "batchoperations", "storage-lens", "access-grants"})
 _IPLIKE = re.compile(r"[0-9]+(?:\.[0-9]+){3}\Z", A)
 
 
@@ -309,7 +319,6 @@ _HOST_KINDS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("amazonaws.", rf"(?:{_L}\.){{4,}}amazonaws\.com(?:\.cn)?", "HOST"),
     )
 )
-_ECR_RX = re.compile(rf"([0-9]{{12}})\.dkr\.ecr(?:-fips)?\.{_L}{_AWSCOM}\Z", A)
 _SQS_RX = re.compile(rf"(?:sqs(?:-fips)?\.{_L}|{_L}\.queue|queue){_AWSCOM}\Z", A)
 _SQS_PATH = re.compile(r"/([0-9]{12})(?![0-9])", A)
 _S3_VHOST = re.compile(rf"({_BUCKET})\.s3(?:[.-]{_L})*{_AWSCOM}\Z", A)
@@ -332,15 +341,16 @@ def _verify_host(view: str, h: int) -> list[Cand]:
         return []
     low = view[s:e].lower()
     # each pattern below needs the word tested before it (a cheap way to skip it)
-    if "dkr.ecr" in low and _ECR_RX.match(low):
-        return [(s, s + 12, "ACCOUNT")]
+    if "dkr.ecr" in low:
+        return []  # an ECR registry: the ecr rule finds its account
     if ("sqs" in low or "queue" in low) and _SQS_RX.match(low):
         m = _SQS_PATH.match(view, e)
         return [(m.start(1), m.end(1), "ACCOUNT")] if m else []
     if "s3" in low:
         m = _S3_VHOST.match(low)
         if m:
-            return [(s, s + m.end(1), "S3_BUCKET")] if _bucket_ok(m.group(1)) else []
+            ok = _bucket_ok(m.group(1)) and m.group(1) not in _S3_PRINCIPALS
+            return [(s, s + m.end(1), "S3_BUCKET")] if ok else []
         if _S3_PATHHOST.match(low):
             m = _S3_PATH.match(view, e)
             return [(m.start(1), m.end(1), "S3_BUCKET")] if m and _bucket_ok(m.group(1)) else []
@@ -401,6 +411,7 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule("account", ("ACCOUNT",), _verify_account, caseless=("acc(?:ount|t)", "owner", "awslogs/")),
+    Rule("ecr", ("ACCOUNT",), _verify_ecr, triggers=(r"\.dkr\.ecr",)),
     Rule("secret", ("SECRET_KEY",), _verify_secret, caseless=("secret",)),
     Rule(
         "session", ("SESSION_TOKEN",), _verify_session, caseless=("se(?:ssion|curity)[_-]?token",)
@@ -424,20 +435,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "host",
-        (
-            "ACCOUNT",
-            "S3_BUCKET",
-            "EC2_HOST",
-            "RDS",
-            "ELASTICACHE",
-            "ELB",
-            "EKS",
-            "EKS_OIDC",
-            "API_GATEWAY",
-            "LAMBDA_URL",
-            "CLOUDFRONT",
-            "HOST",
-        ),
+        ("S3_BUCKET", "EC2_HOST", "RDS", "ELASTICACHE", "ELB", "EKS", "EKS_OIDC", "API_GATEWAY",
+         "LAMBDA_URL", "CLOUDFRONT", "HOST", "ACCOUNT"),
         _verify_host,
         triggers=(
             r"amazonaws\.com",

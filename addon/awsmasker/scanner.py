@@ -308,13 +308,14 @@ def _whole(view: str, i: int, j: int) -> bool:
 def repeat_names(view: str, cands: list[Cand]) -> dict[str, str]:
     """The values of :data:`REPEAT_TYPES` among the candidates (value → type; the least type
     name if one has two, as a UUID after ``bucket:`` and after ``key/``, so that the type does
-    not depend on the order of the finds). A value of letters only (``logging``, a word as often
-    as a name) or shorter than 8 is not looked for again."""
+    not depend on the order of the finds). A value shorter than 8 (``backup``, ``logs``) is as
+    often a word as a name and is not looked for again; a longer one is, letters only too
+    (``examplebucket``): a bucket's name is unique across AWS, seldom a plain word."""
     found: dict[str, str] = {}
     for s, e, t in cands:
         if t in REPEAT_TYPES and e - s >= 8:
             v = view[s:e]
-            if not v.isalpha() and t < found.get(v, "~"):
+            if t < found.get(v, "~"):
                 found[v] = t
     return found
 
