@@ -123,7 +123,12 @@ _BUCKETS = (
 )
 #: bucket "names" that are plain words (``s3://bucket/key``, ``"Bucket": "example"``): whether
 #: they leak cannot be told, the word is in the prose anyway, so they are not labelled
-_PLAIN_WORDS = frozenset({"bucket", "example", "name", "test", "data", "logs"})
+_PLAIN_WORDS = frozenset({"bucket", "example", "name", "test", "data", "logs", "path", "string"})
+#: S3's service principals, written as a bucket's virtual host (``logging.s3.amazonaws.com`` in a
+#: bucket policy; S3's user guide on access logs, Batch Operations, Storage Lens, Access Grants and
+#: S3 Metadata): no buckets
+_S3_SERVICES = frozenset(
+    {"logging", "batchoperations", "storage-lens", "access-grants", "metadata"})
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _KMSV = rf"({_UUID}|mrk-[0-9a-f]{{32}})(?![A-Za-z0-9-])"
 _KMS = (
@@ -230,6 +235,8 @@ def label(text: str, ec2_prefixes: Iterable[str], service: str = "") -> set[tupl
     accounts: set[str] = set()
     for m in _ARN.finditer(text):
         value = m.group(1).rstrip(".:;")
+        if value.endswith("$"):  # a template's placeholder follows (``arn:aws:s3:::${Bucket}``)
+            continue
         out.add(("ARN", value))
         if m.group(2) and m.group(2) != "aws":
             accounts.add(m.group(2))
@@ -249,7 +256,8 @@ def label(text: str, ec2_prefixes: Iterable[str], service: str = "") -> set[tupl
 
     for rx in _BUCKETS:
         for v in _values(rx, text):
-            if ".." not in v and not re.fullmatch(r"[0-9.]+", v) and v not in _PLAIN_WORDS:
+            if ".." not in v and not re.fullmatch(r"[0-9.]+", v) and v not in _PLAIN_WORDS \
+                    and v not in _S3_SERVICES:
                 out.add(("S3_BUCKET", v))
 
     kms: set[str] = set()

@@ -3,7 +3,10 @@ the tests.
 
 Positives: the examples shipped in the ``awscli`` wheel (``awscli/examples/**/*.rst``, one
 document per file) and in the ``botocore`` wheel (``botocore/data/*/*/examples-1.json``, one
-document per example, as indented JSON), labelled by ``testsupport.labels``. Negatives: files of
+document per example, as indented JSON), and the API reference's prose, the documentation
+strings of each service model (its latest API version; HTML read as the text a reader copies
+from the page, cut at line ends into documents of about :data:`DOCS_CUT` characters), labelled
+by ``testsupport.labels``. Negatives: files of
 other packages full of look-alikes that must stay (UUIDs, hashes, semantic and four-part
 versions, timestamps, phone numbers, base64); a negative holds no identifier, so every span the
 masker finds there is a false positive. The wheels are pinned and fetched with ``pip download``
@@ -23,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import gzip
 import hashlib
+import html
 import json
 import os
 import re
@@ -64,6 +68,7 @@ NEGATIVES: tuple[tuple[str, tuple[str, ...], int], ...] = (
     ),
 )
 MAX_DOC = 400_000  # characters: a larger document is cut (none of the pinned ones is)
+DOCS_CUT = 60_000  # characters: a service's API reference prose is cut into documents this long
 
 
 def wheel(req: str) -> Path:
@@ -136,6 +141,61 @@ def positives(sample: int, prefixes: set[str]) -> Iterator[dict]:
                     yield {"id": did, "kind": "pos", "text": text, "labels": labels}
 
 
+def service_docs(sample: int, prefixes: set[str]) -> Iterator[dict]:
+    """The documentation strings of each service's latest model, as text (see the module's)."""
+    with zipfile.ZipFile(wheel(BOTOCORE)) as bc:
+        latest: dict[str, str] = {}
+        for n in bc.namelist():
+            parts = n.split("/")
+            if len(parts) == 5 and parts[4].startswith("service-2.json"):
+                latest[parts[2]] = max(latest.get(parts[2], ""), n)  # versions are dates
+        for service, n in sorted(latest.items()):
+            raw = bc.read(n)
+            model = json.loads(gzip.decompress(raw) if n.endswith(".gz") else raw)
+            text = "\n".join(_as_text(d) for d in _documentation(model))
+            for k, doc in enumerate(_cut(text, DOCS_CUT)):
+                did = f"{n}#docs/{k}"
+                if _keep(did, sample):
+                    yield {"id": did, "kind": "pos", "text": doc,
+                           "labels": label(doc, prefixes, service)}
+
+
+def _documentation(v: object) -> Iterator[str]:
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k == "documentation" and isinstance(x, str):
+                yield x
+            else:
+                yield from _documentation(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from _documentation(x)
+
+
+_BLOCK_TAG = re.compile(r"</?(?:p|li|ul|ol|br|dl|dt|dd|h[1-6]|div|note|important|table|tr|t[dh])"
+                        r"\b[^>]*>")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _as_text(doc: str) -> str:
+    """HTML as a reader copies it from the page: a line per block, inline markup dropped."""
+    return html.unescape(_TAG.sub("", _BLOCK_TAG.sub("\n", doc)))
+
+
+def _cut(text: str, size: int) -> Iterator[str]:
+    """``text`` in pieces of about ``size`` characters, cut at line ends."""
+    lines: list[str] = []
+    n = 0
+    for line in text.split("\n"):
+        lines.append(line)
+        n += len(line) + 1
+        if n > size:
+            yield "\n".join(lines)
+            lines, n = [], 0
+    if lines:
+        yield "\n".join(lines)
+
+
 def negatives() -> Iterator[dict]:
     """Every negative file, in the sample too (2.8 MB: a sample of them would find too little)."""
     for req, prefixes, cap in NEGATIVES:
@@ -158,7 +218,7 @@ def build(out: Path, sample: int = 1) -> dict[str, int]:
     stats = {"pos_docs": 0, "labels": 0, "neg_docs": 0, "neg_bytes": 0}
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # another worker may build it too
     with tmp.open("w", encoding="utf-8") as f:
-        for d in (*positives(sample, prefixes), *negatives()):
+        for d in (*positives(sample, prefixes), *service_docs(sample, prefixes), *negatives()):
             d["labels"] = sorted(d["labels"])
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
             if d["kind"] == "pos":
