@@ -177,6 +177,9 @@ MASKED = [
     ("docker push 123456789012.dkr.ecr.${AWS_REGION}.amazonaws.com/app:1", "123456789012"),
     ("the full URI (for example, 012345678910.dkr.ecr.<region-name>.amazonaws.com/<repo>)",
      "012345678910"),
+    # a policy's wildcards in an ARN (IAM and resource policies, CDK's README examples)
+    ("repo.notify('arn:aws:sns:*:123456789012:my_topic');", "123456789012"),
+    ('"Resource": "arn:aws:logs:us-*:123456789012:log-group:*"', "123456789012"),
     # the API reference's wording (botocore's service models)
     ("TargetID is an Amazon Web Services account identifier, (For example, 123456789012).",
      "123456789012"),

@@ -150,7 +150,8 @@ CATALOGUE: tuple[IdentifierType, ...] = (
         "ARN",
         "Amazon Resource Name of any service, partitions aws, aws-cn, aws-us-gov, aws-iso*,"
         " aws-eusc, or a templated partition (`arn:${AWS::Partition}:`, `arn:${Partition}:`,"
-        " `{arn-aws}`); also URL-encoded (`arn%3Aaws%3A…`); masked whole",
+        " `{arn-aws}`); a policy's wildcard region or account (`arn:aws:sns:*:1234…:topic`); also"
+        " URL-encoded (`arn%3Aaws%3A…`); masked whole",
         "none (`arn:` prefix)",
         "arn:aws:iam::123456789012:role/deploy-role",
     ),
@@ -158,8 +159,10 @@ CATALOGUE: tuple[IdentifierType, ...] = (
         "ACCOUNT",
         "12-digit AWS account ID",
         "account/owner wording or key nearby (`OwnerId`,"
-        " `AccountId`, `--account-id`, `account 1234…`, ``Account B (`4444…`)``, lists after such"
-        " a key), `AWSLogs/1234…/` paths, ECR hosts, SQS URLs, or an account"
+        " `AccountId`, `--account-id`, `account 1234…`, ``Account B (`4444…`)``, `owner (like"
+        " 1111…)`, `account identifier (for example, 1234…)`, lists after such a key),"
+        " `AWSLogs/1234…/` paths, ECR registry hosts (also with a placeholder region:"
+        " `1234….dkr.ecr.${AWS_REGION}.amazonaws.com`), SQS URLs, or an account"
         " already seen in an ARN of the same body (its account field, or the member account of an"
         " Organizations account ARN)",
         "123456789012",
@@ -199,7 +202,8 @@ CATALOGUE: tuple[IdentifierType, ...] = (
         "S3 bucket name",
         '`s3://`, virtual-hosted or path-style S3 URLs, `"Bucket":`/`bucket_name =` keys, any'
         " `--…bucket` option, prose that quotes it (``the bucket ``name`` ``, `a bucket named"
-        ' "name"`)',
+        ' "name"`); not S3\'s service principals (`logging.s3.amazonaws.com`, `metadata.`,'
+        " `batchoperations.`, `storage-lens.`, `access-grants.`)",
         "my-data-bucket-prod",
         "s3://my-data-bucket-prod/logs/2024/",
     ),
