@@ -82,10 +82,10 @@ def ec2_prefixes_from_model(
 _ACCT12 = r"[0-9]{12}"
 _PARTITION = r"(?:aws|aws-cn|aws-us-gov|aws-iso(?:-[a-z])?|aws-eusc)"
 # The ARN format: arn:partition:service:region:account-id:resource (the resource may hold ``:``
-# and ``/``). It ends at whitespace, a quote, a backtick, a bracket or a comma; a final ``.``,
-# ``:`` or ``;`` is punctuation of the sentence.
+# and ``/``; in a policy the region and account may be ``*``). It ends at whitespace, a quote, a
+# backtick, a bracket or a comma; a final ``.``, ``:`` or ``;`` is punctuation of the sentence.
 _ARN = re.compile(
-    rf"{_B}(arn:{_PARTITION}:[a-z0-9-]+:[a-z0-9-]*:({_ACCT12}|aws)?:[^\s\"'`<>()\[\]{{}},\\|]+)",
+    rf"{_B}(arn:{_PARTITION}:[a-z0-9-]+:[a-z0-9*-]*:({_ACCT12}|aws|\*)?:[^\s\"'`<>()\[\]{{}},\\|]+)",
     A,
 )
 # templated partitions (CloudFormation ``${AWS::Partition}``, docs' ``{arn-aws}``)
