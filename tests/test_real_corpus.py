@@ -180,6 +180,11 @@ MASKED = [
     # a policy's wildcards in an ARN (IAM and resource policies, CDK's README examples)
     ("repo.notify('arn:aws:sns:*:123456789012:my_topic');", "123456789012"),
     ('"Resource": "arn:aws:logs:us-*:123456789012:log-group:*"', "123456789012"),
+    # a policy's principal by account (bucket, key and trust policies; CloudFormation's YAML)
+    ('{"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "s3:GetObject"}',
+     "123456789012"),
+    ('"Principal": {"AWS": ["111122223333", "444455556666"]}', "444455556666"),
+    ("Principal:\n  AWS: '111122223333'", "111122223333"),
     # the API reference's wording (botocore's service models)
     ("TargetID is an Amazon Web Services account identifier, (For example, 123456789012).",
      "123456789012"),

@@ -204,7 +204,10 @@ _ACCOUNT_CTX = (
     re.compile(rf"(?i:account|owner)[^\n.;]{{0,40}}?(?<![0-9])({_ACCT12})(?![0-9])", A),
 )
 _ACCT_LIST = re.compile(
-    r"(?:\"\w*(?i:account)\w*\"[ \t]*:[ \t]*\[|--[a-z-]*account[a-z-]*[ =]+)"
+    # an account key's list, an account option's values, or a policy's principal by account
+    # (IAM: the account ID stands for its root user, ``"Principal": {"AWS": ["1111…"]}``)
+    r"(?:\"\w*(?i:account)\w*\"[ \t]*:[ \t]*\[|--[a-z-]*account[a-z-]*[ =]+"
+    r"|\"AWS\"[ \t]*:[ \t]*\[?|\bAWS:[ \t]*)"
     r"((?:[\s,\"']*[0-9]{12}(?![0-9]))+)",
     A,
 )

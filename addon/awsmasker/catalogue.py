@@ -160,7 +160,8 @@ CATALOGUE: tuple[IdentifierType, ...] = (
         "12-digit AWS account ID",
         "account/owner wording or key nearby (`OwnerId`,"
         " `AccountId`, `--account-id`, `account 1234…`, ``Account B (`4444…`)``, `owner (like"
-        " 1111…)`, `account identifier (for example, 1234…)`, lists after such a key),"
+        " 1111…)`, `account identifier (for example, 1234…)`, lists after such a key), a"
+        " policy's principal (`\"Principal\": {\"AWS\": \"1234…\"}`, YAML `AWS: 1234…`),"
         " `AWSLogs/1234…/` paths, ECR registry hosts (also with a placeholder region:"
         " `1234….dkr.ecr.${AWS_REGION}.amazonaws.com`), SQS URLs, or an account"
         " already seen in an ARN of the same body (its account field, or the member account of an"

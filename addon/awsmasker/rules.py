@@ -8,7 +8,8 @@ the verifications.
 
 Guarantees: every repetition in the patterns is bounded, so a verification reads a bounded window
 around its trigger; a 12-digit number alone is an account only when the same number was found as
-one in context (:func:`known_accounts`); version numbers (``version 10.1.2.3``) are no addresses.
+one in context (:func:`known_accounts`); version numbers (``version 10.1.2.3``) are no addresses
+(:mod:`awsmasker.ipv4`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from awsmasker.catalogue import EC2_PREFIXES
+from awsmasker.ipv4 import verify_private_ip
 from awsmasker.tokens import TOKEN_RE
 
 A = re.ASCII
@@ -53,7 +55,6 @@ class Rule:
 # separators between a context key and its value (``>``: an XML element, as AWS's Query and
 # REST-XML APIs answer: ``<SecretAccessKey>…</SecretAccessKey>``)
 _SEP = r"[ \t\r\n\"'`=:|>\x01]"
-_OCT = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 WORDCH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -130,43 +131,6 @@ def _verify_akid(view: str, h: int) -> list[Cand]:
     return out
 
 
-# --- private IPv4 --------------------------------------------------------------------------------
-_CIDR = r"(?:/(?:3[0-2]|[12][0-9]|[0-9]))?"
-_PRIV_RX = re.compile(
-    rf"((?:10\.{_OCT}\.{_OCT}\.{_OCT}|172\.(?:1[6-9]|2[0-9]|3[01])\.{_OCT}\.{_OCT}"
-    rf"|192\.168\.{_OCT}\.{_OCT}){_CIDR})(?![0-9]|\.[0-9])",
-    A,
-)
-_NOT_BEFORE_IP = frozenset(string.ascii_letters + string.digits + "_.")
-#: Version wording right before an address makes it a version: one of these words (ASCII case
-#: ignored) as a whole word, then only separators, within the 24 characters before it.
-#: ``server 10.0.1.5`` is an address, ``ver 10.0.1.5`` a version; ``_`` counts as a separator
-#: (``app_version=10.1.2.3``).
-_VERSION_WORDS = frozenset({"version", "release", "tags", "tag", "ver", "build", "firmware",
-                           "chrome", "firefox", "safari"})
-_VERSION_SEP = " \t:=\"'\x01/"
-_ALNUM = frozenset(string.ascii_letters + string.digits)
-
-
-def version_context(view: str, s: int) -> bool:
-    """Does a version word (and separators) end right before ``s``?"""
-    lo = max(0, s - 24)
-    w = view[lo:s].rstrip(_VERSION_SEP)
-    b = lo + len(w.rstrip(string.ascii_letters))  # where the letters before them start
-    word = view[b : lo + len(w)].lower()
-    return word in _VERSION_WORDS and (b == 0 or view[b - 1] not in _ALNUM)
-
-
-def _verify_private_ip(view: str, h: int) -> list[Cand]:
-    # Right after a word character an address would be dropped (no match is glued to one),
-    # right after "." it is part of a longer dotted number; rejecting it here also leaves the
-    # addresses inside it to their own triggers, which reject them alike.
-    if h > 0 and view[h - 1] in _NOT_BEFORE_IP:
-        return []
-    m = _PRIV_RX.match(view, h)
-    return [] if not m or version_context(view, h) else [(h, m.end(1), "PRIVATE_IP")]
-
-
 # --- account IDs in wording / key context ---------------------------------------------------
 _ACCT_RX = re.compile(
     # "account 1234…", "Account B (`4444…`)", "accounts, with the identifiers ``1111…``",
@@ -178,19 +142,27 @@ _ACCT_RX = re.compile(
     A | re.I,
 )
 _ACCT_MORE = re.compile(r"(?:[ \t\r\n\"'`,\[\]\x01]|and|or){1,40}([0-9]{12})(?![0-9])", A)
+# a policy's principal by account: ``"Principal": {"AWS": ["1111…", "2222…"]}``, YAML ``AWS: 1111…``
+_PRINCIPAL_RX = re.compile(
+    r"AWS[\"'\x01]{0,2}[ \t]*:[ \t]*\[?[ \t\r\n]*[\"'\x01]{0,2}([0-9]{12})(?![0-9])", A)
 
 
-def _verify_account(view: str, h: int) -> list[Cand]:
-    m = _ACCT_RX.match(view, h)
-    if not m:
-        return []
-    out = [(m.start(1), m.end(1), "ACCOUNT")]
-    for _ in range(50):  # a short list: "accounts 111…, 222… and 333…"
-        m = _ACCT_MORE.match(view, m.end())
+def _accounts(rx: re.Pattern[str]) -> Verify:
+    """An account where ``rx`` matches (group 1), and those listed right after it."""
+
+    def verify(view: str, h: int) -> list[Cand]:
+        m = rx.match(view, h)
         if not m:
-            break
-        out.append((m.start(1), m.end(1), "ACCOUNT"))
-    return out
+            return []
+        out = [(m.start(1), m.end(1), "ACCOUNT")]
+        for _ in range(50):  # a short list: "accounts 111…, 222… and 333…"
+            m = _ACCT_MORE.match(view, m.end())
+            if not m:
+                break
+            out.append((m.start(1), m.end(1), "ACCOUNT"))
+        return out
+
+    return verify
 
 
 # ECR registries: ``<account>.dkr.ecr.<region>.amazonaws.com``, the region maybe ``${REGION}``
@@ -402,7 +374,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "private_ip",
         ("PRIVATE_IP",),
-        _verify_private_ip,
+        verify_private_ip,
         # the whole shape, so that version numbers like "10.2" cost no verification
         triggers=(
             rf"10\.[0-9]{{1,3}}{_OCTETS}",
@@ -410,7 +382,10 @@ RULES: tuple[Rule, ...] = (
             rf"192\.168{_OCTETS}",
         ),
     ),
-    Rule("account", ("ACCOUNT",), _verify_account, caseless=("acc(?:ount|t)", "owner", "awslogs/")),
+    Rule("account", ("ACCOUNT",), _accounts(_ACCT_RX),
+         caseless=("acc(?:ount|t)", "owner", "awslogs/")),
+    Rule("principal", ("ACCOUNT",), _accounts(_PRINCIPAL_RX),
+         triggers=("AWS[\"'\x01]{0,2}[ \t]*:",)),
     Rule("ecr", ("ACCOUNT",), _verify_ecr, triggers=(r"\.dkr\.ecr",)),
     Rule("secret", ("SECRET_KEY",), _verify_secret, caseless=("secret",)),
     Rule(
@@ -453,33 +428,10 @@ RULES: tuple[Rule, ...] = (
 #: the rules the scanner treats apart, by index
 BARE, TOKEN, THINKING = (len(RULES) - 3, len(RULES) - 2, len(RULES) - 1)
 
-_PUBLIC_RX = re.compile(
-    rf"(?<![A-Za-z0-9_.])({_OCT}\.{_OCT}\.{_OCT}\.{_OCT}{_CIDR})(?![0-9]|\.[0-9])", A
-)
 #: the account field of an ARN (plain, templated or URL-encoded): 12 digits between colons
 _ARN_ACCOUNT = re.compile(r"(?::|%3[Aa])([0-9]{12})(?::|%3[Aa])", A)
 #: an Organizations account ARN names the member account last: ``…:account/o-…/333333333333``
 _ORG_MEMBER = re.compile(r":account/o-[a-z0-9]+/([0-9]{12})\Z", A)
-
-
-def _is_public(ip: str) -> bool:
-    o = [int(x) for x in ip.split("/")[0].split(".")]
-    if o[0] in (0, 10, 127) or o[0] >= 224:
-        return False
-    if (o[0] == 172 and 16 <= o[1] <= 31) or (o[0] == 192 and o[1] == 168):
-        return False
-    if (o[0] == 169 and o[1] == 254) or (o[0] == 100 and 64 <= o[1] <= 127):
-        return False
-    return not (o[0] == 255 or (o[0] == 192 and o[1] == 0 and o[2] in (0, 2)))
-
-
-def public_ips(view: str) -> list[Cand]:
-    """Public IPv4 addresses (and CIDR blocks), but for versions (:func:`version_context`)."""
-    return [
-        (m.start(1), m.end(1), "PUBLIC_IP")
-        for m in _PUBLIC_RX.finditer(view)
-        if _is_public(m.group(1)) and not version_context(view, m.start())
-    ]
 
 
 def known_accounts(view: str, cands: list[Cand]) -> set[str]:

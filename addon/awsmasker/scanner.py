@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from awsmasker.catalogue import BY_NAME, TYPE_NAMES
+from awsmasker.ipv4 import public_ips
 from awsmasker.rules import (
     BARE,
     DIGITS,
@@ -38,7 +39,6 @@ from awsmasker.rules import (
     Rule,
     Verify,
     known_accounts,
-    public_ips,
     verify_bare12,
     verify_token,
 )
