@@ -185,6 +185,10 @@ MASKED = [
      "123456789012"),
     ('"Principal": {"AWS": ["111122223333", "444455556666"]}', "444455556666"),
     ("Principal:\n  AWS: '111122223333'", "111122223333"),
+    ('principals {\n  type        = "AWS"\n  identifiers = ["111122223333"]\n}', "111122223333"),
+    # a VPC flow log record (default format: version account-id interface-id srcaddr dstaddr …)
+    ("2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 "
+     "1418530010 1418530070 ACCEPT OK", "123456789010"),
     # the API reference's wording (botocore's service models)
     ("TargetID is an Amazon Web Services account identifier, (For example, 123456789012).",
      "123456789012"),

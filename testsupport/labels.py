@@ -195,6 +195,8 @@ _VERSIONISH = re.compile(
 _ACCOUNT_CTX = (
     re.compile(rf"AWSLogs/({_ACCT12})(?![0-9])", A),
     re.compile(rf"(?<![0-9])({_ACCT12})\.dkr\.ecr", A),
+    # a VPC flow log record: ``version account-id interface-id srcaddr …`` (the default format)
+    re.compile(rf"(?<![0-9])({_ACCT12})[ \t]+eni-[0-9a-f]{{8}}", A),
     re.compile(rf"(?:sqs\.{_LBL}|queue){_AWSCOM}/({_ACCT12})(?![0-9])", A),
     # JSON keys and CLI options naming an account or owner (botocore: AccountId, OwnerId,
     # SourceAccount, AwsAccountId, RequesterId …)
@@ -207,7 +209,7 @@ _ACCT_LIST = re.compile(
     # an account key's list, an account option's values, or a policy's principal by account
     # (IAM: the account ID stands for its root user, ``"Principal": {"AWS": ["1111…"]}``)
     r"(?:\"\w*(?i:account)\w*\"[ \t]*:[ \t]*\[|--[a-z-]*account[a-z-]*[ =]+"
-    r"|\"AWS\"[ \t]*:[ \t]*\[?|\bAWS:[ \t]*)"
+    r"|\"AWS\"[ \t]*:[ \t]*\[?|\bAWS:[ \t]*|\bidentifiers[ \t]*=[ \t]*\[)"
     r"((?:[\s,\"']*[0-9]{12}(?![0-9]))+)",
     A,
 )

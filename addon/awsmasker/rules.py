@@ -142,9 +142,11 @@ _ACCT_RX = re.compile(
     A | re.I,
 )
 _ACCT_MORE = re.compile(r"(?:[ \t\r\n\"'`,\[\]\x01]|and|or){1,40}([0-9]{12})(?![0-9])", A)
-# a policy's principal by account: ``"Principal": {"AWS": ["1111…", "2222…"]}``, YAML ``AWS: 1111…``
+# a policy's principal by account: ``"Principal": {"AWS": ["1111…", "2222…"]}``, YAML
+# ``AWS: 1111…``, Terraform's ``identifiers = ["1111…"]``
 _PRINCIPAL_RX = re.compile(
-    r"AWS[\"'\x01]{0,2}[ \t]*:[ \t]*\[?[ \t\r\n]*[\"'\x01]{0,2}([0-9]{12})(?![0-9])", A)
+    r"(?:AWS[\"'\x01]{0,2}[ \t]*:|identifiers[ \t]*=)[ \t]*\[?[ \t\r\n]*[\"'\x01]{0,2}"
+    r"([0-9]{12})(?![0-9])", A)
 
 
 def _accounts(rx: re.Pattern[str]) -> Verify:
@@ -165,12 +167,14 @@ def _accounts(rx: re.Pattern[str]) -> Verify:
     return verify
 
 
-# ECR registries: ``<account>.dkr.ecr.<region>.amazonaws.com``, the region maybe ``${REGION}``
+# the 12 digits right before the trigger: an ECR registry (``<account>.dkr.ecr.<region>…``, the
+# region maybe ``${REGION}``), a VPC flow log record (``2 <account> eni-… 10.0.1.5 …``)
 _TWELVE = re.compile(r"[0-9]{12}", A)
 
 
-def _verify_ecr(view: str, h: int) -> list[Cand]:
-    return [(h - 12, h, "ACCOUNT")] if h >= 12 and _TWELVE.fullmatch(view, h - 12, h) else []
+def _verify_twelve_before(view: str, h: int) -> list[Cand]:
+    e = max(0, h - 16) + len(view[max(0, h - 16) : h].rstrip(" \t"))  # (a JSON view's \t: 2 tabs)
+    return [(e - 12, e, "ACCOUNT")] if e >= 12 and _TWELVE.fullmatch(view, e - 12, e) else []
 
 
 # --- secrets ------------------------------------------------------------------------------------
@@ -385,8 +389,9 @@ RULES: tuple[Rule, ...] = (
     Rule("account", ("ACCOUNT",), _accounts(_ACCT_RX),
          caseless=("acc(?:ount|t)", "owner", "awslogs/")),
     Rule("principal", ("ACCOUNT",), _accounts(_PRINCIPAL_RX),
-         triggers=("AWS[\"'\x01]{0,2}[ \t]*:",)),
-    Rule("ecr", ("ACCOUNT",), _verify_ecr, triggers=(r"\.dkr\.ecr",)),
+         triggers=("AWS[\"'\x01]{0,2}[ \t]*:", "identifiers[ \t]*=")),
+    Rule("twelve_before", ("ACCOUNT",), _verify_twelve_before,
+         triggers=(r"\.dkr\.ecr", r"eni-[0-9a-f]{8}")),
     Rule("secret", ("SECRET_KEY",), _verify_secret, caseless=("secret",)),
     Rule(
         "session", ("SESSION_TOKEN",), _verify_session, caseless=("se(?:ssion|curity)[_-]?token",)
