@@ -115,6 +115,25 @@ def test_every_ec2_prefix_of_the_model_has_a_type() -> None:
     assert sorted(prefixes - set(EC2_PREFIXES)) == []
 
 
+#: members of the models whose shape is 12 digits but whose name is too generic to mean an account
+#: anywhere else (an "Id" is an account's only in Organizations and Migration Hub)
+GENERIC_MEMBERS = {"Id", "id", "TargetId", "createdBy", "startedBy", "WildCardValue",
+                   "vatRegistrationNumber"}
+
+
+def test_every_account_member_of_the_models_is_masked() -> None:
+    """A JSON key that any service model gives a 12-digit shape: its value is masked as an
+    account (by the account wording of its name, or as one of ``rules.ACCOUNT_KEYS``)."""
+    with zipfile.ZipFile(realcorpus.wheel(realcorpus.BOTOCORE)) as bc:
+        members = realcorpus.account_members(bc)
+    assert len(members) > 80 and "registryId" in members
+    masker = Masker()
+    missed = [m for m in sorted(members - GENERIC_MEMBERS)
+              if [f.type_name for f in masker.plan(f'{{"{m}": "123456789012"}}').findings]
+              != ["ACCOUNT"]]
+    assert missed == []
+
+
 def test_labeller_does_not_use_the_scanner() -> None:
     tree = ast.parse(Path(labels.__file__).read_text())
     imported = {
@@ -185,6 +204,11 @@ MASKED = [
      "123456789012"),
     ('"Principal": {"AWS": ["111122223333", "444455556666"]}', "444455556666"),
     ("Principal:\n  AWS: '111122223333'", "111122223333"),
+    # keys the models give an account's shape (ECR's registryId), EC2's security group pairs
+    ('{"registryId": "123456789012", "repositoryName": "app"}', "123456789012"),
+    ('"UserIdGroupPairs": [{"GroupId": "sg-0abc1234def567890", "UserId": "123456789012"}]',
+     "123456789012"),
+    ("aws ecr describe-images --registry-id 123456789012 --repository-name app", "123456789012"),
     ('principals {\n  type        = "AWS"\n  identifiers = ["111122223333"]\n}', "111122223333"),
     # a VPC flow log record (default format: version account-id interface-id srcaddr dstaddr …)
     ("2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 "

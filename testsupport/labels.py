@@ -202,6 +202,11 @@ _ACCOUNT_CTX = (
     # SourceAccount, AwsAccountId, RequesterId …)
     re.compile(rf"\"\w*(?i:account|owner|requester)\w*\"[ \t]*:[ \t]*\"?({_ACCT12})(?![0-9])", A),
     re.compile(rf"--[a-z-]*(?:account|owner)[a-z-]*[ =]+[\"']?({_ACCT12})(?![0-9])", A),
+    # members the models give a 12-digit shape under other names (ECR's registryId, Glue's
+    # CatalogId, Data Exchange's principals …) and EC2's security group pairs' UserId
+    re.compile(r"\"(?:registryId|registry|[cC]atalogId|UserId|RequestorId|ReceiverPrincipal"
+               rf"|SenderPrincipal|InvoiceReceiver|jobInvoker|SharedBy|CanceledBy)\"[ \t]*:[ \t]*"
+               rf"\"({_ACCT12})\"", A),
     # prose: "account 1234…", "Account B (`444455556666`)", "the AWS account ID 1234…"
     re.compile(rf"(?i:account|owner)[^\n.;]{{0,40}}?(?<![0-9])({_ACCT12})(?![0-9])", A),
 )

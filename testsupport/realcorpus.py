@@ -141,17 +141,38 @@ def positives(sample: int, prefixes: set[str]) -> Iterator[dict]:
                     yield {"id": did, "kind": "pos", "text": text, "labels": labels}
 
 
+def service_models(bc: zipfile.ZipFile) -> Iterator[tuple[str, str, dict]]:
+    """(service, path, model) of each service's latest model in the botocore wheel."""
+    latest: dict[str, str] = {}
+    for n in bc.namelist():
+        parts = n.split("/")
+        if len(parts) == 5 and parts[4].startswith("service-2.json"):
+            latest[parts[2]] = max(latest.get(parts[2], ""), n)  # versions are dates
+    for service, n in sorted(latest.items()):
+        raw = bc.read(n)
+        yield service, n, json.loads(gzip.decompress(raw) if n.endswith(".gz") else raw)
+
+
+_TWELVE_DIGITS = re.compile(r"\^?(?:\\d|\[0-9\])\{12\}\$?")
+
+
+def account_members(bc: zipfile.ZipFile) -> set[str]:
+    """Every member name, in any service model, whose shape is a string of 12 digits: an account
+    ID (``registryId``, ``AwsAccountId`` …)."""
+    out: set[str] = set()
+    for _, _, model in service_models(bc):
+        shapes = model.get("shapes", {})
+        twelve = {k for k, v in shapes.items()
+                  if v.get("type") == "string" and _TWELVE_DIGITS.fullmatch(v.get("pattern", ""))}
+        for v in shapes.values():
+            out.update(m for m, spec in v.get("members", {}).items() if spec["shape"] in twelve)
+    return out
+
+
 def service_docs(sample: int, prefixes: set[str]) -> Iterator[dict]:
     """The documentation strings of each service's latest model, as text (see the module's)."""
     with zipfile.ZipFile(wheel(BOTOCORE)) as bc:
-        latest: dict[str, str] = {}
-        for n in bc.namelist():
-            parts = n.split("/")
-            if len(parts) == 5 and parts[4].startswith("service-2.json"):
-                latest[parts[2]] = max(latest.get(parts[2], ""), n)  # versions are dates
-        for service, n in sorted(latest.items()):
-            raw = bc.read(n)
-            model = json.loads(gzip.decompress(raw) if n.endswith(".gz") else raw)
+        for service, n, model in service_models(bc):
             text = "\n".join(_as_text(d) for d in _documentation(model))
             for k, doc in enumerate(_cut(text, DOCS_CUT)):
                 did = f"{n}#docs/{k}"

@@ -142,10 +142,18 @@ _ACCT_RX = re.compile(
     A | re.I,
 )
 _ACCT_MORE = re.compile(r"(?:[ \t\r\n\"'`,\[\]\x01]|and|or){1,40}([0-9]{12})(?![0-9])", A)
-# a policy's principal by account: ``"Principal": {"AWS": ["1111…", "2222…"]}``, YAML
-# ``AWS: 1111…``, Terraform's ``identifiers = ["1111…"]``
-_PRINCIPAL_RX = re.compile(
-    r"(?:AWS[\"'\x01]{0,2}[ \t]*:|identifiers[ \t]*=)[ \t]*\[?[ \t\r\n]*[\"'\x01]{0,2}"
+#: keys whose value is an account ID though their name says neither account nor owner: botocore's
+#: members whose shape is 12 digits (ECR's registryId …; tests/test_real_corpus.py checks the
+#: models), EC2's security group pairs (UserId) and network interfaces (RequesterId)
+ACCOUNT_KEYS = ("registryId", "registry", "catalogId", "CatalogId", "UserId", "RequesterId",
+                "RequestorId", "ReceiverPrincipal", "SenderPrincipal", "InvoiceReceiver",
+                "jobInvoker", "SharedBy", "CanceledBy")
+# such a key, the same options (``--registry-id``), a policy's principal by account
+# (``"Principal": {"AWS": ["1111…", "2222…"]}``, YAML ``AWS: 1111…``, Terraform's
+# ``identifiers = ["1111…"]``)
+_KEYED_RX = re.compile(
+    rf"(?:(?:{'|'.join(ACCOUNT_KEYS)})[\"'\x01]{{1,2}}[ \t]*[:=]|--(?:registry|catalog)-id[ =]"
+    r"|AWS[\"'\x01]{0,2}[ \t]*:|identifiers[ \t]*=)[ \t]*\[?[ \t\r\n]*[\"'\x01]{0,2}"
     r"([0-9]{12})(?![0-9])", A)
 
 
@@ -388,8 +396,9 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("account", ("ACCOUNT",), _accounts(_ACCT_RX),
          caseless=("acc(?:ount|t)", "owner", "awslogs/")),
-    Rule("principal", ("ACCOUNT",), _accounts(_PRINCIPAL_RX),
-         triggers=("AWS[\"'\x01]{0,2}[ \t]*:", "identifiers[ \t]*=")),
+    Rule("account_key", ("ACCOUNT",), _accounts(_KEYED_RX),
+         triggers=(*(f"{k}[\"'\x01]" for k in ACCOUNT_KEYS), "--registry-id", "--catalog-id",
+                   "AWS[\"'\x01]{0,2}[ \t]*:", "identifiers[ \t]*=")),
     Rule("twelve_before", ("ACCOUNT",), _verify_twelve_before,
          triggers=(r"\.dkr\.ecr", r"eni-[0-9a-f]{8}")),
     Rule("secret", ("SECRET_KEY",), _verify_secret, caseless=("secret",)),
