@@ -210,6 +210,9 @@ MASKED = [
      "123456789012"),
     ("aws ecr describe-images --registry-id 123456789012 --repository-name app", "123456789012"),
     ('principals {\n  type        = "AWS"\n  identifiers = ["111122223333"]\n}', "111122223333"),
+    # ``aws s3 ls``: a bucket per line after its creation date
+    ("$ aws s3 ls\n2024-01-01 12:00:00 acme-prod-data\n2024-01-02 12:00:00 acme-staging-2\n",
+     "acme-staging-2"),
     # a VPC flow log record (default format: version account-id interface-id srcaddr dstaddr …)
     ("2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 "
      "1418530010 1418530070 ACCEPT OK", "123456789010"),
@@ -239,6 +242,11 @@ def test_s3_service_principals_stay() -> None:
     text = ('"Principal": {"Service": ["logging.s3.amazonaws.com", "metadata.s3.amazonaws.com", '
             '"batchoperations.s3.amazonaws.com", "storage-lens.s3.amazonaws.com", '
             '"access-grants.s3.amazonaws.com"]}')
+    assert Masker().plan(text, is_json=False).findings == []
+
+
+def test_log_lines_after_a_time_stamp_stay() -> None:
+    text = "2024-01-01 12:00:00 completed\n2024-01-01 12:00:01 step-2 started\n"
     assert Masker().plan(text, is_json=False).findings == []
 
 

@@ -55,7 +55,7 @@ def test_every_trigger_starts_with_a_literal_or_is_a_digit_run() -> None:
     """``re`` finds a pattern fast only from a literal first character (see ``Rule``)."""
     for r in RULES:
         for t in (*r.triggers, *r.caseless):
-            literal = re.match(r"[A-Za-z0-9/{}.\"-]|\\[.{]", t)
+            literal = re.match(r"[A-Za-z0-9/{}.:\"-]|\\[.{]", t)
             assert literal or re.fullmatch(r"\[0-9\]\{[0-9]+\}", t), (r.name, t)
 
 

@@ -120,6 +120,8 @@ _BUCKETS = (
     re.compile(rf"\"(?:Bucket|BucketName|S3Bucket|bucket)\"[ \t]*:[ \t]*\"{_BUCKETNAME}\"", A),
     re.compile(rf"(?<![A-Za-z0-9_.-]){_BUCKETNAME}\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com", A),
     re.compile(rf"//s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com/{_BUCKETNAME}(?![A-Za-z0-9_-])", A),
+    # ``aws s3 ls``: "2013-07-11 17:08:50 name", a bucket per line
+    re.compile(rf"(?m)^[ \t]*[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9:]{{8}} {_BUCKETNAME}[ \t]*$", A),
 )
 #: bucket "names" that are plain words (``s3://bucket/key``, ``"Bucket": "example"``): whether
 #: they leak cannot be told, the word is in the prose anyway, so they are not labelled

@@ -221,6 +221,20 @@ def _bucket_verify(pattern: str) -> Verify:
 
 
 _verify_s3url = _bucket_verify(rf"s3[an]?://({_BUCKET})(?![A-Za-z0-9_-])")
+# ``aws s3 ls``: a line of "2024-01-02 12:00:00 name" per bucket (the trigger is at ":00:00 "); a
+# name of letters only is left, as a log line's one word after its time stamp is one
+_LS_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}", A)
+_LS_NAME = re.compile(rf":[0-9]{{2}}:[0-9]{{2}} +({_BUCKET})[ \t]*(?:[\r\n\"'\x01]|\Z)", A)
+
+
+def _verify_s3_listing(view: str, h: int) -> list[Cand]:
+    s = h - 13
+    if s < 0 or not _LS_DATE.fullmatch(view, s, h) or view[s - 1 : s] not in "\n \t\"'\x01":
+        return []
+    m = _LS_NAME.match(view, h)
+    if not m or m.group(1).isalpha() or not _bucket_ok(m.group(1)):
+        return []
+    return [(m.start(1), m.end(1), "S3_BUCKET")]
 _verify_bucket_assign = _bucket_verify(
     rf"(?i:bucket)(?:(?:[_-]?(?i:name))?[\"'\x01]{{0,2}}[ \t]*[:=>][ \t]*[\"'\x01]{{0,2}}"
     # S3's XML: <Bucket><Name>…</Name> (ListAllMyBuckets), <ListBucketResult …><Name>…</Name>
@@ -406,6 +420,7 @@ RULES: tuple[Rule, ...] = (
         "session", ("SESSION_TOKEN",), _verify_session, caseless=("se(?:ssion|curity)[_-]?token",)
     ),
     Rule("s3url", ("S3_BUCKET",), _verify_s3url, triggers=("s3[an]?://",)),
+    Rule("s3_listing", ("S3_BUCKET",), _verify_s3_listing, triggers=(":[0-9]{2}:[0-9]{2} ",)),
     Rule("bucket_key", ("S3_BUCKET",), _verify_bucket_key, caseless=("bucket",)),
     # "key/" is found caselessly too (one pass); the verification wants it in lower case
     Rule("kms", ("KMS_KEY",), _verify_kms, caseless=("k(?:ey(?:/|[ _-]?id)|ms)",)),
