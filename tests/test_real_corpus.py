@@ -199,6 +199,9 @@ MASKED = [
     # a policy's wildcards in an ARN (IAM and resource policies, CDK's README examples)
     ("repo.notify('arn:aws:sns:*:123456789012:my_topic');", "123456789012"),
     ('"Resource": "arn:aws:logs:us-*:123456789012:log-group:*"', "123456789012"),
+    # ... and a placeholder for its region (docs, CloudFormation's !Sub)
+    ("arn:aws:codebuild:<region-ID>:972506530580:report/<report-group-name>", "972506530580"),
+    ('!Sub "arn:aws:sns:${AWS::Region}:123456789012:alerts"', "123456789012"),
     # a policy's principal by account (bucket, key and trust policies; CloudFormation's YAML)
     ('{"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "s3:GetObject"}',
      "123456789012"),

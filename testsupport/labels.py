@@ -85,7 +85,8 @@ _PARTITION = r"(?:aws|aws-cn|aws-us-gov|aws-iso(?:-[a-z])?|aws-eusc)"
 # and ``/``; in a policy the region and account may be ``*``). It ends at whitespace, a quote, a
 # backtick, a bracket or a comma; a final ``.``, ``:`` or ``;`` is punctuation of the sentence.
 _ARN = re.compile(
-    rf"{_B}(arn:{_PARTITION}:[a-z0-9-]+:[a-z0-9*-]*:({_ACCT12}|aws|\*)?:[^\s\"'`<>()\[\]{{}},\\|]+)",
+    rf"{_B}(arn:{_PARTITION}:[a-z0-9-]+:(?:[a-z0-9*-]*|<[\w-]+>|\$\{{[\w:.]+\}}):({_ACCT12}|aws|\*)?:"
+    r"[^\s\"'`<>()\[\]{},\\|]+)",
     A,
 )
 # templated partitions (CloudFormation ``${AWS::Partition}``, docs' ``{arn-aws}``)

@@ -150,7 +150,8 @@ CATALOGUE: tuple[IdentifierType, ...] = (
         "ARN",
         "Amazon Resource Name of any service, partitions aws, aws-cn, aws-us-gov, aws-iso*,"
         " aws-eusc, or a templated partition (`arn:${AWS::Partition}:`, `arn:${Partition}:`,"
-        " `{arn-aws}`); a policy's wildcard region or account (`arn:aws:sns:*:1234…:topic`); also"
+        " `{arn-aws}`); a policy's wildcard region or account (`arn:aws:sns:*:1234…:topic`), a"
+        " placeholder region (`<region>`, `${AWS::Region}`); also"
         " URL-encoded (`arn%3Aaws%3A…`); masked whole",
         "none (`arn:` prefix)",
         "arn:aws:iam::123456789012:role/deploy-role",

@@ -76,9 +76,11 @@ def _anchored(pattern: str, type_name: str) -> Verify:
 _PARTITIONS = r"(?:aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[a-z]|aws-eusc)"
 _ARN_RX = re.compile(
     # a partition, or a template for one (CloudFormation's ``${AWS::Partition}``, the docs'
-    # ``{arn-aws}`` for ``arn:aws:``); a policy's wildcards (``arn:aws:sns:*:1234…:topic``)
+    # ``{arn-aws}`` for ``arn:aws:``); a policy's wildcards (``arn:aws:sns:*:1234…:topic``); a
+    # placeholder for the region (``<region>``, ``${AWS::Region}``)
     rf"((?:arn:(?:{_PARTITIONS}|\$\{{(?:AWS::)?Partition\}}):|\{{arn-aws\}})[a-z0-9-]{{1,64}}:"
-    r"[a-z0-9*-]{0,32}:(?:[0-9]{12}|aws|\*)?:[A-Za-z0-9/_+=.@:*-]{0,1023}[A-Za-z0-9/_+=@*-]"
+    r"(?:[a-z0-9*-]{0,32}|<[A-Za-z_-]{1,40}>|\$\{[A-Za-z0-9:_.]{1,40}\})"
+    r":(?:[0-9]{12}|aws|\*)?:[A-Za-z0-9/_+=.@:*-]{0,1023}[A-Za-z0-9/_+=@*-]"
     # URL-encoded (a query parameter): every ``:`` is ``%3A``
     rf"|(?i:arn%3A){_PARTITIONS}(?i:%3A)[a-z0-9-]{{1,64}}(?i:%3A)[a-z0-9-]{{0,32}}(?i:%3A)"
     r"(?:[0-9]{12}|aws)?(?i:%3A)[A-Za-z0-9/_+=.@*%-]{0,1023}[A-Za-z0-9/_+=@*-])",
