@@ -213,6 +213,9 @@ MASKED = [
      "123456789012"),
     ("aws ecr describe-images --registry-id 123456789012 --repository-name app", "123456789012"),
     ('principals {\n  type        = "AWS"\n  identifiers = ["111122223333"]\n}', "111122223333"),
+    # the CDK (TypeScript, Python)
+    ("s3.Bucket.fromBucketName(this, 'Logs', 'acme-logs-2024')", "acme-logs-2024"),
+    ('s3.Bucket.from_bucket_name(self, "Logs", "acme-logs-2024")', "acme-logs-2024"),
     # ``aws s3 ls``: a bucket per line after its creation date
     ("$ aws s3 ls\n2024-01-01 12:00:00 acme-prod-data\n2024-01-02 12:00:00 acme-staging-2\n",
      "acme-staging-2"),

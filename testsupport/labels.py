@@ -121,6 +121,9 @@ _BUCKETS = (
     re.compile(rf"\"(?:Bucket|BucketName|S3Bucket|bucket)\"[ \t]*:[ \t]*\"{_BUCKETNAME}\"", A),
     re.compile(rf"(?<![A-Za-z0-9_.-]){_BUCKETNAME}\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com", A),
     re.compile(rf"//s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com/{_BUCKETNAME}(?![A-Za-z0-9_-])", A),
+    # the CDK: ``Bucket.fromBucketName(this, 'Id', 'name')``, ``from_bucket_name(self, "Id", …)``
+    re.compile(rf"(?:fromBucketName|from_bucket_name)\([^,()]*,[^,()]*,\s*[\"']{_BUCKETNAME}[\"']",
+               A),
     # ``aws s3 ls``: "2013-07-11 17:08:50 name", a bucket per line
     re.compile(rf"(?m)^[ \t]*[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} [0-9:]{{8}} {_BUCKETNAME}[ \t]*$", A),
 )

@@ -207,8 +207,9 @@ CATALOGUE: tuple[IdentifierType, ...] = (
         "S3 bucket name",
         '`s3://`, virtual-hosted or path-style S3 URLs, `"Bucket":`/`bucket_name =` keys, any'
         " `--…bucket` option, prose that quotes it (``the bucket ``name`` ``, `a bucket named"
-        ' "name"`), `aws s3 ls` listings (`2024-01-02 12:00:00 my-bucket-1`: a name with a'
-        " digit, `-` or `.`); not S3's service principals (`logging.s3.amazonaws.com`, `metadata.`,"
+        ' "name"`), the CDK\'s `fromBucketName(this, \'Id\', \'name\')`, `aws s3 ls` listings'
+        " (`2024-01-02 12:00:00 my-bucket-1`: a name with a digit, `-` or `.`); not S3's service"
+        " principals (`logging.s3.amazonaws.com`, `metadata.`,"
         " `batchoperations.`, `storage-lens.`, `access-grants.`)",
         "my-data-bucket-prod",
         "s3://my-data-bucket-prod/logs/2024/",

@@ -254,10 +254,15 @@ _verify_bucket_prose = _bucket_verify(
     rf"(?i:bucket)s?(?:[ \t]+(?i:named|called))?[ \t\r\n]+(?:``|[`\"'\x01]{{1,2}})({_BUCKET})"
     r"(?=[`\"'\x01])"
 )
+# the CDK's ``Bucket.fromBucketName(this, 'Logs', 'name')`` (Python: ``from_bucket_name``)
+_verify_bucket_cdk = _bucket_verify(
+    rf"(?i:bucket)_?(?i:name)\((?:[^,()]{{0,80}},){{2}}[ \t]*[\"'\x01]{{1,2}}({_BUCKET})[\"'\x01]"
+)
 
 
 def _verify_bucket_key(view: str, h: int) -> list[Cand]:
-    found = _verify_bucket_assign(view, h) or _verify_bucket_prose(view, h)
+    found = (_verify_bucket_assign(view, h) or _verify_bucket_prose(view, h)
+             or _verify_bucket_cdk(view, h))
     if found or h < 2 or view[h - 1] != "-":
         return found
     lo = max(0, h - 64)
