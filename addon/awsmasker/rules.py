@@ -237,6 +237,8 @@ def _verify_s3_listing(view: str, h: int) -> list[Cand]:
     if not m or m.group(1).isalpha() or not _bucket_ok(m.group(1)):
         return []
     return [(m.start(1), m.end(1), "S3_BUCKET")]
+
+
 _verify_bucket_assign = _bucket_verify(
     rf"(?i:bucket)(?:(?:[_-]?(?i:name))?[\"'\x01]{{0,2}}[ \t]*[:=>][ \t]*[\"'\x01]{{0,2}}"
     # S3's XML: <Bucket><Name>…</Name> (ListAllMyBuckets), <ListBucketResult …><Name>…</Name>
@@ -347,7 +349,7 @@ def _verify_host(view: str, h: int) -> list[Cand]:
     low = view[s:e].lower()
     # each pattern below needs the word tested before it (a cheap way to skip it)
     if "dkr.ecr" in low:
-        return []  # an ECR registry: the ecr rule finds its account
+        return []  # an ECR registry: the twelve_before rule finds its account
     if ("sqs" in low or "queue" in low) and _SQS_RX.match(low):
         m = _SQS_PATH.match(view, e)
         return [(m.start(1), m.end(1), "ACCOUNT")] if m else []
