@@ -213,6 +213,9 @@ MASKED = [
      "123456789012"),
     ("aws ecr describe-images --registry-id 123456789012 --repository-name app", "123456789012"),
     ('principals {\n  type        = "AWS"\n  identifiers = ["111122223333"]\n}', "111122223333"),
+    # AWS Organizations' IDs (a bucket policy's aws:PrincipalOrgID, an OU as a parent)
+    ('"Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}', "o-a1b2c3d4e5"),
+    ('"ParentId": "ou-examplerootid111-exampleouid111"', "ou-examplerootid111"),
     # the CDK (TypeScript, Python)
     ("s3.Bucket.fromBucketName(this, 'Logs', 'acme-logs-2024')", "acme-logs-2024"),
     ('s3.Bucket.from_bucket_name(self, "Logs", "acme-logs-2024")', "acme-logs-2024"),
@@ -248,6 +251,11 @@ def test_s3_service_principals_stay() -> None:
     text = ('"Principal": {"Service": ["logging.s3.amazonaws.com", "metadata.s3.amazonaws.com", '
             '"batchoperations.s3.amazonaws.com", "storage-lens.s3.amazonaws.com", '
             '"access-grants.s3.amazonaws.com"]}')
+    assert Masker().plan(text, is_json=False).findings == []
+
+
+def test_an_organization_id_starts_a_name() -> None:
+    text = "demo-o-abcdefghijk, co-abcdefghijkl, o-short"
     assert Masker().plan(text, is_json=False).findings == []
 
 

@@ -184,6 +184,10 @@ _HOSTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 _OIDC = re.compile(rf"oidc\.eks\.{_LBL}{_AWSCOM}/id/([0-9A-Fa-f]{{32}})(?![A-Za-z0-9])", A)
+# AWS Organizations (the API reference's patterns): ``^o-[a-z0-9]{10,32}$``,
+# ``^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$``
+_ORG_ID = re.compile(r"(?<![\w-])(o-[a-z0-9]{10,32})(?![\w-])", A)
+_OU_ID = re.compile(r"(?<![\w-])(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})(?![\w-])", A)
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _PRIVATE = re.compile(
     rf"(?<![0-9.A-Za-z_])((?:10\.{_OCTET}|172\.(?:1[6-9]|2[0-9]|3[01])|192\.168)"
@@ -292,6 +296,8 @@ def label(text: str, ec2_prefixes: Iterable[str], service: str = "") -> set[tupl
     for rx, t in _HOSTS:
         out.update((t, v) for v in _values(rx, text))
     out.update(("EKS_OIDC", v) for v in _values(_OIDC, text))
+    out.update(("ORG", v) for v in _values(_ORG_ID, text))
+    out.update(("ORG_UNIT", v) for v in _values(_OU_ID, text))
     for m in _PRIVATE.finditer(text):
         if _ok_ip(text, m.start()):
             out.add(("PRIVATE_IP", m.group(1)))

@@ -313,6 +313,20 @@ CATALOGUE: tuple[IdentifierType, ...] = (
         "E2QWRUHAPOMQZL",
         "--distribution-id E2QWRUHAPOMQZL",
     ),
+    IdentifierType(
+        "ORG",
+        "AWS Organizations organization ID (`o-` + 10 to 32 lowercase letters and digits)",
+        "none; not after a letter, digit, `_` or `-`",
+        "o-a1b2c3d4e5",
+        '"aws:PrincipalOrgID": "o-a1b2c3d4e5"',
+    ),
+    IdentifierType(
+        "ORG_UNIT",
+        "AWS Organizations organizational unit ID (`ou-` + its root's 4 to 32, `-`, 8 to 32)",
+        "none",
+        "ou-ab12-cdef5678",
+        '"ParentId": "ou-ab12-cdef5678"',
+    ),
 )
 
 BY_NAME: dict[str, IdentifierType] = {e.type_name: e for e in CATALOGUE}

@@ -279,6 +279,18 @@ _verify_kms = _anchored(
     rf"|(?i:kms)[A-Za-z _-]{{0,24}}?{_SEP}{{0,12}}){_KMSV}",
     "KMS_KEY",
 )
+# AWS Organizations: organization and organizational unit IDs (the API's patterns)
+_ORG_RX = re.compile(
+    r"(?:(o-[a-z0-9]{10,32})|(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}))(?![A-Za-z0-9_-])", A)
+
+
+def _verify_org(view: str, h: int) -> list[Cand]:
+    m = None if h and view[h - 1] == "-" else _ORG_RX.match(view, h)  # (``x-o-…`` is a name)
+    if not m:
+        return []
+    return [(h, m.end(), "ORG" if m.group(1) else "ORG_UNIT")]
+
+
 _verify_zone = _anchored(
     r"(?i:hosted[ _-]?zone[a-z_ -]{0,8}?)[/ \t\r\n\"'`=:|>\x01]{0,12}"
     r"(Z(?=[A-Z]*[0-9])[A-Z0-9]{7,31})(?![A-Za-z0-9])",
@@ -434,6 +446,7 @@ RULES: tuple[Rule, ...] = (
     # "key/" is found caselessly too (one pass); the verification wants it in lower case
     Rule("kms", ("KMS_KEY",), _verify_kms, caseless=("k(?:ey(?:/|[ _-]?id)|ms)",)),
     Rule("zone", ("HOSTED_ZONE",), _verify_zone, caseless=("hosted[ _-]?zone",)),
+    Rule("org", ("ORG", "ORG_UNIT"), _verify_org, triggers=("o-[a-z0-9]{10}", "ou-[0-9a-z]{4}")),
     Rule(
         "distribution",
         ("CF_DISTRIBUTION",),
