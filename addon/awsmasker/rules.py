@@ -234,9 +234,8 @@ def _verify_s3_listing(view: str, h: int) -> list[Cand]:
     if s < 0 or not _LS_DATE.fullmatch(view, s, h) or view[s - 1 : s] not in "\n \t\"'\x01":
         return []
     m = _LS_NAME.match(view, h)
-    if not m or m.group(1).isalpha() or not _bucket_ok(m.group(1)):
-        return []
-    return [(m.start(1), m.end(1), "S3_BUCKET")]
+    ok = m is not None and not m.group(1).isalpha() and _bucket_ok(m.group(1))
+    return [(m.start(1), m.end(1), "S3_BUCKET")] if ok else []
 
 
 _verify_bucket_assign = _bucket_verify(
@@ -286,9 +285,7 @@ _ORG_RX = re.compile(
 
 def _verify_org(view: str, h: int) -> list[Cand]:
     m = None if h and view[h - 1] == "-" else _ORG_RX.match(view, h)  # (``x-o-…`` is a name)
-    if not m:
-        return []
-    return [(h, m.end(), "ORG" if m.group(1) else "ORG_UNIT")]
+    return [(h, m.end(), "ORG" if m.group(1) else "ORG_UNIT")] if m else []
 
 
 _verify_zone = _anchored(
