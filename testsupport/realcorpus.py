@@ -99,9 +99,7 @@ def _keep(name: str, sample: int) -> bool:
 def ec2_prefixes(bc: zipfile.ZipFile, cli: zipfile.ZipFile) -> set[str]:
     """EC2's ID prefixes, from its service model and its examples (see testsupport.labels)."""
     names = bc.namelist()
-    model_path = max(n for n in names if n.startswith("botocore/data/ec2/") and "service-2" in n)
-    raw = bc.read(model_path)
-    model = json.loads(gzip.decompress(raw) if model_path.endswith(".gz") else raw)
+    model = _read_model(bc, latest_models(bc)["ec2"])
     examples = [
         json.loads(bc.read(n))
         for n in names
@@ -141,16 +139,25 @@ def positives(sample: int, prefixes: set[str]) -> Iterator[dict]:
                     yield {"id": did, "kind": "pos", "text": text, "labels": labels}
 
 
-def service_models(bc: zipfile.ZipFile) -> Iterator[tuple[str, str, dict]]:
-    """(service, path, model) of each service's latest model in the botocore wheel."""
+def latest_models(bc: zipfile.ZipFile) -> dict[str, str]:
+    """Service → the path of its latest model in the botocore wheel."""
     latest: dict[str, str] = {}
     for n in bc.namelist():
         parts = n.split("/")
         if len(parts) == 5 and parts[4].startswith("service-2.json"):
             latest[parts[2]] = max(latest.get(parts[2], ""), n)  # versions are dates
-    for service, n in sorted(latest.items()):
-        raw = bc.read(n)
-        yield service, n, json.loads(gzip.decompress(raw) if n.endswith(".gz") else raw)
+    return latest
+
+
+def _read_model(bc: zipfile.ZipFile, path: str) -> dict:
+    raw = bc.read(path)
+    return json.loads(gzip.decompress(raw) if path.endswith(".gz") else raw)
+
+
+def service_models(bc: zipfile.ZipFile) -> Iterator[tuple[str, str, dict]]:
+    """(service, path, model) of each service's latest model in the botocore wheel."""
+    for service, n in sorted(latest_models(bc).items()):
+        yield service, n, _read_model(bc, n)
 
 
 _TWELVE_DIGITS = re.compile(r"\^?(?:\\d|\[0-9\])\{12\}\$?")
