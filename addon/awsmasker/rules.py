@@ -183,7 +183,8 @@ _TWELVE = re.compile(r"[0-9]{12}", A)
 
 
 def _verify_twelve_before(view: str, h: int) -> list[Cand]:
-    e = max(0, h - 16) + len(view[max(0, h - 16) : h].rstrip(" \t"))  # (a JSON view's \t: 2 tabs)
+    lo = max(0, h - 16)
+    e = lo + len(view[lo:h].rstrip(" \t"))  # across blanks (a JSON view's \t is two tabs)
     return [(e - 12, e, "ACCOUNT")] if e >= 12 and _TWELVE.fullmatch(view, e - 12, e) else []
 
 
